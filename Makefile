@@ -1,0 +1,44 @@
+# Health Export: developer and CI entry points. On a fresh Debian machine with
+# only Go installed, `make run` and `make test` install and start what is
+# missing (PostgreSQL, Redis, nats-server; apt-get needs root). Configuration
+# comes from .env, created from .env.example on first use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+export PATH := $(PATH):/usr/local/go/bin
+
+GO ?= go
+# Main packages, built from the workspace root into bin/<last path element>.
+CMDS := ./services/edge ./services/raw-archiver ./services/metric-writer ./tools/healthctl
+
+.PHONY: help build deps test run up down clean conformance
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/edge, bin/raw-archiver, bin/metric-writer, bin/healthctl
+	@mkdir -p bin
+	$(GO) build -o bin/ $(CMDS)
+
+deps: ## make sure PostgreSQL, Redis and NATS answer (install/start what is missing)
+	scripts/deps.sh
+
+test: deps build ## go vet and go test -race every workspace module
+	scripts/test.sh
+
+run: deps build ## migrate, demo key, the three services in the foreground (Ctrl-C stops)
+	scripts/run.sh
+
+up: deps build ## like run, in the background (logs and pids in .run/)
+	scripts/run.sh --detach
+
+down: ## stop the services, then the dependencies scripts/deps.sh started
+	scripts/down.sh
+
+clean: down ## down, then remove bin/ and .run/ (NATS store included)
+	rm -rf bin .run
+
+# Placeholder: the conformance corpus lives in the tests module (tests/).
+conformance: deps build ## the conformance corpus (module tests/)
+	TEST_MODULES=tests TEST_RUN=TestConformance TEST_VET=0 scripts/test.sh

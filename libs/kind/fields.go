@@ -1,0 +1,181 @@
+package kind
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	validation "github.com/go-ozzo/ozzo-validation/v4"
+	"github.com/healthexport/libs/hae"
+)
+
+// object is one decoded JSON object: its members, raw.
+type object map[string]json.RawMessage
+
+// reasonError is a rejection reason meant for a person.
+type reasonError string
+
+func (e reasonError) Error() string { return string(e) }
+
+func reasonf(format string, args ...any) error { return reasonError(fmt.Sprintf(format, args...)) }
+
+func decodeObject(raw []byte) (object, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, reasonf("expected a JSON object, got %s", describeJSON(raw))
+	}
+	var o object
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, reasonf("not a valid JSON object: %v", err)
+	}
+	return o, nil
+}
+
+func describeJSON(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	}
+	return "a number"
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+// str reads a string member; a missing or null member is ("", false, nil).
+func (o object) str(key string) (string, bool, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return "", false, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false, reasonf("%s: must be a string, got %s", key, describeJSON(raw))
+	}
+	return s, true, nil
+}
+
+// num reads a numeric member; a missing or null member is (0, false, nil).
+func (o object) num(key string) (float64, bool, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return 0, false, nil
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return 0, false, reasonf("%s: must be a number, got %s", key, describeJSON(raw))
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false, reasonf("%s: %s is not a finite number", key, raw)
+	}
+	return f, true, nil
+}
+
+// source reads "source": missing, null or empty is "" (NULLs would defeat
+// unique keys); anything else is kept exactly as sent.
+func (o object) source(key string) (string, error) {
+	s, _, err := o.str(key)
+	return s, err
+}
+
+// Window bounds accepted times: not before 1900, not more than 24 h after
+// the upload was received.
+var earliest = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const futureSlack = 24 * time.Hour
+
+// when reads a required timestamp member and checks it against the window.
+func (o object) when(env *Env, key string) (hae.Time, error) {
+	s, ok, err := o.str(key)
+	if err != nil {
+		return hae.Time{}, err
+	}
+	if !ok {
+		return hae.Time{}, reasonf("%s: missing", key)
+	}
+	t, err := hae.ParseTime(s)
+	if err != nil {
+		return hae.Time{}, reasonf("%s: %v", key, err)
+	}
+	if err := inWindow(env, key, t.Instant); err != nil {
+		return hae.Time{}, err
+	}
+	return t, nil
+}
+
+func inWindow(env *Env, key string, t time.Time) error {
+	if t.Before(earliest) {
+		return reasonf("%s: %s is before 1900", key, t.Format(time.RFC3339))
+	}
+	if limit := env.ReceivedAt.Add(futureSlack); t.After(limit) {
+		return reasonf("%s: %s is more than 24 h after the upload was received (%s)",
+			key, t.Format(time.RFC3339), env.ReceivedAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// between checks an optional value against a closed range.
+func between(key string, v *float64, lo, hi float64) error {
+	if v == nil {
+		return nil
+	}
+	err := validation.Validate(*v,
+		validation.Min(lo).Error(fmt.Sprintf("must be between %g and %g, got %g", lo, hi, *v)),
+		validation.Max(hi).Error(fmt.Sprintf("must be between %g and %g, got %g", lo, hi, *v)))
+	if err != nil {
+		return reasonf("%s: %v", key, err)
+	}
+	return nil
+}
+
+// optNum reads an optional number as a pointer (nil when absent).
+func (o object) optNum(key string) (*float64, error) {
+	f, ok, err := o.num(key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// firstNum reads the first present member of keys as a number.
+func (o object) firstNum(keys ...string) (*float64, error) {
+	for _, k := range keys {
+		if raw, ok := o[k]; ok && !isNull(raw) {
+			return o.optNum(k)
+		}
+	}
+	return nil, nil
+}
+
+// rejectReason turns a decoding error into the reason stored for people.
+func rejectReason(err error) string {
+	if r, ok := err.(reasonError); ok {
+		return string(r)
+	}
+	return err.Error()
+}
+
+func offset(t hae.Time) int16 { return int16(t.OffsetMin) }
+
+func ptrValue(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,155 @@
+// Package kind is the registry of every kind of health data: for each its
+// subject, durable consumer, tables and keys, how items are told apart, and
+// how one item is validated and decoded to rows. It is the only place a kind
+// is named; services range over it.
+package kind
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/pgstore"
+)
+
+// Env is what a decoder knows about the message an item came in. Everything
+// time-dependent uses ReceivedAt (the upload's Health-Received-At), never
+// the clock, so a replay decides exactly as the first delivery did.
+type Env struct {
+	UserID      uuid.UUID
+	IngestionID string
+	StreamSeq   int64
+	ReceivedAt  time.Time
+}
+
+// Sink receives what decoding an item produces.
+type Sink interface {
+	// Row adds a row to t: the values of t's columns after user_id and
+	// before ingestion_id/stream_seq, in order. ordinal orders versions of
+	// one key within a message (later wins).
+	Row(t *pgstore.Table, ordinal int, values ...any)
+	// Reject records an item (or a part of one, such as a route point) as
+	// rejected: its JSON Pointer in the original body, a reason a person
+	// understands, and the item as sent.
+	Reject(pointer, reason string, item []byte)
+}
+
+// Kind is one kind of data.
+type Kind struct {
+	Name string
+	// Tables the kind writes (empty until its writer exists).
+	Tables []*pgstore.Table
+	// Metrics are the canonical Health Auto Export metric names it claims.
+	Metrics []string
+	// Tagged are the spec format's "type" values it claims.
+	Tagged []string
+	// Arrays are the keys of "data" whose elements are its items.
+	Arrays []string
+	// CatchAll takes every metric element and tagged type nobody claims.
+	CatchAll bool
+
+	decode func(env *Env, it *hae.Item, s Sink)
+}
+
+// HasWriter reports whether the metric-writer stores this kind yet; parts
+// of kinds without a writer wait in the stream (archived raw meanwhile).
+func (k *Kind) HasWriter() bool { return k.decode != nil }
+
+// Decode validates one item and turns it into rows or rejections.
+func (k *Kind) Decode(env *Env, it *hae.Item, s Sink) { k.decode(env, it, s) }
+
+// Subject is where the edge publishes this kind's parts for a user.
+func (k *Kind) Subject(prefix, userID string) string {
+	return prefix + ".ingest." + k.Name + "." + userID
+}
+
+// Filter matches every part of this kind.
+func (k *Kind) Filter(prefix string) string { return prefix + ".ingest." + k.Name + ".>" }
+
+// Durable names this kind's writer consumer.
+func (k *Kind) Durable(durablePrefix string) string { return durablePrefix + "writer-" + k.Name }
+
+// Registry holds every kind.
+type Registry struct {
+	kinds    []*Kind
+	byName   map[string]*Kind
+	metrics  map[string]string
+	tagged   map[string]string
+	arrays   map[string]string
+	catchAll string
+	aliases  map[string]string
+}
+
+// New returns the registry of all kinds.
+func New() *Registry {
+	r := &Registry{
+		byName:  map[string]*Kind{},
+		metrics: map[string]string{},
+		tagged:  map[string]string{},
+		arrays:  map[string]string{},
+		aliases: metricAliases(),
+	}
+	for _, k := range []*Kind{
+		heartRate(), bloodPressure(), quantity(r.aliases),
+		{Name: "sleep", Metrics: []string{"sleep_analysis"}},
+		{Name: "workout", Tagged: []string{"Workout"}, Arrays: []string{"workouts"}},
+		{Name: "ecg", Arrays: []string{"ecg"}},
+		{Name: "event", Arrays: []string{"symptoms", "stateOfMind", "medications", "cycleTracking", "heartRateNotifications"}},
+	} {
+		r.kinds = append(r.kinds, k)
+		r.byName[k.Name] = k
+		for _, m := range k.Metrics {
+			r.metrics[m] = k.Name
+		}
+		for _, t := range k.Tagged {
+			r.tagged[t] = k.Name
+		}
+		for _, a := range k.Arrays {
+			r.arrays[a] = k.Name
+		}
+		if k.CatchAll {
+			r.catchAll = k.Name
+		}
+	}
+	return r
+}
+
+// Kinds lists every kind in a fixed order.
+func (r *Registry) Kinds() []*Kind { return r.kinds }
+
+// Lookup finds a kind by name.
+func (r *Registry) Lookup(name string) (*Kind, bool) {
+	k, ok := r.byName[name]
+	return k, ok
+}
+
+// Tables lists every table of every kind with a writer.
+func (r *Registry) Tables() []*pgstore.Table {
+	var out []*pgstore.Table
+	for _, k := range r.kinds {
+		out = append(out, k.Tables...)
+	}
+	return out
+}
+
+// MetricKind routes a Health Auto Export metric element by its name.
+func (r *Registry) MetricKind(name string) string {
+	if k, ok := r.metrics[r.CanonicalMetric(name)]; ok {
+		return k
+	}
+	return r.catchAll
+}
+
+// TaggedKind routes a spec-format element by its "type".
+func (r *Registry) TaggedKind(typ string) string {
+	if k, ok := r.tagged[typ]; ok {
+		return k
+	}
+	return r.catchAll
+}
+
+// ArrayKind routes the elements of data.<key>; "" means not health data.
+func (r *Registry) ArrayKind(key string) string { return r.arrays[key] }
+
+// Ensure the registry satisfies the walker's router.
+var _ hae.Router = (*Registry)(nil)

@@ -1,0 +1,123 @@
+package kind
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/pgstore"
+)
+
+// quantity is the catch-all: every metric no other kind claims, stored by
+// canonical name when it has a numeric qty, rejected otherwise.
+func quantity(aliases map[string]string) *Kind {
+	t := dataTable("quantity_metrics", "recorded_at",
+		[]string{"metric", "recorded_at", "source"},
+		[]string{"qty", "units", "extra", "recorded_offset_min"})
+	return &Kind{
+		Name:     "quantity",
+		Tables:   []*pgstore.Table{t},
+		CatchAll: true,
+		decode: func(env *Env, it *hae.Item, s Sink) {
+			if err := decodeQuantity(env, it, aliases, s, t); err != nil {
+				s.Reject(it.Pointer(), rejectReason(err), it.Raw)
+			}
+		},
+	}
+}
+
+// quantityRanges are the metrics with bounds tighter than "finite and ≥ 0".
+func quantityRange(metric string) (lo, hi float64, ok bool) {
+	switch metric {
+	case "resting_heart_rate", "walking_heart_rate_average":
+		return 20, 300, true
+	case "blood_oxygen_saturation":
+		return 0, 100, true
+	}
+	return 0, 0, false
+}
+
+// sexualActivityCounts are summed into qty: the metric has no qty of its own.
+var sexualActivityCounts = [...]string{"Unspecified", "Protection Used", "Protection Not Used"}
+
+func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t *pgstore.Table) error {
+	switch {
+	case it.Key != "":
+		return reasonf("data.%s must be an array", it.Key)
+	case it.Tagged:
+		var head struct {
+			Type any `json:"type"`
+		}
+		_ = json.Unmarshal(it.Raw, &head)
+		return reasonf("unknown type %v: expected HeartRate, BloodPressure or Workout", jsonText(head.Type))
+	case !it.HasName || strings.TrimSpace(it.Name) == "":
+		return reasonf("the metric at %s has no name", strings.TrimSuffix(it.Array, "/data"))
+	}
+	metric := canonicalMetric(aliases, it.Name)
+	o, err := decodeObject(it.Raw)
+	if err != nil {
+		return err
+	}
+	at, err := o.when(env, "date")
+	if err != nil {
+		return err
+	}
+	src, err := o.source("source")
+	if err != nil {
+		return err
+	}
+	extra := maps.Clone(o)
+	delete(extra, "date")
+	delete(extra, "source")
+	var qty float64
+	if metric == "sexual_activity" {
+		var n int
+		for _, k := range sexualActivityCounts {
+			v, ok, err := o.num(k)
+			if err != nil {
+				return err
+			}
+			if ok {
+				qty += v
+				n++
+			}
+		}
+		if n == 0 {
+			return reasonf("sexual_activity needs a numeric Unspecified, Protection Used or Protection Not Used count")
+		}
+	} else {
+		v, ok, err := o.num("qty")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return reasonf("qty: missing: a %s point needs a numeric qty", metric)
+		}
+		qty = v
+		delete(extra, "qty")
+	}
+	if lo, hi, ok := quantityRange(metric); ok {
+		if err := between("qty", &qty, lo, hi); err != nil {
+			return err
+		}
+	} else if qty < 0 {
+		return reasonf("qty: must be ≥ 0, got %g", qty)
+	}
+	var extraJSON any
+	if len(extra) > 0 {
+		b, err := json.Marshal(extra)
+		if err != nil {
+			return fmt.Errorf("extra fields: %w", err)
+		}
+		extraJSON = string(b)
+	}
+	s.Row(t, it.Ordinal, metric, at.Instant, src, qty, it.Units, extraJSON, offset(at))
+	return nil
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

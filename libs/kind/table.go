@@ -1,0 +1,29 @@
+package kind
+
+import (
+	"slices"
+
+	"github.com/healthexport/libs/pgstore"
+)
+
+// dataTable describes a kind's table: user_id first, then the key columns
+// after it and the value columns, then who wrote the row. Decoders supply
+// key and value columns only (see Sink.Row).
+func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
+	cols := slices.Concat([]string{"user_id"}, key, values, []string{"ingestion_id", pgstore.SeqColumn})
+	return pgstore.MustTable(pgstore.Table{
+		Name:        name,
+		Columns:     cols,
+		Key:         slices.Concat([]string{"user_id"}, key),
+		PartitionBy: partitionBy,
+	})
+}
+
+// FullRow lays out a decoder's values as a row of t for the generic upsert:
+// user, values, ingestion, sequence, then the ordinal used for dedupe.
+func FullRow(env *Env, ordinal int, values []any) []any {
+	row := make([]any, 0, len(values)+4)
+	row = append(row, env.UserID)
+	row = append(row, values...)
+	return append(row, env.IngestionID, env.StreamSeq, int64(ordinal))
+}

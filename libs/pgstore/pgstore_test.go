@@ -1,0 +1,189 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func hrTable(t *testing.T) *pgstore.Table {
+	t.Helper()
+	tb, err := pgstore.NewTable(pgstore.Table{
+		Name:        "heart_rate_metrics",
+		Columns:     []string{"user_id", "recorded_at", "source", "min_bpm", "avg_bpm", "max_bpm", "recorded_offset_min", "ingestion_id", "stream_seq"},
+		Key:         []string{"user_id", "recorded_at", "source"},
+		PartitionBy: "recorded_at",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func write(t *testing.T, db *testenv.Database, parts *pgstore.Partitions, tb *pgstore.Table, rows [][]any) int64 {
+	t.Helper()
+	ctx := context.Background()
+	if err := parts.EnsureRows(ctx, tb, rows); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var err error
+		n, err = pgstore.Upsert(ctx, tx, tb, rows)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestUpsertRules(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	parts := pgstore.NewPartitions(db.Pool)
+	tb := hrTable(t)
+	user := uuid.New()
+	at := time.Date(2025, 3, 1, 16, 0, 0, 0, time.UTC)
+	row := func(avg float64, seq int64, ord int) []any {
+		return []any{user, at, "", 60.0, avg, 90.0, int16(-480), "ing", seq, int64(ord)}
+	}
+	avg := func() (float64, int64) {
+		var a float64
+		var s int64
+		if err := db.Pool.QueryRow(context.Background(), "SELECT avg_bpm, stream_seq FROM heart_rate_metrics WHERE user_id=$1", user).Scan(&a, &s); err != nil {
+			t.Fatal(err)
+		}
+		return a, s
+	}
+	steps := []struct {
+		name     string
+		rows     [][]any
+		affected int64
+		wantAvg  float64
+		wantSeq  int64
+	}{
+		{"first write", [][]any{row(70, 10, 0)}, 1, 70, 10},
+		{"within a message the later item wins", [][]any{row(71, 11, 1), row(72, 11, 0)}, 1, 71, 11},
+		{"a later message wins", [][]any{row(73, 12, 0)}, 1, 73, 12},
+		{"a replay of an older message changes nothing", [][]any{row(50, 11, 0)}, 0, 73, 12},
+		{"the same values again change nothing", [][]any{row(73, 13, 0)}, 0, 73, 12},
+		{"later message in the same batch wins", [][]any{row(80, 20, 5), row(81, 21, 0)}, 1, 81, 21},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			if n := write(t, db, parts, tb, s.rows); n != s.affected {
+				t.Errorf("affected %d, want %d", n, s.affected)
+			}
+			if a, seq := avg(); a != s.wantAvg || seq != s.wantSeq {
+				t.Errorf("stored avg %v seq %d, want %v seq %d", a, seq, s.wantAvg, s.wantSeq)
+			}
+		})
+	}
+}
+
+func TestPartitionsOnDemandAnyMonth(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	parts := pgstore.NewPartitions(db.Pool)
+	tb := hrTable(t)
+	user := uuid.New()
+	times := []time.Time{
+		time.Date(1998, 6, 30, 23, 59, 59, 0, time.UTC),
+		time.Now().UTC().Truncate(time.Microsecond),
+		// In -08:00 this is still February; by UTC bounds it is March.
+		time.Date(2025, 2, 28, 20, 0, 0, 0, time.FixedZone("", -8*3600)),
+	}
+	var rows [][]any
+	for i, ts := range times {
+		rows = append(rows, []any{user, ts, fmt.Sprint(i), nil, 70.0, nil, int16(0), "ing", int64(1), int64(i)})
+	}
+	if n := write(t, db, parts, tb, rows); n != int64(len(rows)) {
+		t.Fatalf("wrote %d rows, want %d", n, len(rows))
+	}
+	for _, ts := range times {
+		name := pgstore.PartitionName("heart_rate_metrics", pgstore.MonthStart(ts))
+		var n int
+		if err := db.Pool.QueryRow(context.Background(), fmt.Sprintf("SELECT count(*) FROM %s", name)).Scan(&n); err != nil {
+			t.Fatalf("partition %s: %v", name, err)
+		}
+		if n != 1 {
+			t.Errorf("partition %s holds %d rows, want 1", name, n)
+		}
+	}
+	if got := pgstore.PartitionName("heart_rate_metrics", pgstore.MonthStart(times[2])); got != "heart_rate_metrics_p2025_03" {
+		t.Errorf("UTC month of an offset time: %s", got)
+	}
+}
+
+func TestPartitionsConcurrentMakers(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	m := time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Separate makers, as separate writer processes would be.
+			errs <- pgstore.NewPartitions(db.Pool).Ensure(context.Background(), "quantity_metrics", m)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLargeBatchBeyondBindLimit(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	parts := pgstore.NewPartitions(db.Pool)
+	tb := hrTable(t)
+	user := uuid.New()
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 20000 // × 9 columns = 180,000 values: far past 65,535 bind parameters
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = []any{user, start.Add(time.Duration(i) * time.Minute), "w", 50.0, 60.0, 70.0, int16(0), "ing", int64(1), int64(i)}
+	}
+	if got := write(t, db, parts, tb, rows); got != n {
+		t.Fatalf("wrote %d, want %d", got, n)
+	}
+	var count int
+	if err := db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1", user).Scan(&count); err != nil || count != n {
+		t.Fatalf("count %d err %v", count, err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	_, err := db.Pool.Exec(ctx, "SELECT '\\u0000'::jsonb")
+	if got := pgstore.Classify(err); got != pgstore.Data {
+		t.Errorf("NUL in jsonb: class %v (err %v), want Data", got, err)
+	}
+	_, err = db.Pool.Exec(ctx, "SELECT 1/0")
+	if got := pgstore.Classify(err); got != pgstore.Data {
+		t.Errorf("division by zero: class %v, want Data", got)
+	}
+	if got := pgstore.Classify(&pgconn.PgError{Code: "40P01"}); got != pgstore.Conflict {
+		t.Errorf("deadlock: class %v, want Conflict", got)
+	}
+	if got := pgstore.Classify(errors.New("connection refused")); got != pgstore.Infrastructure {
+		t.Errorf("plain error: class %v, want Infrastructure", got)
+	}
+	_, err = db.Pool.Exec(ctx, "SELECT * FROM no_such_table")
+	if got := pgstore.Classify(err); got != pgstore.Infrastructure {
+		t.Errorf("missing table: class %v, want Infrastructure", got)
+	}
+}

@@ -1,0 +1,110 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Message headers the edge sets on every part and manifest.
+const (
+	HeaderUserID      = "Health-User-Id"
+	HeaderKeyID       = "Health-Key-Id"
+	HeaderIngestionID = "Health-Ingestion-Id"
+	HeaderReceivedAt  = "Health-Received-At"
+	HeaderKind        = "Health-Kind"
+	HeaderPointer     = "Health-Part-Pointer" // JSON Pointer of the part's first item
+	HeaderItems       = "Health-Items"
+	// HeaderAppPrefix prefixes the exporter app's own headers
+	// (automation-name, session-id, ...), kept with the raw ingestion.
+	HeaderAppPrefix = "Health-App-"
+)
+
+// ManifestKind is the Health-Kind of a manifest message.
+const ManifestKind = "manifest"
+
+// FormatTime renders Health-Received-At: UTC with microseconds, the
+// precision PostgreSQL keeps, so the value round-trips exactly.
+func FormatTime(t time.Time) string {
+	return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
+}
+
+// Meta is what a consumer reads off a message.
+type Meta struct {
+	UserID      uuid.UUID
+	KeyID       string
+	IngestionID string
+	ReceivedAt  time.Time
+	Kind        string
+	PartID      string // the Nats-Msg-Id
+	Pointer     string
+	Seq         uint64 // stream sequence
+	Delivered   uint64 // delivery attempts so far
+	Subject     string
+}
+
+// ErrBadHeaders marks a message our edge cannot have published.
+var ErrBadHeaders = errors.New("message headers")
+
+// ReadMeta parses a message's headers and JetStream metadata.
+func ReadMeta(msg jetstream.Msg) (Meta, error) {
+	h := msg.Headers()
+	md, err := msg.Metadata()
+	if err != nil {
+		return Meta{}, fmt.Errorf("metadata: %w", err)
+	}
+	m := Meta{
+		KeyID:       h.Get(HeaderKeyID),
+		IngestionID: h.Get(HeaderIngestionID),
+		Kind:        h.Get(HeaderKind),
+		PartID:      h.Get(nats.MsgIdHdr),
+		Pointer:     h.Get(HeaderPointer),
+		Seq:         md.Sequence.Stream,
+		Delivered:   md.NumDelivered,
+		Subject:     msg.Subject(),
+	}
+	var errs []error
+	if m.UserID, err = uuid.Parse(h.Get(HeaderUserID)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", HeaderUserID, err))
+	}
+	if m.ReceivedAt, err = time.Parse(time.RFC3339Nano, h.Get(HeaderReceivedAt)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", HeaderReceivedAt, err))
+	}
+	if m.IngestionID == "" || m.PartID == "" || m.Kind == "" {
+		errs = append(errs, errors.New("missing ingestion id, message id or kind"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return m, fmt.Errorf("%w: %w", ErrBadHeaders, err)
+	}
+	return m, nil
+}
+
+// Items reads the Health-Items header (0 when absent).
+func Items(msg jetstream.Msg) int {
+	n, _ := strconv.Atoi(msg.Headers().Get(HeaderItems))
+	return n
+}
+
+// AppHeaders returns the exporter app's headers of a message, unprefixed.
+func AppHeaders(h nats.Header) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		if name, ok := cutPrefixFold(k, HeaderAppPrefix); ok && len(v) > 0 {
+			out[name] = v[0]
+		}
+	}
+	return out
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}

@@ -1,0 +1,169 @@
+// Package stream defines the JetStream stream, its subjects, headers and
+// consumers, and the helpers to publish to and consume from it.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	validation "github.com/go-ozzo/ozzo-validation/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxMessageBytes is the stream's MaxMsgSize and the server's max_payload.
+const MaxMessageBytes = 8 << 20
+
+// Config names the stream and its limits. Stream name, subject prefix and
+// durable prefix are settings so tests run beside a running stack.
+type Config struct {
+	URL             string        `env:"NATS_URL,required" mask:"url"`
+	Name            string        `env:"STREAM_NAME" envDefault:"HEALTH"`
+	SubjectPrefix   string        `env:"SUBJECT_PREFIX" envDefault:"health"`
+	DurablePrefix   string        `env:"DURABLE_PREFIX"`
+	Replicas        int           `env:"STREAM_REPLICAS" envDefault:"1"`
+	MaxAge          time.Duration `env:"STREAM_MAX_AGE" envDefault:"720h"`
+	MaxBytes        int64         `env:"STREAM_MAX_BYTES" envDefault:"10737418240"`
+	DuplicateWindow time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"24h"`
+}
+
+// Validate checks the settings make a usable stream.
+func (c Config) Validate() error {
+	return validation.ValidateStruct(&c,
+		validation.Field(&c.Name, validation.Required),
+		validation.Field(&c.SubjectPrefix, validation.Required),
+		validation.Field(&c.Replicas, validation.Min(1), validation.Max(5)),
+		validation.Field(&c.MaxAge, validation.Min(time.Minute)),
+		validation.Field(&c.MaxBytes, validation.Min(int64(MaxMessageBytes))),
+		// A duplicate window longer than MaxAge would promise dedupe of
+		// messages the stream no longer holds.
+		validation.Field(&c.DuplicateWindow, validation.Min(time.Second), validation.Max(c.MaxAge).Error("must not exceed STREAM_MAX_AGE")),
+	)
+}
+
+// IngestSubjects matches every part; ManifestSubjects every manifest.
+func (c Config) IngestSubjects() string   { return c.SubjectPrefix + ".ingest.>" }
+func (c Config) ManifestSubjects() string { return c.SubjectPrefix + ".manifest.>" }
+
+// ManifestSubject is where a user's upload manifests go.
+func (c Config) ManifestSubject(userID string) string {
+	return c.SubjectPrefix + ".manifest." + userID
+}
+
+// StreamConfig is the JetStream definition of the stream. Limits retention
+// keeps acknowledged messages for replay (WorkQueue or Interest would delete
+// them); DiscardNew makes a full stream refuse uploads (503) rather than
+// silently drop the oldest data.
+func (c Config) StreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        c.Name,
+		Description: "Health Export uploads: parts per kind and manifests",
+		Subjects:    []string{c.IngestSubjects(), c.ManifestSubjects()},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    c.MaxBytes,
+		MaxAge:      c.MaxAge,
+		MaxMsgSize:  MaxMessageBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		Duplicates:  c.DuplicateWindow,
+		DenyDelete:  true,
+		DenyPurge:   true,
+	}
+}
+
+// Connect opens a NATS connection that reconnects forever and logs it.
+func Connect(ctx context.Context, log *slog.Logger, c Config, name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(c.URL,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect nats: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// FirstSeqFunc returns the sequence a new stream must start after: the
+// highest stream_seq already stored, so sequence order lasts across a
+// re-created stream.
+type FirstSeqFunc func(ctx context.Context) (uint64, error)
+
+// Ensure creates the stream, or updates it to the configured settings,
+// idempotently: every service calls it at start.
+func Ensure(ctx context.Context, js jetstream.JetStream, c Config, highestStored FirstSeqFunc) (jetstream.Stream, error) {
+	want := c.StreamConfig()
+	s, err := js.Stream(ctx, c.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		last, err := highestStored(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: highest stored sequence: %w", c.Name, err)
+		}
+		if last > 0 {
+			want.FirstSeq = last + 1
+		}
+		s, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return js.Stream(ctx, c.Name) // another service created it first
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", c.Name, err)
+		}
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.Name, err)
+	}
+	want.FirstSeq = s.CachedInfo().Config.FirstSeq
+	if s, err = js.UpdateStream(ctx, want); err != nil {
+		return nil, fmt.Errorf("update stream %s: %w", c.Name, err)
+	}
+	return s, nil
+}
+
+// ConsumerSpec describes a durable pull consumer.
+type ConsumerSpec struct {
+	Durable       string
+	Filters       []string
+	AckWait       time.Duration
+	MaxAckPending int
+}
+
+// EnsureConsumer creates or updates a durable consumer: explicit acks and
+// MaxDeliver -1, so a message is never silently given up.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, streamName string, spec ConsumerSpec) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       spec.Durable,
+		Description:   "Health Export " + spec.Durable,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       spec.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: spec.MaxAckPending,
+	}
+	if len(spec.Filters) == 1 {
+		cfg.FilterSubject = spec.Filters[0]
+	} else {
+		cfg.FilterSubjects = spec.Filters
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, streamName, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", spec.Durable, err)
+	}
+	return cons, nil
+}

@@ -1,0 +1,3 @@
+module github.com/healthexport/schema
+
+go 1.26

@@ -1,0 +1,30 @@
+module github.com/healthexport/services/edge
+
+go 1.26.0
+
+require (
+	github.com/healthexport/libs v0.0.0
+	github.com/healthexport/migrations v0.0.0
+	github.com/healthexport/schema v0.0.0
+)
+
+require (
+	github.com/andybalholm/brotli v1.1.0 // indirect
+	github.com/gofiber/fiber/v2 v2.52.15 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/mattn/go-colorable v0.1.13 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/mattn/go-runewidth v0.0.16 // indirect
+	github.com/rivo/uniseg v0.2.0 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	github.com/valyala/fasthttp v1.51.0 // indirect
+	github.com/valyala/tcplisten v1.0.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+replace (
+	github.com/healthexport/libs => ../../libs
+	github.com/healthexport/migrations => ../../migrations
+	github.com/healthexport/schema => ../../schema
+)

@@ -1,0 +1,291 @@
+// Package ingest turns one checked upload body into parts on the stream:
+// it walks the body once, assigns kinds and ordinals, validates every item
+// through the kind registry for the reply's counts, cuts parts and
+// publishes them, then the manifest. 202 is earned by the manifest's PubAck.
+package ingest
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher is the part of JetStream the pipeline uses.
+type Publisher interface {
+	PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+	PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// Upload is an authenticated, fully received, syntactically valid body.
+type Upload struct {
+	UserID     uuid.UUID
+	KeyID      string
+	ReceivedAt time.Time
+	Encoding   string
+	AppHeaders map[string]string // the exporter's own headers, by lower-case name
+	Body       []byte
+	Digest     []byte // sha256(user_id ‖ 0x00 ‖ decoded body)
+}
+
+// IngestionID is hex(sha256(user_id ‖ 0x00 ‖ body)): the same body from
+// the same user is the same upload, whenever it is resent.
+func (u *Upload) IngestionID() string { return hex.EncodeToString(u.Digest) }
+
+// ItemError is one rejected item, as the 202 lists the first few.
+type ItemError struct {
+	Pointer string `json:"pointer"`
+	Reason  string `json:"reason"`
+}
+
+// Result is the 202's body.
+type Result struct {
+	IngestionID string         `json:"ingestion_id"`
+	Duplicate   bool           `json:"duplicate"`
+	Parts       int            `json:"parts"`
+	Accepted    map[string]int `json:"accepted"`
+	Rejected    int            `json:"rejected"`
+	Errors      []ItemError    `json:"errors"`
+}
+
+// Errors the HTTP layer maps to statuses.
+var (
+	ErrNoData      = hae.ErrNoData                           // 400
+	ErrUnavailable = errors.New("the stream is unavailable") // 503
+	ErrStreamFull  = errors.New("the stream is full")        // 503, own code
+)
+
+// Config is the pipeline's settings.
+type Config struct {
+	PartMaxBytes int
+	// MaxInFlight bounds unacknowledged parts per upload, which bounds the
+	// memory a big upload holds while publishing.
+	MaxInFlight    int
+	PublishTimeout time.Duration
+}
+
+// maxErrors is how many rejected items the 202 lists.
+const maxErrors = 10
+
+// Pipeline processes uploads.
+type Pipeline struct {
+	js       Publisher
+	registry *kind.Registry
+	stream   stream.Config
+	cfg      Config
+}
+
+// New returns a pipeline publishing to the configured stream.
+func New(js Publisher, registry *kind.Registry, sc stream.Config, cfg Config) *Pipeline {
+	return &Pipeline{js: js, registry: registry, stream: sc, cfg: cfg}
+}
+
+// Process publishes an upload and returns the reply.
+func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
+	id := up.IngestionID()
+	res := &Result{IngestionID: id, Accepted: map[string]int{}, Errors: []ItemError{}}
+	pub := &publisher{ctx: ctx, p: p, up: up, id: id}
+	cutter := hae.NewCutter(p.cfg.PartMaxBytes, pub.publish)
+	tally := &tally{res: res}
+	env := &kind.Env{UserID: up.UserID, IngestionID: id, ReceivedAt: up.ReceivedAt}
+	err := hae.Walk(up.Body, p.registry, func(it *hae.Item) error {
+		if _, err := cutter.Add(it); err != nil {
+			return err
+		}
+		k, ok := p.registry.Lookup(it.Kind)
+		if !ok {
+			return fmt.Errorf("walker routed an item to unknown kind %q", it.Kind)
+		}
+		if !k.HasWriter() {
+			// Stored when its writer arrives; nothing to validate yet.
+			res.Accepted[it.Kind]++
+			return nil
+		}
+		tally.item(it)
+		k.Decode(env, it, tally)
+		tally.done(it.Kind)
+		return nil
+	})
+	if err == nil {
+		err = cutter.Flush()
+	}
+	if waitErr := pub.wait(); err == nil {
+		err = waitErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Parts = len(pub.parts)
+	dup, err := pub.manifest(res)
+	if err != nil {
+		return nil, err
+	}
+	res.Duplicate = dup
+	return res, nil
+}
+
+// tally is the edge's kind.Sink: it only counts, for the reply.
+type tally struct {
+	res          *Result
+	pointer      string
+	selfRejected bool
+}
+
+func (t *tally) item(it *hae.Item) { t.pointer, t.selfRejected = it.Pointer(), false }
+
+func (t *tally) done(k string) {
+	if !t.selfRejected {
+		t.res.Accepted[k]++
+	}
+}
+
+func (t *tally) Row(_ *pgstore.Table, _ int, _ ...any) {}
+
+func (t *tally) Reject(pointer, reason string, _ []byte) {
+	if pointer == t.pointer {
+		t.selfRejected = true
+	}
+	t.res.Rejected++
+	if len(t.res.Errors) < maxErrors {
+		t.res.Errors = append(t.res.Errors, ItemError{Pointer: pointer, Reason: reason})
+	}
+}
+
+// publisher sends parts asynchronously with a bounded window of
+// unacknowledged ones, and remembers them for the manifest.
+type publisher struct {
+	ctx     context.Context
+	p       *Pipeline
+	up      *Upload
+	id      string
+	parts   []stream.ManifestPart
+	pending []pending
+}
+
+type pending struct {
+	idx int
+	fut jetstream.PubAckFuture
+}
+
+func (pb *publisher) headers(kindName string) nats.Header {
+	h := nats.Header{}
+	h.Set(stream.HeaderUserID, pb.up.UserID.String())
+	h.Set(stream.HeaderKeyID, pb.up.KeyID)
+	h.Set(stream.HeaderIngestionID, pb.id)
+	h.Set(stream.HeaderReceivedAt, stream.FormatTime(pb.up.ReceivedAt))
+	h.Set(stream.HeaderKind, kindName)
+	for k, v := range pb.up.AppHeaders {
+		h.Set(stream.HeaderAppPrefix+k, v)
+	}
+	return h
+}
+
+func (pb *publisher) publish(part *hae.Part) error {
+	k, _ := pb.p.registry.Lookup(part.Kind)
+	msgID := pb.id + ":" + part.Key()
+	msg := &nats.Msg{Subject: k.Subject(pb.p.stream.SubjectPrefix, pb.up.UserID.String()), Data: part.Payload, Header: pb.headers(part.Kind)}
+	msg.Header.Set(stream.HeaderPointer, part.Pointer)
+	msg.Header.Set(stream.HeaderItems, strconv.Itoa(part.Items))
+	for len(pb.pending) >= pb.p.cfg.MaxInFlight {
+		if err := pb.waitOne(); err != nil {
+			return err
+		}
+	}
+	fut, err := pb.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(pb.p.stream.Name))
+	if err != nil {
+		return classify(err)
+	}
+	pb.parts = append(pb.parts, stream.ManifestPart{ID: msgID, Kind: part.Kind, Items: part.Items, Bytes: len(part.Payload)})
+	pb.pending = append(pb.pending, pending{idx: len(pb.parts) - 1, fut: fut})
+	return nil
+}
+
+func (pb *publisher) waitOne() error {
+	next := pb.pending[0]
+	pb.pending = pb.pending[1:]
+	timeout := time.NewTimer(pb.p.cfg.PublishTimeout)
+	defer timeout.Stop()
+	select {
+	case ack := <-next.fut.Ok():
+		pb.parts[next.idx].Seq = ack.Sequence
+		return nil
+	case err := <-next.fut.Err():
+		return classify(err)
+	case <-timeout.C:
+		return fmt.Errorf("%w: no PubAck within %s", ErrUnavailable, pb.p.cfg.PublishTimeout)
+	case <-pb.ctx.Done():
+		return fmt.Errorf("%w: %w", ErrUnavailable, pb.ctx.Err())
+	}
+}
+
+// wait collects every outstanding PubAck.
+func (pb *publisher) wait() error {
+	var first error
+	for len(pb.pending) > 0 {
+		if err := pb.waitOne(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// manifest publishes the upload's manifest; its PubAck's Duplicate flag
+// says whether this exact upload was already taken.
+func (pb *publisher) manifest(res *Result) (bool, error) {
+	m := stream.Manifest{
+		IngestionID: pb.id,
+		UserID:      pb.up.UserID.String(),
+		KeyID:       pb.up.KeyID,
+		ReceivedAt:  pb.up.ReceivedAt,
+		BodyBytes:   int64(len(pb.up.Body)),
+		Encoding:    pb.up.Encoding,
+		Parts:       pb.parts,
+		Accepted:    res.Accepted,
+		Rejected:    res.Rejected,
+		Headers:     pb.up.AppHeaders,
+	}
+	if m.Parts == nil {
+		m.Parts = []stream.ManifestPart{}
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return false, fmt.Errorf("manifest: %w", err)
+	}
+	msg := &nats.Msg{Subject: pb.p.stream.ManifestSubject(pb.up.UserID.String()), Data: data, Header: pb.headers(stream.ManifestKind)}
+	ctx, cancel := context.WithTimeout(pb.ctx, pb.p.cfg.PublishTimeout)
+	defer cancel()
+	ack, err := pb.p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(pb.id+":manifest"), jetstream.WithExpectStream(pb.p.stream.Name))
+	if err != nil {
+		return false, classify(err)
+	}
+	return ack.Duplicate, nil
+}
+
+// classify maps publish errors: a full stream (DiscardNew) has its own
+// answer; everything else is the stream being unavailable.
+func classify(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && isFull(apiErr) {
+		return fmt.Errorf("%w: %w", ErrStreamFull, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// isFull recognises the server refusing a message because the stream hit
+// MaxBytes or MaxMsgs under DiscardNew (error code 10077, "maximum ...
+// exceeded").
+func isFull(e *jetstream.APIError) bool {
+	return e.ErrorCode == 10077 && (strings.Contains(e.Description, "maximum bytes") || strings.Contains(e.Description, "maximum messages"))
+}

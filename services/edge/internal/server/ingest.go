@@ -1,0 +1,142 @@
+package server
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/healthexport/services/edge/internal/ingest"
+	"github.com/healthexport/services/edge/internal/spool"
+)
+
+// appHeaders are the exporter app's own headers, kept with the upload.
+var appHeaders = [...]string{"automation-name", "automation-id", "automation-aggregation", "automation-period", "session-id"}
+
+// maxAppHeader bounds what a client can make us store per header.
+const maxAppHeader = 256
+
+func (s *Server) ingest(c *fiber.Ctx) error {
+	p := principal(c)
+	receivedAt := time.Now().UTC().Truncate(time.Microsecond)
+	if cl := c.Request().Header.ContentLength(); int64(cl) > s.cfg.MaxBodyBytes {
+		c.Context().SetConnectionClose()
+		return fail(fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body of %d bytes exceeds the limit of %d", cl, s.cfg.MaxBodyBytes))
+	}
+	var body io.Reader = c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytes.NewReader(c.Body())
+	}
+	encoding := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)))
+	switch encoding {
+	case "", "identity":
+		encoding = "identity"
+	case "gzip", "x-gzip":
+		encoding = "gzip"
+		gz, err := gzip.NewReader(body)
+		if err != nil {
+			c.Context().SetConnectionClose()
+			return fail(fiber.StatusBadRequest, "invalid_gzip", "Content-Encoding is gzip but the body is not gzip data")
+		}
+		defer gz.Close()
+		// Decompressed through the same limit as plain bodies: a small
+		// body that inflates past it gets 413 with bounded memory.
+		body = gz
+	default:
+		c.Context().SetConnectionClose()
+		return fail(fiber.StatusUnsupportedMediaType, "unsupported_encoding", fmt.Sprintf("Content-Encoding %q: only identity and gzip are accepted", encoding))
+	}
+
+	digest := sha256.New()
+	digest.Write([]byte(p.UserID.String()))
+	digest.Write([]byte{0})
+	sp, err := spool.Fill(body, digest, s.cfg.SpoolMemoryBytes, s.cfg.MaxBodyBytes, s.cfg.SpoolDir)
+	if err != nil {
+		c.Context().SetConnectionClose()
+		return s.readError(err, encoding)
+	}
+	defer sp.Close()
+	raw := sp.Bytes()
+	s.metrics.bodyBytes.Observe(float64(len(raw)))
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return fail(fiber.StatusBadRequest, "empty_body", `the body is empty: send {"data": {...}}`)
+	}
+	if !json.Valid(raw) {
+		return fail(fiber.StatusBadRequest, "malformed_json", syntaxMessage(raw))
+	}
+	up := &ingest.Upload{
+		UserID:     p.UserID,
+		KeyID:      p.KeyID,
+		ReceivedAt: receivedAt,
+		Encoding:   encoding,
+		AppHeaders: map[string]string{},
+		Body:       raw,
+		Digest:     digest.Sum(nil),
+	}
+	for _, h := range appHeaders {
+		if v := c.Get(h); v != "" {
+			up.AppHeaders[h] = truncate(v, maxAppHeader)
+		}
+	}
+	res, err := s.proc.Process(c.UserContext(), up)
+	switch {
+	case errors.Is(err, ingest.ErrNoData):
+		return fail(fiber.StatusBadRequest, "no_data", err.Error())
+	case errors.Is(err, ingest.ErrStreamFull):
+		s.log.Error("stream full: uploads refused", "err", err)
+		return unavailable("stream_full", "the service is out of queue space; retry later")
+	case errors.Is(err, ingest.ErrUnavailable):
+		s.log.Error("publish failed", "err", err)
+		return unavailable("stream_unavailable", "the ingest queue is unavailable; retry later")
+	case err != nil:
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(res)
+}
+
+func (s *Server) readError(err error, encoding string) error {
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(err, spool.ErrTooLarge):
+		what := "body"
+		if encoding == "gzip" {
+			what = "decompressed body"
+		}
+		return fail(fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("%s exceeds the limit of %d bytes", what, s.cfg.MaxBodyBytes))
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.As(err, &corrupt), errors.Is(err, io.ErrUnexpectedEOF) && encoding == "gzip":
+		return fail(fiber.StatusBadRequest, "invalid_gzip", "the gzip body is corrupt or truncated")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fail(fiber.StatusRequestTimeout, "timeout", "the body did not arrive in time")
+	}
+	return fail(fiber.StatusBadRequest, "unreadable_body", "the body could not be read completely")
+}
+
+// syntaxMessage says where a body stops being JSON, in lines and columns
+// a person can find in an editor.
+func syntaxMessage(body []byte) string {
+	var v json.RawMessage
+	err := json.Unmarshal(body, &v) // fails in its validity scan, before copying anything
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return "the body is not valid JSON"
+	}
+	off := min(int(se.Offset), len(body))
+	line := 1 + bytes.Count(body[:off], []byte{'\n'})
+	col := off - bytes.LastIndexByte(body[:off], '\n')
+	return fmt.Sprintf("malformed JSON at line %d, column %d (byte %d): %s", line, col, off, se.Error())
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,165 @@
+// Package server is the edge's HTTP API on Fiber: authentication, the
+// ingest endpoint, health and metrics.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/services/edge/internal/ingest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+)
+
+// Authenticator verifies API keys.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (apikey.Principal, error)
+}
+
+// Processor publishes an upload.
+type Processor interface {
+	Process(ctx context.Context, up *ingest.Upload) (*ingest.Result, error)
+}
+
+// Config is the HTTP settings.
+type Config struct {
+	MaxBodyBytes     int64
+	SpoolMemoryBytes int64
+	SpoolDir         string
+	HeaderTimeout    time.Duration
+	BodyTimeout      time.Duration
+}
+
+// Server is the edge's HTTP API.
+type Server struct {
+	app     *fiber.App
+	log     *slog.Logger
+	auth    Authenticator
+	proc    Processor
+	ready   *obs.Readiness
+	cfg     Config
+	metrics *metrics
+	openapi []byte
+}
+
+// New builds the app and its routes.
+func New(log *slog.Logger, cfg Config, auth Authenticator, proc Processor, ready *obs.Readiness, reg *prometheus.Registry, openapi []byte) *Server {
+	s := &Server{log: log, auth: auth, proc: proc, ready: ready, cfg: cfg, metrics: newMetrics(reg), openapi: openapi}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "health-export-edge",
+		DisableStartupMessage: true,
+		// Bodies are streamed to the spool; only this much is buffered by
+		// fasthttp before the handler runs.
+		StreamRequestBody: true,
+		BodyLimit:         int(cfg.SpoolMemoryBytes),
+		// Headers must arrive within HeaderTimeout (slow clients are cut);
+		// HeaderReceived then allows BodyTimeout for a large body.
+		ReadTimeout:  cfg.HeaderTimeout,
+		WriteTimeout: time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorHandler: s.errorHandler,
+	})
+	s.app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: cfg.BodyTimeout}
+	}
+	s.app.Use(s.observe)
+	live := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
+	s.app.Get("/livez", live)
+	s.app.Get("/health", live)
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/ready", s.readyz)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	s.app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(s.openapi)
+	})
+	v1 := s.app.Group("/v1", s.authenticate)
+	v1.Post("/ingest", s.ingest)
+	return s
+}
+
+// App exposes the Fiber app (tests drive it with app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve listens until ctx ends, then stops accepting, lets in-flight
+// requests finish (up to grace), and returns.
+func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listen(addr) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.ready.ShuttingDown()
+	s.log.Info("shutting down: finishing in-flight requests", "grace", grace.String())
+	if err := s.app.ShutdownWithTimeout(grace); err != nil {
+		return err
+	}
+	return <-errc
+}
+
+// apiError is the JSON error body: {"error": code, "message": text}.
+type apiError struct {
+	status  int
+	code    string
+	message string
+	retry   time.Duration
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func fail(status int, code, message string) *apiError {
+	return &apiError{status: status, code: code, message: message}
+}
+
+func unavailable(code, message string) *apiError {
+	return &apiError{status: fiber.StatusServiceUnavailable, code: code, message: message, retry: 5 * time.Second}
+}
+
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		var fe *fiber.Error
+		if errors.As(err, &fe) {
+			ae = fail(fe.Code, codeForStatus(fe.Code), fe.Message)
+		} else {
+			s.log.Error("request failed", "route", c.Route().Path, "err", err)
+			ae = fail(fiber.StatusInternalServerError, "internal", "internal error")
+		}
+	}
+	if ae.retry > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(ae.retry.Seconds())))
+	}
+	return c.Status(ae.status).JSON(fiber.Map{"error": ae.code, "message": ae.message})
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case fiber.StatusNotFound:
+		return "not_found"
+	case fiber.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case fiber.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	case fiber.StatusRequestTimeout:
+		return "timeout"
+	}
+	return "error"
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	checks, ok := s.ready.Status(c.UserContext())
+	if !ok {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "checks": checks})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+}

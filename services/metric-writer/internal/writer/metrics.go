@@ -1,0 +1,34 @@
+package writer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the batch writer's counters, labelled by kind only (never by
+// user or key).
+type Metrics struct {
+	Batches       *prometheus.CounterVec
+	RowsWritten   *prometheus.CounterVec
+	RowsUnchanged *prometheus.CounterVec
+	Rejected      *prometheus.CounterVec
+	Retries       *prometheus.CounterVec
+	FlushSeconds  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the writer's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_batches_total", Help: "Batches committed."}, []string{"kind"}),
+		RowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_rows_written_total", Help: "Rows inserted or changed by the upsert."}, []string{"kind"}),
+		RowsUnchanged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_rows_unchanged_total", Help: "Rows the upsert left alone: duplicates, resends and older replays."}, []string{"kind"}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_rejected_total", Help: "Rejected items recorded."}, []string{"kind"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_retries_total", Help: "Batch retries, by cause (conflict, infrastructure, data)."}, []string{"kind", "cause"}),
+		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "writer_flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"kind"}),
+	}
+	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.FlushSeconds)
+	return m
+}

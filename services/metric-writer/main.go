@@ -1,0 +1,22 @@
+// Command metric-writer runs one durable JetStream consumer per kind of
+// health data and batch-upserts the parts into PostgreSQL.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/healthexport/libs/obs"
+)
+
+func main() {
+	log := obs.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, os.Getenv, os.Stdout); err != nil {
+		log.Error("metric-writer stopped", "err", err)
+		os.Exit(1)
+	}
+}

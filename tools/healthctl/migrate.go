@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/healthexport/migrations"
+)
+
+type migrateCmd struct {
+	Up     migrateUpCmd     `cmd:"" help:"Apply every pending migration."`
+	Down   migrateDownCmd   `cmd:"" help:"Revert migrations."`
+	Status migrateStatusCmd `cmd:"" help:"Show the applied and the latest version."`
+}
+
+type migrateUpCmd struct{}
+
+func (migrateUpCmd) Run(e *env) error {
+	s, err := e.settings()
+	if err != nil {
+		return err
+	}
+	if err := migrations.Up(s.DatabaseURL); err != nil {
+		return err
+	}
+	st, err := migrations.Current(s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	e.log.Info("migrations applied", "version", st.Version)
+	return nil
+}
+
+type migrateDownCmd struct {
+	Steps int `default:"1" help:"How many migrations to revert."`
+}
+
+func (c migrateDownCmd) Run(e *env) error {
+	s, err := e.settings()
+	if err != nil {
+		return err
+	}
+	return migrations.Down(s.DatabaseURL, c.Steps)
+}
+
+type migrateStatusCmd struct{}
+
+func (migrateStatusCmd) Run(e *env) error {
+	s, err := e.settings()
+	if err != nil {
+		return err
+	}
+	st, err := migrations.Current(s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	state := "up to date"
+	switch {
+	case st.Dirty:
+		state = "DIRTY: a migration failed half-way; fix it, then force the version"
+	case st.Version < st.Latest:
+		state = fmt.Sprintf("%d pending", st.Latest-st.Version)
+	}
+	_, err = fmt.Fprintf(e.stdout, "version %d of %d: %s\n", st.Version, st.Latest, state)
+	return err
+}

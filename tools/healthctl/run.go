@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/alecthomas/kong"
+	"github.com/healthexport/libs/config"
+	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// cli is the command tree. Output meant for scripts goes to stdout alone
+// (a user id, a key); everything else goes to the log on stderr.
+type cli struct {
+	Users   usersCmd   `cmd:"" help:"Manage users."`
+	Keys    keysCmd    `cmd:"" help:"Manage API keys."`
+	Migrate migrateCmd `cmd:"" help:"Apply or inspect database migrations."`
+}
+
+// env is what every command gets.
+type env struct {
+	ctx    context.Context
+	log    *slog.Logger
+	stdout io.Writer
+	getenv func(string) string
+}
+
+// settings are healthctl's configuration.
+type settings struct {
+	DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
+}
+
+func (e *env) settings() (settings, error) {
+	var s settings
+	err := config.Load(e.getenv, &s)
+	return s, err
+}
+
+func (e *env) pool() (*pgxpool.Pool, error) {
+	s, err := e.settings()
+	if err != nil {
+		return nil, err
+	}
+	return pgstore.Open(e.ctx, s.DatabaseURL, 4)
+}
+
+func run(ctx context.Context, log *slog.Logger, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	getenv, err := config.FromEnvironment(getenv)
+	if err != nil {
+		return err
+	}
+	if err := obs.SetLevel(log, getenv("LOG_LEVEL")); err != nil {
+		return err
+	}
+	var c cli
+	exitCode := -1
+	parser, err := kong.New(&c,
+		kong.Name("healthctl"),
+		kong.Description("Operate a Health Export installation. Settings come from the environment and .env."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code }),
+		kong.UsageOnError(),
+	)
+	if err != nil {
+		return err
+	}
+	kctx, err := parser.Parse(args)
+	if exitCode >= 0 { // --help
+		if exitCode == 0 {
+			return nil
+		}
+		return errors.New("invalid arguments")
+	}
+	if err != nil {
+		parser.Errorf("%s", err)
+		return fmt.Errorf("arguments: %w", err)
+	}
+	return kctx.Run(&env{ctx: ctx, log: log, stdout: stdout, getenv: getenv})
+}
