@@ -39,6 +39,34 @@ func DefaultParams() Params {
 	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}
 }
 
+// Bounds on parameters, for hashing and for stored PHC strings alike:
+// argon2 panics on zero passes or threads, and a corrupt stored string must
+// not make one verification allocate terabytes or run for hours.
+const (
+	maxMemoryKiB = 4 << 20 // 4 GiB
+	maxTime      = 100
+	minKeyLen    = 4 // Argon2's minimum tag length
+	maxKeyLen    = 1024
+	minSaltLen   = 8 // the PHC string format's minimum salt length
+	maxSaltLen   = 1024
+)
+
+func (p Params) validate() error {
+	switch {
+	case p.Time < 1 || p.Time > maxTime:
+		return fmt.Errorf("argon2id time %d outside 1..%d", p.Time, maxTime)
+	case p.Threads < 1:
+		return errors.New("argon2id parallelism must be at least 1")
+	case p.MemoryKiB < 1 || p.MemoryKiB > maxMemoryKiB:
+		return fmt.Errorf("argon2id memory %d KiB outside 1..%d", p.MemoryKiB, maxMemoryKiB)
+	case p.KeyLen < minKeyLen || p.KeyLen > maxKeyLen:
+		return fmt.Errorf("argon2id key length %d outside %d..%d", p.KeyLen, minKeyLen, maxKeyLen)
+	case p.SaltLen < minSaltLen || p.SaltLen > maxSaltLen:
+		return fmt.Errorf("argon2id salt length %d outside %d..%d", p.SaltLen, minSaltLen, maxSaltLen)
+	}
+	return nil
+}
+
 // Generated is a new key: the token to show once, its id, and the hash to store.
 type Generated struct {
 	Token string
@@ -79,6 +107,9 @@ func Parse(token string) (id, secret string, err error) {
 // Hash returns the PHC string of secret:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> (unpadded standard base64).
 func Hash(secret string, p Params) (string, error) {
+	if err := p.validate(); err != nil {
+		return "", err
+	}
 	salt := make([]byte, p.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
@@ -100,7 +131,8 @@ func Verify(secret, phc string, want Params) (ok, needsRehash bool, err error) {
 	if subtle.ConstantTimeCompare(got, sum) != 1 {
 		return false, false, nil
 	}
-	weaker := p.MemoryKiB < want.MemoryKiB || p.Time < want.Time || p.Threads < want.Threads || len(sum) < int(want.KeyLen)
+	weaker := p.MemoryKiB < want.MemoryKiB || p.Time < want.Time || p.Threads < want.Threads ||
+		len(sum) < int(want.KeyLen) || len(salt) < want.SaltLen
 	return true, weaker, nil
 }
 
@@ -108,26 +140,32 @@ func parsePHC(phc string) (Params, []byte, []byte, error) {
 	var p Params
 	parts := strings.Split(phc, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
-	if len(parts) != 6 || parts[1] != "argon2id" {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return p, nil, nil, errors.New("stored key hash is not an argon2id PHC string")
 	}
-	var v int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return p, nil, nil, fmt.Errorf("stored key hash: unsupported argon2 version %q", parts[2])
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
-		return p, nil, nil, fmt.Errorf("stored key hash parameters: %w", err)
+	// Sscanf ignores what follows the last verb: the string must be exactly
+	// what Hash writes for the values read.
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil ||
+		parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", p.MemoryKiB, p.Time, p.Threads) {
+		return p, nil, nil, fmt.Errorf("stored key hash: bad parameters %q", parts[3])
 	}
 	enc := base64.RawStdEncoding
+	// The decoder skips CR and LF: only the canonical encoding is accepted.
 	salt, err := enc.DecodeString(parts[4])
-	if err != nil {
-		return p, nil, nil, fmt.Errorf("stored key hash salt: %w", err)
+	if err != nil || enc.EncodeToString(salt) != parts[4] {
+		return p, nil, nil, errors.New("stored key hash: bad salt")
 	}
 	sum, err := enc.DecodeString(parts[5])
-	if err != nil || len(sum) == 0 {
+	if err != nil || len(sum) == 0 || enc.EncodeToString(sum) != parts[5] {
 		return p, nil, nil, errors.New("stored key hash: bad digest")
 	}
 	p.SaltLen, p.KeyLen = len(salt), uint32(len(sum))
+	if err := p.validate(); err != nil {
+		return p, nil, nil, fmt.Errorf("stored key hash: %w", err)
+	}
 	return p, salt, sum, nil
 }
 

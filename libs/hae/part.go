@@ -41,6 +41,8 @@ type Cutter struct {
 	open  map[string]*openPart
 	order []*openPart // kinds in the order first seen, for Flush
 	last  *openPart   // the kind of the previous item: items come in runs
+
+	scratch []byte // a group head being measured
 }
 
 // openPart is one kind's numbering and its part being filled.
@@ -97,32 +99,44 @@ func (c *Cutter) Add(it *Item) (int, error) {
 	p.next++
 	it.Ordinal = ord
 
+	// Measure before appending: growing a full buffer only to truncate it
+	// would double every part's allocation.
 	head := groupHead{source: it.Source, array: it.Array, name: it.Name, units: it.Units, tagged: it.Tagged, hasName: it.HasName}
+	cont := p.buf != nil && !p.grpKeyed && it.Key == "" && it.Index == p.grpNext && head == p.grp
+	if !cont {
+		c.scratch = appendGroupHead(c.scratch[:0], it, ord)
+	}
 	if p.buf != nil {
-		saved := *p
-		p.append(it, ord, head)
-		if len(p.buf)+len(closing) <= c.max {
+		add := 1 + len(it.Raw)
+		if !cont {
+			add = len("]},") + len(c.scratch) + len(it.Raw)
+		}
+		if len(p.buf)+add+len(closing) <= c.max {
+			p.append(it, head, cont, c.scratch)
 			return ord, c.finishIfFull(p)
 		}
 		// Too big with this item: finish the part without it.
-		saved.buf = p.buf[:len(saved.buf)]
-		*p = saved
 		if err := c.finish(p); err != nil {
 			return ord, err
 		}
+		if cont {
+			c.scratch = appendGroupHead(c.scratch[:0], it, ord)
+		}
 	}
-	p.start(it, ord, c.max)
-	p.append(it, ord, head)
+	p.start(it, ord, c.max, len(c.scratch))
+	p.append(it, head, false, c.scratch)
 	return ord, c.finishIfFull(p)
 }
 
-// start opens a new part whose first item is it.
-func (p *openPart) start(it *Item, ord, maxBytes int) {
+// start opens a new part whose first item is it, with a group head of
+// headLen bytes.
+func (p *openPart) start(it *Item, ord, maxBytes, headLen int) {
+	prefix := len(`{"kind":,"groups":[`) + len(p.kind) + 8 // room for a few escapes
 	size := 1024
 	if p.wasFull {
 		size = maxBytes + 1
 	}
-	if need := len(it.Raw) + 256; need > size {
+	if need := prefix + headLen + len(it.Raw) + len(closing); need > size {
 		size = need
 	}
 	p.buf = make([]byte, 0, size)
@@ -132,16 +146,16 @@ func (p *openPart) start(it *Item, ord, maxBytes int) {
 	p.first, p.items, p.pointer = ord, 0, it.Pointer()
 }
 
-// append adds the item to the open part: to the open group when it
-// continues it, else as a new group.
-func (p *openPart) append(it *Item, ord int, head groupHead) {
-	if p.items > 0 && !p.grpKeyed && it.Key == "" && it.Index == p.grpNext && head == p.grp {
+// append adds the item to the open part: to the open group when cont, else
+// as a new group with the encoded head.
+func (p *openPart) append(it *Item, head groupHead, cont bool, encodedHead []byte) {
+	if cont {
 		p.buf = append(p.buf, ',')
 	} else {
 		if p.items > 0 {
 			p.buf = append(p.buf, "]},"...)
 		}
-		p.buf = appendGroupHead(p.buf, it, ord)
+		p.buf = append(p.buf, encodedHead...)
 		p.grp, p.grpKeyed = head, it.Key != ""
 	}
 	p.buf = append(p.buf, it.Raw...)

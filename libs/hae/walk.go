@@ -72,9 +72,9 @@ func Walk(body []byte, r Router, emit func(*Item) error) error {
 // the items are (a "tape" of offsets) while resolving duplicate keys (the
 // last occurrence wins, as in encoding/json) and finding each metric's name,
 // which may come after its data. The second pass emits from the tape. The
-// tape is bounded (about a quarter of the body at worst): whatever did not
-// fit is rescanned in the second pass instead of recorded, which is slower
-// but equally correct.
+// tape is bounded (under 40 % of the body's size at worst, about 10 % for
+// real bodies): whatever did not fit is rescanned in the second pass instead
+// of recorded, which is slower but equally correct.
 type Walker struct {
 	b      []byte
 	r      Router
@@ -144,7 +144,7 @@ func (w *Walker) Walk(body []byte, r Router, emit func(*Item) error) error {
 		w.maxSpans, w.maxElems = w.tapeLimits[0], w.tapeLimits[1]
 	case len(body) < taggedBit:
 		w.maxSpans = len(body)/32 + 1024
-		w.maxElems = len(body)/512 + 64
+		w.maxElems = len(body)/1024 + 64
 	}
 
 	dataFound, dataShape := false, ""

@@ -120,12 +120,14 @@ func (o object) when(env *Env, key string) (hae.Time, error) {
 }
 
 func inWindow(env *Env, key string, t time.Time) error {
+	// RFC3339Nano: a fraction of a second can be what puts a time outside
+	// the window, so the reason must not round it away.
 	if t.Before(earliest) {
-		return reasonf("%s: %s is before 1900", key, t.Format(time.RFC3339))
+		return reasonf("%s: %s is before 1900", key, t.UTC().Format(time.RFC3339Nano))
 	}
 	if limit := env.ReceivedAt.Add(futureSlack); t.After(limit) {
 		return reasonf("%s: %s is more than 24 h after the upload was received (%s)",
-			key, t.Format(time.RFC3339), env.ReceivedAt.UTC().Format(time.RFC3339))
+			key, t.UTC().Format(time.RFC3339Nano), env.ReceivedAt.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }

@@ -64,6 +64,9 @@ func decodeHeartRate(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Table)
 		}
 	}
 	if lo == nil && avg == nil && hi == nil {
+		if it.Tagged {
+			return reasonf("no heart rate value: expected min_bpm, avg_bpm or max_bpm")
+		}
 		return reasonf("no heart rate value: expected Min, Avg, Max or qty")
 	}
 	for _, c := range []struct {

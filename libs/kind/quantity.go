@@ -1,6 +1,7 @@
 package kind
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -45,13 +46,19 @@ var sexualActivityCounts = [...]string{"Unspecified", "Protection Used", "Protec
 func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t *pgstore.Table) error {
 	switch {
 	case it.Key != "":
-		return reasonf("data.%s must be an array", it.Key)
+		// data.metrics, or a metric element's data, is not an array (the
+		// pointer says which).
+		return reasonf("%s: must be an array, got %s", it.Key, describeJSON(bytes.TrimSpace(it.Raw)))
 	case it.Tagged:
 		var head struct {
 			Type any `json:"type"`
 		}
 		_ = json.Unmarshal(it.Raw, &head)
 		return reasonf("unknown type %v: expected HeartRate, BloodPressure or Workout", jsonText(head.Type))
+	case it.Array == "/data/metrics":
+		// A metrics[] element that is not an object (an object's items
+		// are its data points, in <element>/data).
+		return reasonf("expected a metric object with a name and data, got %s", describeJSON(bytes.TrimSpace(it.Raw)))
 	case !it.HasName || strings.TrimSpace(it.Name) == "":
 		return reasonf("the metric at %s has no name", strings.TrimSuffix(it.Array, "/data"))
 	}
@@ -75,6 +82,11 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 	if metric == "sexual_activity" {
 		var n int
 		for _, k := range sexualActivityCounts {
+			// Only numeric counts are summed (design.md §4); another
+			// value is left out (and kept in extra).
+			if raw := bytes.TrimSpace(o[k]); !isNull(raw) && describeJSON(raw) != "a number" {
+				continue
+			}
 			v, ok, err := o.num(k)
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
-package stream
+package stream_test
 
 import (
+	"github.com/healthexport/libs/stream"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -8,7 +9,7 @@ import (
 )
 
 func TestBatchCuts(t *testing.T) {
-	lim := Limits{MaxMessages: 4, MaxRows: 100, MaxBytes: 1000, MaxAge: 250 * time.Millisecond}
+	lim := stream.Limits{MaxMessages: 4, MaxRows: 100, MaxBytes: 1000, MaxAge: 250 * time.Millisecond}
 	type in struct {
 		rows, bytes int
 		wait        time.Duration // before sending
@@ -32,7 +33,7 @@ func TestBatchCuts(t *testing.T) {
 				var got [][]int
 				done := make(chan struct{})
 				go func() {
-					Batch(ch, lim, func(i int) (int, int) { return tc.input[i].rows, tc.input[i].bytes },
+					stream.Batch(ch, lim, func(i int) (int, int) { return tc.input[i].rows, tc.input[i].bytes },
 						func(b []int) { got = append(got, slices.Clone(b)) })
 					close(done)
 				}()
@@ -55,7 +56,7 @@ func TestBatchAgeFlushesWithoutMoreInput(t *testing.T) {
 		ch := make(chan int)
 		flushed := make(chan time.Duration, 1)
 		start := time.Now()
-		go Batch(ch, Limits{MaxMessages: 10, MaxRows: 10, MaxBytes: 10, MaxAge: time.Second},
+		go stream.Batch(ch, stream.Limits{MaxMessages: 10, MaxRows: 10, MaxBytes: 10, MaxAge: time.Second},
 			func(int) (int, int) { return 1, 1 }, func([]int) { flushed <- time.Since(start) })
 		ch <- 1
 		if d := <-flushed; d != time.Second {
@@ -70,8 +71,8 @@ func TestBackoff(t *testing.T) {
 		delivered uint64
 		want      time.Duration
 	}{{0, time.Second}, {1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {7, time.Minute}, {100, time.Minute}} {
-		if got := Backoff(tc.delivered); got != tc.want {
-			t.Errorf("Backoff(%d) = %v, want %v", tc.delivered, got, tc.want)
+		if got := stream.Backoff(tc.delivered); got != tc.want {
+			t.Errorf("stream.Backoff(%d) = %v, want %v", tc.delivered, got, tc.want)
 		}
 	}
 }

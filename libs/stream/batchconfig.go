@@ -12,7 +12,7 @@ type BatchConfig struct {
 	MaxMessages  int           `env:"BATCH_MAX_MESSAGES" envDefault:"500"`
 	MaxBytes     int           `env:"BATCH_MAX_BYTES" envDefault:"16777216"`
 	MaxAge       time.Duration `env:"BATCH_MAX_AGE" envDefault:"250ms"`
-	FlushTimeout time.Duration `env:"BATCH_FLUSH_TIMEOUT" envDefault:"30s"`
+	FlushTimeout time.Duration `env:"BATCH_FLUSH_TIMEOUT" envDefault:"10s"`
 }
 
 // Validate checks the batch settings.

@@ -19,6 +19,9 @@ const (
 	HeaderIngestionID = "Health-Ingestion-Id"
 	HeaderReceivedAt  = "Health-Received-At"
 	HeaderKind        = "Health-Kind"
+	// HeaderPartID repeats the Nats-Msg-Id: the part's id does not depend
+	// on the header JetStream uses for its duplicate window.
+	HeaderPartID = "Health-Part-Id"
 	HeaderPointer     = "Health-Part-Pointer" // JSON Pointer of the part's first item
 	HeaderItems       = "Health-Items"
 	// HeaderAppPrefix prefixes the exporter app's own headers
@@ -42,7 +45,7 @@ type Meta struct {
 	IngestionID string
 	ReceivedAt  time.Time
 	Kind        string
-	PartID      string // the Nats-Msg-Id
+	PartID      string // the part's id, also its Nats-Msg-Id
 	Pointer     string
 	Seq         uint64 // stream sequence
 	Delivered   uint64 // delivery attempts so far
@@ -63,7 +66,7 @@ func ReadMeta(msg jetstream.Msg) (Meta, error) {
 		KeyID:       h.Get(HeaderKeyID),
 		IngestionID: h.Get(HeaderIngestionID),
 		Kind:        h.Get(HeaderKind),
-		PartID:      h.Get(nats.MsgIdHdr),
+		PartID:      h.Get(HeaderPartID),
 		Pointer:     h.Get(HeaderPointer),
 		Seq:         md.Sequence.Stream,
 		Delivered:   md.NumDelivered,
@@ -107,4 +110,37 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 		return s, false
 	}
 	return s[len(prefix):], true
+}
+
+// Origin is who sent an upload and when: the headers every message of it
+// carries.
+type Origin struct {
+	UserID      string
+	KeyID       string
+	IngestionID string
+	ReceivedAt  time.Time
+	AppHeaders  map[string]string
+}
+
+// Headers returns the headers of one of the upload's messages.
+func (o Origin) Headers(kind, partID string) nats.Header {
+	h := nats.Header{}
+	h.Set(HeaderUserID, o.UserID)
+	h.Set(HeaderKeyID, o.KeyID)
+	h.Set(HeaderIngestionID, o.IngestionID)
+	h.Set(HeaderReceivedAt, FormatTime(o.ReceivedAt))
+	h.Set(HeaderKind, kind)
+	h.Set(HeaderPartID, partID)
+	for k, v := range o.AppHeaders {
+		h.Set(HeaderAppPrefix+k, v)
+	}
+	return h
+}
+
+// PartMsg is the message carrying one part.
+func (o Origin) PartMsg(subject, kind, partID, pointer string, items int, payload []byte) *nats.Msg {
+	h := o.Headers(kind, partID)
+	h.Set(HeaderPointer, pointer)
+	h.Set(HeaderItems, strconv.Itoa(items))
+	return &nats.Msg{Subject: subject, Data: payload, Header: h}
 }

@@ -10,8 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,22 +85,29 @@ type Pipeline struct {
 	registry *kind.Registry
 	stream   stream.Config
 	cfg      Config
+	walkers  sync.Pool // walkers keep their scratch space between uploads
 }
 
 // New returns a pipeline publishing to the configured stream.
 func New(js Publisher, registry *kind.Registry, sc stream.Config, cfg Config) *Pipeline {
-	return &Pipeline{js: js, registry: registry, stream: sc, cfg: cfg}
+	p := &Pipeline{js: js, registry: registry, stream: sc, cfg: cfg}
+	p.walkers.New = func() any { return &hae.Walker{} }
+	return p
 }
 
 // Process publishes an upload and returns the reply.
 func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 	id := up.IngestionID()
 	res := &Result{IngestionID: id, Accepted: map[string]int{}, Errors: []ItemError{}}
-	pub := &publisher{ctx: ctx, p: p, up: up, id: id}
+	pub := &publisher{ctx: ctx, p: p, up: up, id: id, origin: stream.Origin{
+		UserID: up.UserID.String(), KeyID: up.KeyID, IngestionID: id, ReceivedAt: up.ReceivedAt, AppHeaders: up.AppHeaders,
+	}}
 	cutter := hae.NewCutter(p.cfg.PartMaxBytes, pub.publish)
 	tally := &tally{res: res}
 	env := &kind.Env{UserID: up.UserID, IngestionID: id, ReceivedAt: up.ReceivedAt}
-	err := hae.Walk(up.Body, p.registry, func(it *hae.Item) error {
+	walker := p.walkers.Get().(*hae.Walker)
+	defer p.walkers.Put(walker)
+	err := walker.Walk(up.Body, p.registry, func(it *hae.Item) error {
 		if _, err := cutter.Add(it); err != nil {
 			return err
 		}
@@ -113,7 +120,7 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 			res.Accepted[it.Kind]++
 			return nil
 		}
-		tally.item(it)
+		tally.start(it)
 		k.Decode(env, it, tally)
 		tally.done(it.Kind)
 		return nil
@@ -139,11 +146,11 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 // tally is the edge's kind.Sink: it only counts, for the reply.
 type tally struct {
 	res          *Result
-	pointer      string
+	item         *hae.Item
 	selfRejected bool
 }
 
-func (t *tally) item(it *hae.Item) { t.pointer, t.selfRejected = it.Pointer(), false }
+func (t *tally) start(it *hae.Item) { t.item, t.selfRejected = it, false }
 
 func (t *tally) done(k string) {
 	if !t.selfRejected {
@@ -154,7 +161,8 @@ func (t *tally) done(k string) {
 func (t *tally) Row(_ *pgstore.Table, _ int, _ ...any) {}
 
 func (t *tally) Reject(pointer, reason string, _ []byte) {
-	if pointer == t.pointer {
+	// The item's own pointer is built only here: most items are accepted.
+	if pointer == t.item.Pointer() {
 		t.selfRejected = true
 	}
 	t.res.Rejected++
@@ -170,6 +178,7 @@ type publisher struct {
 	p       *Pipeline
 	up      *Upload
 	id      string
+	origin  stream.Origin
 	parts   []stream.ManifestPart
 	pending []pending
 }
@@ -179,25 +188,10 @@ type pending struct {
 	fut jetstream.PubAckFuture
 }
 
-func (pb *publisher) headers(kindName string) nats.Header {
-	h := nats.Header{}
-	h.Set(stream.HeaderUserID, pb.up.UserID.String())
-	h.Set(stream.HeaderKeyID, pb.up.KeyID)
-	h.Set(stream.HeaderIngestionID, pb.id)
-	h.Set(stream.HeaderReceivedAt, stream.FormatTime(pb.up.ReceivedAt))
-	h.Set(stream.HeaderKind, kindName)
-	for k, v := range pb.up.AppHeaders {
-		h.Set(stream.HeaderAppPrefix+k, v)
-	}
-	return h
-}
-
 func (pb *publisher) publish(part *hae.Part) error {
 	k, _ := pb.p.registry.Lookup(part.Kind)
 	msgID := pb.id + ":" + part.Key()
-	msg := &nats.Msg{Subject: k.Subject(pb.p.stream.SubjectPrefix, pb.up.UserID.String()), Data: part.Payload, Header: pb.headers(part.Kind)}
-	msg.Header.Set(stream.HeaderPointer, part.Pointer)
-	msg.Header.Set(stream.HeaderItems, strconv.Itoa(part.Items))
+	msg := pb.origin.PartMsg(k.Subject(pb.p.stream.SubjectPrefix, pb.up.UserID.String()), part.Kind, msgID, part.Pointer, part.Items, part.Payload)
 	for len(pb.pending) >= pb.p.cfg.MaxInFlight {
 		if err := pb.waitOne(); err != nil {
 			return err
@@ -263,10 +257,10 @@ func (pb *publisher) manifest(res *Result) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("manifest: %w", err)
 	}
-	msg := &nats.Msg{Subject: pb.p.stream.ManifestSubject(pb.up.UserID.String()), Data: data, Header: pb.headers(stream.ManifestKind)}
+	msg := &nats.Msg{Subject: pb.p.stream.ManifestSubject(pb.up.UserID.String()), Data: data, Header: pb.origin.Headers(stream.ManifestKind, pb.id+":manifest")}
 	ctx, cancel := context.WithTimeout(pb.ctx, pb.p.cfg.PublishTimeout)
 	defer cancel()
-	ack, err := pb.p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(pb.id+":manifest"), jetstream.WithExpectStream(pb.p.stream.Name))
+	ack, err := pb.p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msg.Header.Get(stream.HeaderPartID)), jetstream.WithExpectStream(pb.p.stream.Name))
 	if err != nil {
 		return false, classify(err)
 	}

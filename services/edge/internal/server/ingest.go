@@ -128,10 +128,16 @@ func syntaxMessage(body []byte) string {
 	if !errors.As(err, &se) {
 		return "the body is not valid JSON"
 	}
-	off := min(int(se.Offset), len(body))
+	// Offset counts the offending byte; at the end of input it is the
+	// length, pointing just past the last byte.
+	off := int(se.Offset)
+	if off > 0 && !strings.Contains(se.Error(), "end of JSON input") {
+		off--
+	}
+	off = min(off, len(body))
 	line := 1 + bytes.Count(body[:off], []byte{'\n'})
 	col := off - bytes.LastIndexByte(body[:off], '\n')
-	return fmt.Sprintf("malformed JSON at line %d, column %d (byte %d): %s", line, col, off, se.Error())
+	return fmt.Sprintf("malformed JSON at line %d, column %d (byte offset %d): %s", line, col, off, se.Error())
 }
 
 func truncate(s string, n int) string {

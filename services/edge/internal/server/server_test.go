@@ -1,0 +1,341 @@
+package server_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/libs/testenv"
+	"github.com/healthexport/libs/users"
+	"github.com/healthexport/services/edge/internal/ingest"
+	"github.com/healthexport/services/edge/internal/server"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// cheap keeps Argon2id fast in tests; production uses apikey.DefaultParams.
+var cheap = apikey.Params{MemoryKiB: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+type edge struct {
+	srv    *server.Server
+	js     jetstream.JetStream
+	cfg    stream.Config
+	keys   *apikey.Store
+	token  string
+	user   uuid.UUID
+	db     *testenv.Database
+	logBuf *bytes.Buffer
+}
+
+func newEdge(t *testing.T, partMax int, maxBody int64) *edge {
+	t.Helper()
+	ctx := context.Background()
+	names := testenv.NewNames()
+	e := &edge{db: testenv.NewDatabase(t), logBuf: &bytes.Buffer{}}
+	e.cfg = stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
+		Replicas: 1, MaxAge: time.Hour, MaxBytes: 256 << 20, DuplicateWindow: time.Minute}
+	log := slog.New(slog.NewJSONHandler(e.logBuf, nil))
+	nc, js, err := stream.Connect(ctx, log, e.cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	e.js = js
+	if _, err := stream.Ensure(ctx, js, e.cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.keys = apikey.NewStore(e.db.Pool, cheap)
+	if e.user, _, err = users.NewStore(e.db.Pool).Ensure(ctx, "ana@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if e.token, _, err = e.keys.Create(ctx, e.user, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	pipe := ingest.New(js, kind.New(), e.cfg, ingest.Config{PartMaxBytes: partMax, MaxInFlight: 4, PublishTimeout: 5 * time.Second})
+	e.srv = server.New(log, server.Config{MaxBodyBytes: maxBody, SpoolMemoryBytes: 4096, SpoolDir: t.TempDir(),
+		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute}, e.keys, pipe, obs.NewReadiness(), obs.NewRegistry(), []byte("openapi: 3.0.3\n"))
+	return e
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (e *edge) post(t *testing.T, body []byte, headers map[string]string) reply {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/v1/ingest", bytes.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.srv.App().Test(req, 30_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if err := json.Unmarshal(raw, &r.body); err != nil {
+		t.Fatalf("reply %d is not JSON: %q", resp.StatusCode, raw)
+	}
+	return r
+}
+
+func (e *edge) bearer() map[string]string { return map[string]string{"Authorization": "Bearer " + e.token} }
+
+func (e *edge) streamMsgs(t *testing.T) uint64 {
+	t.Helper()
+	s, err := e.js.Stream(context.Background(), e.cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAuthentication(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	revokedToken, revokedKey, err := e.keys.Create(context.Background(), e.user, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.keys.Revoke(context.Background(), e.user, revokedKey.ID); err != nil {
+		t.Fatal(err)
+	}
+	body := fixture(t, "heart-rate.json")
+	tests := []struct {
+		name    string
+		headers map[string]string
+		status  int
+	}{
+		{"bearer", map[string]string{"Authorization": "Bearer " + e.token}, 202},
+		{"bearer scheme in any case", map[string]string{"Authorization": "bearer " + e.token}, 202},
+		{"api-key header", map[string]string{"api-key": e.token}, 202},
+		{"X-API-Key header", map[string]string{"X-API-Key": e.token}, 202},
+		{"no key", nil, 401},
+		{"basic scheme", map[string]string{"Authorization": "Basic " + e.token}, 401},
+		{"bearer without key", map[string]string{"Authorization": "Bearer "}, 401},
+		{"malformed key", map[string]string{"Authorization": "Bearer hx_nope"}, 401},
+		{"wrong secret", map[string]string{"Authorization": "Bearer " + e.token[:len(e.token)-1] + "x"}, 401},
+		{"revoked key", map[string]string{"X-API-Key": revokedToken}, 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.post(t, body, tc.headers)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %v", r.status, tc.status, r.body)
+			}
+			if tc.status == 401 {
+				if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("401 without WWW-Authenticate: Bearer: %v", r.header)
+				}
+				if r.body["error"] != "unauthorized" || r.body["message"] == "" {
+					t.Errorf("error body %v", r.body)
+				}
+			}
+		})
+	}
+	// Keys, bodies and Authorization headers never reach the logs.
+	logs := e.logBuf.String()
+	for _, secret := range []string{e.token, revokedToken, "Ana’s Apple Watch", "Bearer"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
+}
+
+func TestKeyStoreOutageIs503(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	e.db.Pool.Close() // the real store, with its database gone
+	r := e.post(t, fixture(t, "heart-rate.json"), e.bearer())
+	if r.status != 503 || r.header.Get("Retry-After") == "" || r.body["error"] != "key_store_unavailable" {
+		t.Fatalf("got %d %v %v, want 503 with Retry-After", r.status, r.header, r.body)
+	}
+}
+
+func TestIngestReplies(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	hr := fixture(t, "heart-rate.json")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(hr)
+	zw.Close()
+	var bomb bytes.Buffer
+	zw = gzip.NewWriter(&bomb)
+	zw.Write(bytes.Repeat([]byte(" "), 3<<20)) // 3 MiB of spaces inflate past the 1 MiB limit
+	zw.Close()
+
+	first := e.post(t, hr, e.bearer())
+	if first.status != 202 || first.body["duplicate"] != false || first.body["parts"].(float64) != 1 {
+		t.Fatalf("first upload: %d %v", first.status, first.body)
+	}
+	if acc := first.body["accepted"].(map[string]any); acc["heart_rate"].(float64) != 5 {
+		t.Fatalf("accepted %v", acc)
+	}
+	tests := []struct {
+		name    string
+		body    []byte
+		headers map[string]string
+		status  int
+		code    string
+		check   func(t *testing.T, r reply)
+	}{
+		{name: "exact resend is a duplicate", body: hr, status: 202, check: func(t *testing.T, r reply) {
+			if r.body["duplicate"] != true || r.body["ingestion_id"] != first.body["ingestion_id"] {
+				t.Errorf("resend: %v", r.body)
+			}
+		}},
+		{name: "gzip of the same body is the same upload", body: gz.Bytes(), headers: map[string]string{"Content-Encoding": "gzip"}, status: 202, check: func(t *testing.T, r reply) {
+			if r.body["ingestion_id"] != first.body["ingestion_id"] || r.body["duplicate"] != true {
+				t.Errorf("gzip: %v", r.body)
+			}
+		}},
+		{name: "gzip bomb", body: bomb.Bytes(), headers: map[string]string{"Content-Encoding": "gzip"}, status: 413, code: "body_too_large"},
+		{name: "not gzip", body: hr, headers: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "invalid_gzip"},
+		{name: "other encoding", body: hr, headers: map[string]string{"Content-Encoding": "br"}, status: 415, code: "unsupported_encoding"},
+		{name: "too large", body: bytes.Repeat([]byte(" "), 1<<20+1), status: 413, code: "body_too_large"},
+		{name: "empty", body: nil, status: 400, code: "empty_body"},
+		{name: "malformed", body: []byte("{\"data\": {\"metrics\": [{\"name\": \"heart_rate\",\n \"data\": [}"), status: 400, code: "malformed_json", check: func(t *testing.T, r reply) {
+			if msg := r.body["message"].(string); !strings.Contains(msg, "line 2, column 11") {
+				t.Errorf("message does not say where: %q", msg)
+			}
+		}},
+		{name: "no data object", body: []byte(`{"metrics": []}`), status: 400, code: "no_data"},
+		{name: "data not an object", body: []byte(`{"data": []}`), status: 400, code: "no_data"},
+		{name: "empty upload is a manifest alone", body: []byte(`{"data": {"metrics": [], "workouts": []}}`), status: 202, check: func(t *testing.T, r reply) {
+			if r.body["parts"].(float64) != 0 {
+				t.Errorf("parts %v", r.body)
+			}
+		}},
+		{name: "rejections are counted with pointers", body: []byte(`{"data": {"metrics": [{"name": "heart_rate", "data": [{"date": "2025-03-01 08:00:00 -0800", "Avg": 400}, {"date": "2025-03-01 08:01:00 -0800", "Avg": 70}]}, {"type": "Mystery"}]}}`), status: 202, check: func(t *testing.T, r reply) {
+			errs := r.body["errors"].([]any)
+			if r.body["rejected"].(float64) != 2 || len(errs) != 2 || errs[0].(map[string]any)["pointer"] != "/data/metrics/0/data/0" {
+				t.Errorf("rejections: %v", r.body)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := e.bearer()
+			for k, v := range tc.headers {
+				h[k] = v
+			}
+			r := e.post(t, tc.body, h)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %v", r.status, tc.status, r.body)
+			}
+			if tc.code != "" && r.body["error"] != tc.code {
+				t.Errorf("error code %v, want %s (%v)", r.body["error"], tc.code, r.body)
+			}
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+		})
+	}
+}
+
+// A body found broken anywhere, even at its last byte, leaves nothing in
+// the stream: parts are cut only from a complete, well-formed body.
+func TestBrokenBodyPublishesNothing(t *testing.T) {
+	e := newEdge(t, 1024, 8<<20)
+	var b strings.Builder
+	b.WriteString(`{"data": {"metrics": [{"name": "heart_rate", "data": [`)
+	for i := range 5000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"date": "2025-03-01 08:%02d:%02d -0800", "Avg": 70}`, i/60%60, i%60)
+	}
+	b.WriteString(`]}]}`) // one closing brace short
+	before := e.streamMsgs(t)
+	r := e.post(t, []byte(b.String()), e.bearer())
+	if r.status != 400 {
+		t.Fatalf("status %d: %v", r.status, r.body)
+	}
+	if after := e.streamMsgs(t); after != before {
+		t.Fatalf("stream grew from %d to %d messages for a broken body", before, after)
+	}
+}
+
+func TestPartsAndManifest(t *testing.T) {
+	e := newEdge(t, 1024, 8<<20)
+	var b strings.Builder
+	b.WriteString(`{"data": {"metrics": [{"name": "heart_rate", "units": "count/min", "data": [`)
+	for i := range 200 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"date": "2025-03-01 08:%02d:00 -0800", "Min": 60, "Avg": 70, "Max": 80}`, i%60)
+	}
+	b.WriteString(`]}, {"name": "step_count", "data": [{"date": "2025-03-01 08:00:00 -0800", "qty": 12}]}]}}`)
+	r := e.post(t, []byte(b.String()), map[string]string{"Authorization": "Bearer " + e.token, "automation-name": "Nightly", "session-id": "s-1"})
+	if r.status != 202 {
+		t.Fatalf("status %d: %v", r.status, r.body)
+	}
+	parts := int(r.body["parts"].(float64))
+	if parts < 10 {
+		t.Fatalf("a 1 KiB part limit gave only %d parts", parts)
+	}
+	if got := e.streamMsgs(t); got != uint64(parts+1) {
+		t.Fatalf("stream holds %d messages, want %d parts and a manifest", got, parts+1)
+	}
+	s, _ := e.js.Stream(context.Background(), e.cfg.Name)
+	last, err := s.GetLastMsgForSubject(context.Background(), e.cfg.ManifestSubject(e.user.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m stream.Manifest
+	if err := json.Unmarshal(last.Data, &m); err != nil {
+		t.Fatal(err)
+	}
+	id := r.body["ingestion_id"].(string)
+	if len(m.Parts) != parts || m.Accepted["heart_rate"] != 200 || m.Accepted["quantity"] != 1 || m.Headers["automation-name"] != "Nightly" || m.Headers["session-id"] != "s-1" {
+		t.Fatalf("manifest %+v", m)
+	}
+	next := 0
+	for _, p := range m.Parts {
+		if p.Bytes > 1024 || p.Seq == 0 || !strings.HasPrefix(p.ID, id+":") {
+			t.Errorf("part %+v", p)
+		}
+		if p.Kind == "heart_rate" {
+			want := fmt.Sprintf("%s:heart_rate:%d-%d", id, next, next+p.Items-1)
+			if p.ID != want {
+				t.Errorf("part id %s, want %s", p.ID, want)
+			}
+			next += p.Items
+		}
+	}
+	if next != 200 {
+		t.Errorf("heart_rate parts cover %d items, want 200", next)
+	}
+	if last.Header.Get(stream.HeaderIngestionID) != id || last.Header.Get(stream.HeaderUserID) != e.user.String() {
+		t.Errorf("manifest headers %v", last.Header)
+	}
+}

@@ -1,0 +1,260 @@
+package writer_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/libs/testenv"
+	"github.com/healthexport/services/metric-writer/internal/writer"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+type rig struct {
+	db   *testenv.Database
+	js   jetstream.JetStream
+	cfg  stream.Config
+	reg  *kind.Registry
+	user uuid.UUID
+	log  *slog.Logger
+	m    *writer.Metrics
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	names := testenv.NewNames()
+	r := &rig{
+		db:   testenv.NewDatabase(t),
+		reg:  kind.New(),
+		user: uuid.New(),
+		log:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		m:    writer.NewMetrics(obs.NewRegistry()),
+		cfg: stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
+			DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 256 << 20, DuplicateWindow: time.Minute},
+	}
+	ctx := context.Background()
+	nc, js, err := stream.Connect(ctx, r.log, r.cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	r.js = js
+	if _, err := stream.Ensure(ctx, js, r.cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) batch() stream.BatchConfig {
+	return stream.BatchConfig{MaxRows: 1000, MaxMessages: 50, MaxBytes: 8 << 20, MaxAge: 20 * time.Millisecond, FlushTimeout: 10 * time.Second}
+}
+
+// start runs a worker per kind name; the returned stop drains and waits.
+func (r *rig) start(t *testing.T, pool *pgstore.Partitions, kinds ...string) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, name := range kinds {
+		k, _ := r.reg.Lookup(name)
+		cons, err := stream.EnsureConsumer(ctx, r.js, r.cfg.Name, stream.ConsumerSpec{
+			Durable: k.Durable(r.cfg.DurablePrefix), Filters: []string{k.Filter(r.cfg.SubjectPrefix)},
+			AckWait: r.batch().AckWait(), MaxAckPending: r.batch().MaxAckPending(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := writer.New(r.log, k, r.db.Pool, pool, r.batch(), r.m)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx, cons); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return stop
+}
+
+func (r *rig) origin(id string) stream.Origin {
+	return stream.Origin{UserID: r.user.String(), KeyID: "k", IngestionID: id, ReceivedAt: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+}
+
+func (r *rig) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := r.db.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// waitFor polls until cond holds (integration: the writer works on its own
+// schedule).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// settled waits until a consumer has nothing pending or unacknowledged.
+func (r *rig) settled(t *testing.T, kindName string) {
+	t.Helper()
+	k, _ := r.reg.Lookup(kindName)
+	waitFor(t, kindName+" consumer to settle", func() bool {
+		c, err := r.js.Consumer(context.Background(), r.cfg.Name, k.Durable(r.cfg.DurablePrefix))
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+}
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestWritesRowsRejectionsAndParts(t *testing.T) {
+	r := newRig(t)
+	r.start(t, pgstore.NewPartitions(r.db.Pool), "heart_rate", "quantity")
+	parts := testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("ing1"), readFixture(t, "mixed.json"), 512<<10, true)
+	waitFor(t, "every part written", func() bool {
+		return r.count(t, "SELECT count(*) FROM ingestion_parts WHERE ingestion_id='ing1'") == len(parts)
+	})
+	r.settled(t, "heart_rate")
+	r.settled(t, "quantity")
+	checks := []struct {
+		sql  string
+		want int
+	}{
+		{"SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1", 2},
+		{"SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1 AND source='Ana’s Apple Watch' AND recorded_at='2025-03-01T16:00:00Z' AND avg_bpm=71.25 AND recorded_offset_min=-480", 1},
+		// 5000 then 5001 for the same (metric, time, source ""): the later item wins.
+		{"SELECT count(*) FROM quantity_metrics WHERE user_id=$1 AND metric='step_count'", 2},
+		{"SELECT count(*) FROM quantity_metrics WHERE user_id=$1 AND metric='step_count' AND source='' AND qty=5001", 1},
+		{"SELECT count(*) FROM quantity_metrics WHERE user_id=$1 AND extra->>'mealTime'='Before Meal'", 1},
+		{"SELECT count(*) FROM rejected_points WHERE user_id=$1", 2},
+		{"SELECT count(*) FROM rejected_points WHERE user_id=$1 AND pointer='/data/metrics/0/data/2' AND reason LIKE 'avg_bpm: must be between 20 and 300%'", 1},
+		// PostgreSQL refuses U+0000 in jsonb: bisection isolates that item alone.
+		{"SELECT count(*) FROM rejected_points WHERE user_id=$1 AND pointer='/data/metrics/2/data/1' AND reason LIKE 'the database refused it:%'", 1},
+		{"SELECT sum(written)::int FROM ingestion_parts WHERE user_id=$1", 6},
+		{"SELECT sum(rejected)::int FROM ingestion_parts WHERE user_id=$1", 2},
+	}
+	for _, c := range checks {
+		if got := r.count(t, c.sql, r.user); got != c.want {
+			t.Errorf("%s = %d, want %d", c.sql, got, c.want)
+		}
+	}
+}
+
+func TestRedeliveryAddsNothing(t *testing.T) {
+	r := newRig(t)
+	r.start(t, pgstore.NewPartitions(r.db.Pool), "heart_rate", "quantity")
+	body := readFixture(t, "mixed.json")
+	// The same parts twice with new stream sequences, as after a crash
+	// between COMMIT and ack, or an edge retry past the duplicate window.
+	testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("ing2"), body, 512<<10, true)
+	testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("ing2"), body, 512<<10, false)
+	waitFor(t, "both copies consumed", func() bool {
+		n := 0
+		for _, name := range []string{"heart_rate", "quantity"} {
+			k, _ := r.reg.Lookup(name)
+			c, err := r.js.Consumer(context.Background(), r.cfg.Name, k.Durable(r.cfg.DurablePrefix))
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(context.Background())
+			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+				return false
+			}
+			n += int(info.AckFloor.Stream)
+		}
+		return n > 0 && r.count(t, "SELECT count(*) FROM ingestion_parts WHERE ingestion_id='ing2'") == 2
+	})
+	r.settled(t, "heart_rate")
+	r.settled(t, "quantity")
+	for sql, want := range map[string]int{
+		"SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1": 2,
+		"SELECT count(*) FROM quantity_metrics WHERE user_id=$1":   3,
+		"SELECT count(*) FROM rejected_points WHERE user_id=$1":    2,
+		"SELECT count(*) FROM ingestion_parts WHERE user_id=$1":    2,
+	} {
+		if got := r.count(t, sql, r.user); got != want {
+			t.Errorf("%s = %d, want %d", sql, got, want)
+		}
+	}
+}
+
+func TestUndecodablePartIsRejectedAndTerminated(t *testing.T) {
+	r := newRig(t)
+	r.start(t, pgstore.NewPartitions(r.db.Pool), "heart_rate")
+	k, _ := r.reg.Lookup("heart_rate")
+	o := r.origin("ing3")
+	msg := o.PartMsg(k.Subject(r.cfg.SubjectPrefix, o.UserID), "heart_rate", "ing3:heart_rate:0-0", "/data/metrics/0/data/0", 1, []byte("this is not a part"))
+	if _, err := r.js.PublishMsg(context.Background(), msg, jetstream.WithMsgID("ing3:heart_rate:0-0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rejection", func() bool {
+		return r.count(t, "SELECT count(*) FROM rejected_points WHERE user_id=$1", r.user) == 1
+	})
+	r.settled(t, "heart_rate")
+	var pointer, reason string
+	if err := r.db.Pool.QueryRow(context.Background(), "SELECT pointer, reason FROM rejected_points WHERE user_id=$1", r.user).Scan(&pointer, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if pointer != "/data/metrics/0/data/0" || !strings.Contains(reason, "ing3:heart_rate:0-0 could not be decoded") {
+		t.Errorf("rejection %q %q", pointer, reason)
+	}
+}
+
+// A database error that is not about the data leaves the batch for
+// redelivery with backoff; once the cause is gone it is written.
+func TestInfrastructureErrorIsRetried(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	parts := pgstore.NewPartitions(r.db.Pool)
+	// Make this month's partition ahead so the outage hits the insert.
+	if _, err := r.db.Pool.Exec(ctx, "ALTER TABLE heart_rate_metrics RENAME TO heart_rate_metrics_away"); err != nil {
+		t.Fatal(err)
+	}
+	r.start(t, parts, "heart_rate")
+	testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("ing4"), readFixture(t, "mixed.json"), 512<<10, true)
+	k, _ := r.reg.Lookup("heart_rate")
+	waitFor(t, "a failed delivery", func() bool {
+		c, err := r.js.Consumer(ctx, r.cfg.Name, k.Durable(r.cfg.DurablePrefix))
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumRedelivered+info.NumAckPending > 0 && r.count(t, "SELECT count(*) FROM ingestion_parts") == 0
+	})
+	if _, err := r.db.Pool.Exec(ctx, "ALTER TABLE heart_rate_metrics_away RENAME TO heart_rate_metrics"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retried batch", func() bool {
+		return r.count(t, "SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1", r.user) == 2
+	})
+	r.settled(t, "heart_rate")
+}

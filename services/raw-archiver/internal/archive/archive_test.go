@@ -1,0 +1,105 @@
+package archive_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/libs/testenv"
+	"github.com/healthexport/services/raw-archiver/internal/archive"
+	"github.com/nats-io/nats.go"
+)
+
+const body = `{"data": {"metrics": [
+ {"name": "heart_rate", "data": [{"date": "2025-03-01 08:00:00 -0800", "Avg": 70}, {"date": "2025-03-01 08:01:00 -0800", "Avg": 71}]},
+ {"name": "step_count", "data": [{"date": "2025-03-01 08:00:00 -0800", "qty": 12}]}],
+ "workouts": [{"name": "Walk", "start": "2025-03-01 08:00:00 -0800", "end": "2025-03-01 08:30:00 -0800"}]}}`
+
+func TestArchivesPartsAndManifestsOnce(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	names := testenv.NewNames()
+	cfg := stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
+		DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 64 << 20, DuplicateWindow: time.Minute}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	nc, js, err := stream.Connect(ctx, log, cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := stream.Ensure(ctx, js, cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	batch := stream.BatchConfig{MaxRows: 100, MaxMessages: 100, MaxBytes: 8 << 20, MaxAge: 20 * time.Millisecond, FlushTimeout: 10 * time.Second}
+	cons, err := stream.EnsureConsumer(ctx, js, cfg.Name, stream.ConsumerSpec{Durable: names.DurablePrefix + "raw-archiver",
+		Filters: []string{cfg.IngestSubjects(), cfg.ManifestSubjects()}, AckWait: batch.AckWait(), MaxAckPending: batch.MaxAckPending()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), batch, archive.NewMetrics(obs.NewRegistry()))
+	go func() { done <- arch.Run(runCtx, cons) }()
+
+	user := uuid.New()
+	// Received in 1998 to show raw_ingestions partitions are made on demand too.
+	o := stream.Origin{UserID: user.String(), KeyID: "key1", IngestionID: "ing1", ReceivedAt: time.Date(1998, 5, 1, 12, 0, 0, 123456000, time.UTC),
+		AppHeaders: map[string]string{"automation-name": "Nightly"}}
+	reg := kind.New()
+	parts := testenv.PublishBody(t, js, cfg, reg, o, []byte(body), 512<<10, true)
+	// A redelivered copy of every part (no Msg-Id: the stream takes it).
+	testenv.PublishBody(t, js, cfg, reg, o, []byte(body), 512<<10, false)
+	man, _ := json.Marshal(stream.Manifest{IngestionID: "ing1", UserID: user.String(), Accepted: map[string]int{"heart_rate": 2}, Headers: o.AppHeaders})
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: cfg.ManifestSubject(user.String()), Data: man, Header: o.Headers(stream.ManifestKind, "ing1:manifest")}); err != nil {
+		t.Fatal(err)
+	}
+	// A message our edge cannot have sent: no headers.
+	if _, err := js.Publish(ctx, cfg.SubjectPrefix+".ingest.heart_rate.x", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := cons.Info(ctx)
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("archiver did not settle: %+v", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	var n int
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM raw_ingestions WHERE user_id=$1", user).Scan(&n); err != nil || n != len(parts) {
+		t.Fatalf("raw_ingestions rows %d (err %v), want %d parts once each", n, err, len(parts))
+	}
+	var received time.Time
+	var headers, kind string
+	var payload []byte
+	if err := db.Pool.QueryRow(ctx, "SELECT received_at, headers::text, kind, payload FROM raw_ingestions WHERE part_id=$1", parts[0]).Scan(&received, &headers, &kind, &payload); err != nil {
+		t.Fatal(err)
+	}
+	if !received.Equal(o.ReceivedAt) || kind != "heart_rate" || len(payload) == 0 {
+		t.Errorf("raw row: %v %s %d bytes", received, kind, len(payload))
+	}
+	var accepted, appHeaders string
+	if err := db.Pool.QueryRow(ctx, "SELECT accepted::text, headers::text FROM ingestions WHERE ingestion_id='ing1' AND user_id=$1", user).Scan(&accepted, &appHeaders); err != nil {
+		t.Fatal(err)
+	}
+	if accepted != `{"heart_rate": 2}` || appHeaders != `{"automation-name": "Nightly"}` {
+		t.Errorf("ingestion row: %s %s", accepted, appHeaders)
+	}
+}
