@@ -21,9 +21,9 @@ const (
 	HeaderKind        = "Health-Kind"
 	// HeaderPartID repeats the Nats-Msg-Id: the part's id does not depend
 	// on the header JetStream uses for its duplicate window.
-	HeaderPartID = "Health-Part-Id"
-	HeaderPointer     = "Health-Part-Pointer" // JSON Pointer of the part's first item
-	HeaderItems       = "Health-Items"
+	HeaderPartID  = "Health-Part-Id"
+	HeaderPointer = "Health-Part-Pointer" // JSON Pointer of the part's first item
+	HeaderItems   = "Health-Items"
 	// HeaderAppPrefix prefixes the exporter app's own headers
 	// (automation-name, session-id, ...), kept with the raw ingestion.
 	HeaderAppPrefix = "Health-App-"

@@ -96,7 +96,9 @@ func (e *edge) post(t *testing.T, body []byte, headers map[string]string) reply 
 	return r
 }
 
-func (e *edge) bearer() map[string]string { return map[string]string{"Authorization": "Bearer " + e.token} }
+func (e *edge) bearer() map[string]string {
+	return map[string]string{"Authorization": "Bearer " + e.token}
+}
 
 func (e *edge) streamMsgs(t *testing.T) uint64 {
 	t.Helper()
