@@ -10,16 +10,12 @@ import (
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/healthexport/libs/apikey"
-	"github.com/healthexport/libs/config"
 	"github.com/healthexport/libs/kind"
-	"github.com/healthexport/libs/obs"
-	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/service"
 	"github.com/healthexport/libs/stream"
-	"github.com/healthexport/migrations"
 	"github.com/healthexport/schema"
 	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/server"
-	"github.com/nats-io/nats.go"
 )
 
 type settings struct {
@@ -52,71 +48,38 @@ func (s settings) Validate() error {
 }
 
 func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io.Writer) error {
-	getenv, err := config.FromEnvironment(getenv)
-	if err != nil {
-		return err
-	}
 	var cfg settings
-	if err := config.Load(getenv, &cfg); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := obs.SetLevel(log, cfg.LogLevel); err != nil {
+	if err := service.Settings(log, getenv, "edge", &cfg); err != nil {
 		return err
 	}
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
 	}
-	log.Info("starting edge", "config", config.LogValue(&cfg))
-
-	if err := migrations.Up(cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := pgstore.Open(ctx, cfg.DatabaseURL, 0)
+	deps, err := service.Open(ctx, log, "edge", cfg.DatabaseURL, cfg.Stream)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	nc, js, err := stream.Connect(ctx, log, cfg.Stream, "edge")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if _, err := stream.Ensure(ctx, js, cfg.Stream, func(ctx context.Context) (uint64, error) { return pgstore.HighestSeq(ctx, pool) }); err != nil {
-		return err
-	}
-
-	reg := obs.NewRegistry()
-	ready := obs.NewReadiness()
-	ready.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	ready.Add("nats", func(context.Context) error {
-		if s := nc.Status(); s != nats.CONNECTED {
-			return fmt.Errorf("nats %s", s)
-		}
-		return nil
-	})
-	pipeline := ingest.New(js, kind.New(), cfg.Stream, ingest.Config{
+	defer deps.Close()
+	pipeline := ingest.New(deps.JS, kind.New(), cfg.Stream, ingest.Config{
 		PartMaxBytes:   cfg.PartMaxBytes,
 		MaxInFlight:    16,
 		PublishTimeout: cfg.PublishTimeout,
 	})
-	keys := apikey.NewStore(pool, apikey.DefaultParams())
+	keys := apikey.NewStore(deps.Pool, apikey.DefaultParams())
 	srv := server.New(log, server.Config{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		SpoolMemoryBytes: cfg.SpoolMemoryBytes,
 		SpoolDir:         cfg.SpoolDir,
 		HeaderTimeout:    cfg.HeaderTimeout,
 		BodyTimeout:      cfg.BodyTimeout,
-	}, keys, pipeline, ready, reg, schema.OpenAPI())
+	}, keys, pipeline, deps.Ready, deps.Metrics, schema.OpenAPI())
 
 	log.Info("edge listening", "addr", cfg.Addr)
 	if err := srv.Serve(ctx, cfg.Addr, cfg.ShutdownGrace); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// Every request has been answered; publishes in flight are flushed.
-	if err := nc.Drain(); err != nil {
+	if err := deps.NC.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
 	}
 	log.Info("edge stopped cleanly")

@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
-	"github.com/healthexport/libs/config"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/service"
 	"github.com/healthexport/libs/stream"
-	"github.com/healthexport/migrations"
 	"github.com/healthexport/services/metric-writer/internal/writer"
-	"github.com/nats-io/nats.go"
 )
 
 type settings struct {
@@ -37,52 +34,18 @@ func (s settings) Validate() error {
 }
 
 func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io.Writer) error {
-	getenv, err := config.FromEnvironment(getenv)
-	if err != nil {
-		return err
-	}
 	var cfg settings
-	if err := config.Load(getenv, &cfg); err != nil {
+	if err := service.Settings(log, getenv, "metric-writer", &cfg); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := obs.SetLevel(log, cfg.LogLevel); err != nil {
-		return err
-	}
-	log.Info("starting metric-writer", "config", config.LogValue(&cfg))
-
-	if err := migrations.Up(cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := pgstore.Open(ctx, cfg.DatabaseURL, 0)
+	deps, err := service.Open(ctx, log, "metric-writer", cfg.DatabaseURL, cfg.Stream)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	nc, js, err := stream.Connect(ctx, log, cfg.Stream, "metric-writer")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if _, err := stream.Ensure(ctx, js, cfg.Stream, func(ctx context.Context) (uint64, error) { return pgstore.HighestSeq(ctx, pool) }); err != nil {
-		return err
-	}
-
-	reg := obs.NewRegistry()
-	metrics := writer.NewMetrics(reg)
-	ready := obs.NewReadiness()
-	ready.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	ready.Add("nats", func(context.Context) error {
-		if s := nc.Status(); s != nats.CONNECTED {
-			return fmt.Errorf("nats %s", s)
-		}
-		return nil
-	})
-
+	defer deps.Close()
+	metrics := writer.NewMetrics(deps.Metrics)
 	registry := kind.New()
-	parts := pgstore.NewPartitions(pool)
+	parts := pgstore.NewPartitions(deps.Pool)
 	if err := parts.EnsureAhead(ctx, time.Now(), registry.Tables()...); err != nil {
 		log.Warn("partitions ahead of time", "err", err) // made on demand anyway
 	}
@@ -94,7 +57,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 			log.Info("no writer yet: parts stay in the stream", "kind", k.Name)
 			continue
 		}
-		cons, err := stream.EnsureConsumer(ctx, js, cfg.Stream.Name, stream.ConsumerSpec{
+		cons, err := stream.EnsureConsumer(ctx, deps.JS, cfg.Stream.Name, stream.ConsumerSpec{
 			Durable:       k.Durable(cfg.Stream.DurablePrefix),
 			Filters:       []string{k.Filter(cfg.Stream.SubjectPrefix)},
 			AckWait:       cfg.Batch.AckWait(),
@@ -103,7 +66,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		if err != nil {
 			return err
 		}
-		w := writer.New(log, k, pool, parts, cfg.Batch, metrics)
+		w := writer.New(log, k, deps.Pool, parts, cfg.Batch, metrics)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,7 +78,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()
 	go func() {
-		if err := obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(ready, reg)); err != nil {
+		if err := obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics)); err != nil {
 			errs <- err
 		}
 	}()
@@ -125,7 +88,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	case err := <-errs:
 		return err
 	}
-	ready.ShuttingDown()
+	deps.Ready.ShuttingDown()
 	log.Info("draining: writing what was pulled, then stopping")
 	wg.Wait()
 	close(errs)

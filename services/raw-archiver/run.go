@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
-	"github.com/healthexport/libs/config"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/service"
 	"github.com/healthexport/libs/stream"
-	"github.com/healthexport/migrations"
 	"github.com/healthexport/services/raw-archiver/internal/archive"
-	"github.com/nats-io/nats.go"
 )
 
 type settings struct {
@@ -36,39 +33,16 @@ func (s settings) Validate() error {
 const durable = "raw-archiver"
 
 func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io.Writer) error {
-	getenv, err := config.FromEnvironment(getenv)
-	if err != nil {
-		return err
-	}
 	var cfg settings
-	if err := config.Load(getenv, &cfg); err != nil {
+	if err := service.Settings(log, getenv, "raw-archiver", &cfg); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := obs.SetLevel(log, cfg.LogLevel); err != nil {
-		return err
-	}
-	log.Info("starting raw-archiver", "config", config.LogValue(&cfg))
-
-	if err := migrations.Up(cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := pgstore.Open(ctx, cfg.DatabaseURL, 0)
+	deps, err := service.Open(ctx, log, "raw-archiver", cfg.DatabaseURL, cfg.Stream)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	nc, js, err := stream.Connect(ctx, log, cfg.Stream, "raw-archiver")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if _, err := stream.Ensure(ctx, js, cfg.Stream, func(ctx context.Context) (uint64, error) { return pgstore.HighestSeq(ctx, pool) }); err != nil {
-		return err
-	}
-	cons, err := stream.EnsureConsumer(ctx, js, cfg.Stream.Name, stream.ConsumerSpec{
+	defer deps.Close()
+	cons, err := stream.EnsureConsumer(ctx, deps.JS, cfg.Stream.Name, stream.ConsumerSpec{
 		Durable:       cfg.Stream.DurablePrefix + durable,
 		Filters:       []string{cfg.Stream.IngestSubjects(), cfg.Stream.ManifestSubjects()},
 		AckWait:       cfg.Batch.AckWait(),
@@ -77,22 +51,12 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	if err != nil {
 		return err
 	}
-
-	reg := obs.NewRegistry()
-	ready := obs.NewReadiness()
-	ready.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	ready.Add("nats", func(context.Context) error {
-		if s := nc.Status(); s != nats.CONNECTED {
-			return fmt.Errorf("nats %s", s)
-		}
-		return nil
-	})
-	arch := archive.New(log, pool, pgstore.NewPartitions(pool), cfg.Batch, archive.NewMetrics(reg))
+	arch := archive.New(log, deps.Pool, pgstore.NewPartitions(deps.Pool), cfg.Batch, archive.NewMetrics(deps.Metrics))
 
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(ready, reg)) }()
+	go func() { srvErr <- obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics)) }()
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- arch.Run(ctx, cons) }()
@@ -102,7 +66,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		return err
 	case <-ctx.Done():
 	}
-	ready.ShuttingDown()
+	deps.Ready.ShuttingDown()
 	log.Info("draining: archiving what was pulled, then stopping")
 	if err := <-runErr; err != nil {
 		return err

@@ -1,0 +1,89 @@
+// Package service is what every Health Export process does at start:
+// read and check its settings, apply migrations, and open PostgreSQL and
+// JetStream with readiness checks for both.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/healthexport/libs/config"
+	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/migrations"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Settings reads cfg (a pointer to a struct with `env` tags) from the
+// environment and .env, validates it when it can, applies LOG_LEVEL and logs
+// it with secrets masked.
+func Settings(log *slog.Logger, getenv func(string) string, name string, cfg any) error {
+	getenv, err := config.FromEnvironment(getenv)
+	if err != nil {
+		return err
+	}
+	if err := config.Load(getenv, cfg); err != nil {
+		return err
+	}
+	if v, ok := cfg.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	if err := obs.SetLevel(log, getenv("LOG_LEVEL")); err != nil {
+		return err
+	}
+	log.Info("starting "+name, "config", config.LogValue(cfg))
+	return nil
+}
+
+// Deps are the connections a service holds.
+type Deps struct {
+	Pool    *pgxpool.Pool
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Ready   *obs.Readiness
+	Metrics *prometheus.Registry
+}
+
+// Open migrates the database, connects PostgreSQL and NATS, and makes sure
+// the stream exists with the configured settings.
+func Open(ctx context.Context, log *slog.Logger, name, databaseURL string, sc stream.Config) (*Deps, error) {
+	if err := migrations.Up(databaseURL); err != nil {
+		return nil, err
+	}
+	pool, err := pgstore.Open(ctx, databaseURL, 0)
+	if err != nil {
+		return nil, err
+	}
+	nc, js, err := stream.Connect(ctx, log, sc, name)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	d := &Deps{Pool: pool, NC: nc, JS: js, Ready: obs.NewReadiness(), Metrics: obs.NewRegistry()}
+	highest := func(ctx context.Context) (uint64, error) { return pgstore.HighestSeq(ctx, pool) }
+	if _, err := stream.Ensure(ctx, js, sc, highest); err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.Ready.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	d.Ready.Add("nats", func(context.Context) error {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("nats %s", s)
+		}
+		return nil
+	})
+	return d, nil
+}
+
+// Close releases the connections.
+func (d *Deps) Close() {
+	d.NC.Close()
+	d.Pool.Close()
+}
