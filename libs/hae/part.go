@@ -18,6 +18,7 @@ import (
 // that is a member value (Item.Key set) is a group of one with "key" instead
 // of "index". name, has_name, units and tagged are omitted when empty or false.
 type Part struct {
+	Label   string // the part's id without the ingestion id; set for workout chunks
 	Kind    string
 	First   int    // first ordinal
 	Last    int    // last ordinal
@@ -29,6 +30,9 @@ type Part struct {
 // Key is "<kind>:<first>-<last>"; the edge prefixes "<ingestion_id>:" to
 // make the Nats-Msg-Id.
 func (p *Part) Key() string {
+	if p.Label != "" {
+		return p.Label
+	}
 	return p.Kind + ":" + strconv.Itoa(p.First) + "-" + strconv.Itoa(p.Last)
 }
 
@@ -257,6 +261,7 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 	}
 	var haveKind, haveGroups bool
 	var gs, ge int // the groups array, decoded once kind is known
+	var chunk *Chunk
 	pos++
 	for first := true; ; first = false {
 		ks, ke, vs, st := objStep(b, pos, first)
@@ -282,6 +287,11 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 				return fail(vs, `"groups" is not an array`)
 			}
 			haveGroups, gs, ge = true, vs, pos
+		case keyIs(b[ks:ke], "chunk"):
+			var err error
+			if chunk, err = decodeChunk(b[vs:pos]); err != nil {
+				return fail(vs, err.Error())
+			}
 		}
 	}
 	if skipWS(b, pos) != len(b) {
@@ -310,6 +320,11 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 		if err != nil {
 			return "", nil, err
 		}
+		if chunk != nil {
+			c := *chunk
+			c.Series = g.series
+			g.head.Chunk = &c
+		}
 		groups = append(groups, g)
 		total += g.n
 		pos = g.end
@@ -324,7 +339,9 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 			if !g.keyed {
 				it.Index += j
 			}
-			it.Ordinal += j
+			if it.Chunk == nil { // every piece of a split workout has the workout's ordinal
+				it.Ordinal += j
+			}
 			it.Raw = b[s:p:p]
 			items = append(items, it)
 		}
@@ -334,11 +351,12 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 
 // decodedGroup is a group's head and where its items are.
 type decodedGroup struct {
-	head  Item
-	keyed bool
-	is    int // the items array
-	n     int // number of items
-	end   int // just past the group
+	head   Item
+	series string
+	keyed  bool
+	is     int // the items array
+	n      int // number of items
+	end    int // just past the group
 }
 
 // decodeGroup reads the group object at b[i] and counts its items.
@@ -399,6 +417,8 @@ func decodeGroup(b []byte, i int, kind string) (decodedGroup, error) {
 			head.HasName, ok = decodeBool(val)
 		case keyIs(key, "units"):
 			head.Units, ok = decodeString(val)
+		case keyIs(key, "series"):
+			g.series, ok = decodeString(val)
 		default:
 			ok = true // unknown members are for later versions
 		}

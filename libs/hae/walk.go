@@ -35,6 +35,9 @@ type Item struct {
 	Key     string // set when the item is a member value rather than an array element: "data", "metrics", ...
 	Ordinal int    // the item's position among its kind's items (set by Cutter.Add and DecodePart)
 	Raw     []byte // the item's original JSON, unchanged (a sub-slice of the body or payload)
+	// Chunk is set on the pieces of a workout too big for one part (see
+	// Cutter.AddSplit): the item is its summary, a route point or a sample.
+	Chunk *Chunk
 }
 
 // Pointer is the JSON Pointer of the item in the original body, e.g.

@@ -56,6 +56,6 @@ func decodeBloodPressure(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Ta
 	if err != nil {
 		return err
 	}
-	s.Row(t, it.Ordinal, at.Instant, src, *sys, *dia, offset(at))
+	s.Row(t, int64(it.Ordinal), at.Instant, src, *sys, *dia, offset(at))
 	return nil
 }

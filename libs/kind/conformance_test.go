@@ -1,7 +1,11 @@
 package kind_test
 
 import (
+	"math"
+	"time"
+
 	"encoding/json"
+	"github.com/jackc/pgx/v5/pgtype"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,7 +81,7 @@ func TestConformanceHeartRate(t *testing.T) {
 	wantFloat(t, rows[1], "avg_bpm", 72.5)
 	wantString(t, rows[4], "source", "")
 	for i, r := range rows {
-		if r.ordinal != i {
+		if r.ordinal != int64(i) {
 			t.Errorf("row %d has ordinal %d", i, r.ordinal)
 		}
 	}
@@ -165,6 +169,7 @@ func TestConformanceInvalidPoints(t *testing.T) {
 		"/data/metrics/3/data/0": "qty: missing: a mystery_signal point needs a numeric qty",
 		"/data/metrics/4/data/0": "qty: must be between 0 and 100, got 101",
 		"/data/metrics/5/data/0": "qty: must be between 20 and 300, got 10",
+		"/data/workouts/0":       "end 2025-03-16T01:00:00Z is before start 2025-03-16T02:00:00Z",
 	}
 	for p, reason := range want {
 		got, ok := w.rejects[p]
@@ -187,8 +192,8 @@ func TestConformanceInvalidPoints(t *testing.T) {
 	if n := len(w.rows["quantity_metrics"]); n != 1 {
 		t.Errorf("%d quantity rows, want 1", n)
 	}
-	if w.waiting["workout"] != 1 {
-		t.Errorf("waiting %v, want the workout", w.waiting)
+	if n := len(w.rows["workouts"]); n != 0 {
+		t.Errorf("%d workout rows for a workout that ends before it starts", n)
 	}
 }
 
@@ -210,7 +215,90 @@ func TestConformanceSeedFormat(t *testing.T) {
 	if r, ok := w.rejects["/data/metrics/1"]; !ok || r.reason != "min_bpm: must be between 20 and 300, got 400" {
 		t.Errorf("rejections %v", w.rejects)
 	}
-	if w.waiting["workout"] != 1 {
-		t.Errorf("waiting %v", w.waiting)
+	rows := w.rows["workouts"]
+	if len(rows) != 1 {
+		t.Fatalf("%d workout rows, want the tagged Cycling", len(rows))
+	}
+	wantString(t, rows[0], "name", "Cycling")
+	wantFloat(t, rows[0], "total_energy_kcal", 520.5)
+	wantFloat(t, rows[0], "distance_m", 24000)
+	wantFloat(t, rows[0], "avg_heart_rate", 138)
+	wantFloat(t, rows[0], "duration_s", 3600)
+}
+
+func TestConformanceSleep(t *testing.T) {
+	agg := walkDecode(t, "04-sleep-aggregated.json")
+	sessions := agg.rows["sleep_sessions"]
+	if len(sessions) != 4 || len(agg.rejects) != 0 {
+		t.Fatalf("%d sessions, rejections %v", len(sessions), agg.rejects)
+	}
+	days := map[string]int{}
+	for _, r := range sessions {
+		days[r.get(t, "sleep_date").(pgtype.Date).Time.Format(time.DateOnly)]++
+	}
+	if days["2025-03-04"] != 1 || days["2025-03-05"] != 2 || days["2025-03-06"] != 1 {
+		t.Errorf("sleep dates %v", days)
+	}
+	wantTime(t, sessions[0], "started_at", utc("2025-03-04T07:10:00Z"), -480)
+	wantString(t, sessions[3], "source", "iPhone") // sleepSource, before 2022
+	seg := walkDecode(t, "05-sleep-segments.json")
+	segments := seg.rows["sleep_segments"]
+	if len(segments) != 8 || len(seg.rejects) != 0 {
+		t.Fatalf("%d segments, rejections %v", len(segments), seg.rejects)
+	}
+	inBed := 0
+	for _, r := range segments {
+		if r.get(t, "stage") == "InBed" {
+			inBed++
+		}
+	}
+	if inBed != 2 {
+		t.Errorf("%d InBed segments, want 2 (In Bed written with a space too)", inBed)
+	}
+}
+
+func TestConformanceWorkouts(t *testing.T) {
+	v1 := walkDecode(t, "06-workout-v1.json")
+	if len(v1.rows["workouts"]) != 1 || len(v1.rows["workout_route_points"]) != 10 || len(v1.rows["workout_samples"]) != 9 || len(v1.rejects) != 0 {
+		t.Fatalf("v1: %d workouts, %d route points, %d samples, rejections %v", len(v1.rows["workouts"]),
+			len(v1.rows["workout_route_points"]), len(v1.rows["workout_samples"]), v1.rejects)
+	}
+	walk := v1.rows["workouts"][0]
+	if d := walk.get(t, "distance_m").(float64); math.Round(d) != 2575 {
+		t.Errorf("1.6 mi = %v m", d)
+	}
+	wantFloat(t, walk, "active_energy_kcal", 120.5) // v1: activeEnergy is a summary object
+	wantFloat(t, walk, "avg_heart_rate", 104)
+	wantFloat(t, walk, "duration_s", 1800)
+	v2 := walkDecode(t, "07-workout-v2.json")
+	if len(v2.rows["workouts"]) != 1 || len(v2.rows["workout_route_points"]) != 24 || len(v2.rows["workout_samples"]) != 18 || len(v2.rejects) != 0 {
+		t.Fatalf("v2: %d workouts, %d route points, %d samples, rejections %v", len(v2.rows["workouts"]),
+			len(v2.rows["workout_route_points"]), len(v2.rows["workout_samples"]), v2.rejects)
+	}
+	run := v2.rows["workouts"][0]
+	wantString(t, run, "workout_key", "0F7C2B1A-3D4E-4F5A-9B8C-7D6E5F4A3B2C")
+	wantFloat(t, run, "active_energy_kcal", 410)
+	wantFloat(t, run, "distance_m", 6200)
+	wantFloat(t, run, "max_heart_rate", 171)
+	if lat := v2.rows["workout_route_points"][0].get(t, "latitude").(float64); lat != 51.5007 {
+		t.Errorf("v2 route latitude %v", lat)
+	}
+}
+
+func TestConformanceOtherArrays(t *testing.T) {
+	w := walkDecode(t, "08-other-arrays.json")
+	if len(w.rows["health_events"]) != 6 || len(w.rows["ecg_recordings"]) != 1 || len(w.rejects) != 0 {
+		t.Fatalf("%d events, %d ECGs, rejections %v", len(w.rows["health_events"]), len(w.rows["ecg_recordings"]), w.rejects)
+	}
+	kinds := map[string]int{}
+	for _, r := range w.rows["health_events"] {
+		kinds[r.get(t, "kind").(string)]++
+	}
+	if kinds["symptom"] != 2 || kinds["state_of_mind"] != 1 || kinds["medication"] != 1 || kinds["cycle_tracking"] != 1 || kinds["heart_rate_notification"] != 1 {
+		t.Errorf("event kinds %v", kinds)
+	}
+	ecg := w.rows["ecg_recordings"][0]
+	if v := ecg.get(t, "voltages").([]float64); len(v) != 64 {
+		t.Errorf("%d voltages, want 64", len(v))
 	}
 }

@@ -181,3 +181,62 @@ func ptrValue(p *float64) any {
 	}
 	return *p
 }
+
+// optTime reads an optional timestamp: missing, null or unparseable is
+// (zero, false). For fields where "an unparseable value counts as missing".
+func (o object) optTime(key string) (hae.Time, bool) {
+	s, ok, err := o.str(key)
+	if err != nil || !ok {
+		return hae.Time{}, false
+	}
+	t, err := hae.ParseTime(s)
+	if err != nil {
+		return hae.Time{}, false
+	}
+	return t, true
+}
+
+// strictOptTime reads an optional timestamp that must parse when present.
+func (o object) strictOptTime(key string) (*hae.Time, error) {
+	s, ok, err := o.str(key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	t, err := hae.ParseTime(s)
+	if err != nil {
+		return nil, reasonf("%s: %v", key, err)
+	}
+	return &t, nil
+}
+
+// rest returns the members not named in used, as a JSON object string for
+// a jsonb column, or nil when nothing is left.
+func (o object) rest(used ...string) (any, error) {
+	left := make(map[string]json.RawMessage, len(o))
+	for k, v := range o {
+		left[k] = v
+	}
+	for _, k := range used {
+		delete(left, k)
+	}
+	if len(left) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(left)
+	if err != nil {
+		return nil, fmt.Errorf("details: %w", err)
+	}
+	return string(b), nil
+}
+
+// instant is a time for a timestamptz column, or nil.
+func instant(t *hae.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.Instant
+}
+
+// subOrdinal orders the rows an item yields from its own sub-items (route
+// points, samples): within the item's ordinal, by position.
+func subOrdinal(it *hae.Item, j int) int64 { return int64(it.Ordinal)<<24 | int64(j&(1<<24-1)) }

@@ -85,6 +85,6 @@ func decodeHeartRate(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Table)
 	if err != nil {
 		return err
 	}
-	s.Row(t, it.Ordinal, at.Instant, src, ptrValue(lo), ptrValue(avg), ptrValue(hi), offset(at))
+	s.Row(t, int64(it.Ordinal), at.Instant, src, ptrValue(lo), ptrValue(avg), ptrValue(hi), offset(at))
 	return nil
 }

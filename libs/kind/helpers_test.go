@@ -35,7 +35,7 @@ func testEnv() kind.Env {
 // row is one Sink.Row call.
 type row struct {
 	table   *pgstore.Table
-	ordinal int
+	ordinal int64
 	values  []any
 }
 
@@ -69,7 +69,7 @@ type recSink struct {
 	rejects []rejection
 }
 
-func (s *recSink) Row(t *pgstore.Table, ordinal int, values ...any) {
+func (s *recSink) Row(t *pgstore.Table, ordinal int64, values ...any) {
 	s.rows = append(s.rows, row{table: t, ordinal: ordinal, values: slices.Clone(values)})
 }
 
@@ -129,28 +129,36 @@ func decode(t testing.TB, it hae.Item) *recSink {
 // rejection of the item's pointer, with a reason and the item as sent; rows
 // in the kind's tables with the item's ordinal and every value sane.
 func checkOutcome(k *kind.Kind, it *hae.Item, s *recSink) error {
-	switch {
-	case len(s.rows) > 0 && len(s.rejects) > 0:
-		return fmt.Errorf("both rows %v and rejections %v", s.rows, s.rejects)
-	case len(s.rows) == 0 && len(s.rejects) != 1:
-		return fmt.Errorf("want one rejection or some rows, got %d rejections and no row", len(s.rejects))
-	}
+	self := it.Pointer()
+	selfRejected := false
 	for _, r := range s.rejects {
-		if r.pointer != it.Pointer() {
-			return fmt.Errorf("rejection pointer %q, want %q", r.pointer, it.Pointer())
+		switch {
+		case r.pointer == self:
+			selfRejected = true
+			if !bytes.Equal(r.item, it.Raw) {
+				return fmt.Errorf("rejected item %q, want the item as sent %q", r.item, it.Raw)
+			}
+		case !strings.HasPrefix(r.pointer, self+"/"):
+			// Only a sub-item (a workout's route point or sample) may be
+			// rejected beside its item.
+			return fmt.Errorf("rejection pointer %q is neither %q nor inside it", r.pointer, self)
 		}
 		if strings.TrimSpace(r.reason) == "" {
 			return fmt.Errorf("empty rejection reason")
 		}
-		if !bytes.Equal(r.item, it.Raw) {
-			return fmt.Errorf("rejected item %q, want the item as sent %q", r.item, it.Raw)
-		}
+	}
+	switch {
+	case selfRejected && (len(s.rows) > 0 || len(s.rejects) != 1):
+		return fmt.Errorf("item rejected, yet rows %v and rejections %v", s.rows, s.rejects)
+	case !selfRejected && len(s.rows) == 0:
+		return fmt.Errorf("want one rejection or some rows, got %d rejections and no row", len(s.rejects))
 	}
 	for _, r := range s.rows {
 		if !slices.Contains(k.Tables, r.table) {
 			return fmt.Errorf("row for table %s, not one of kind %s", r.table.Name, k.Name)
 		}
-		if r.ordinal != it.Ordinal {
+		// Rows of sub-items order after their item: ordinal<<24 | position.
+		if r.ordinal != int64(it.Ordinal) && r.ordinal>>24 != int64(it.Ordinal) {
 			return fmt.Errorf("row ordinal %d, want the item's %d", r.ordinal, it.Ordinal)
 		}
 		cols := decoderColumns(r.table)
@@ -172,7 +180,10 @@ func checkValue(table, col string, v any) error {
 		return fmt.Errorf("%s.%s = %#v: %s", table, col, v, fmt.Sprintf(format, args...))
 	}
 	switch col {
-	case "recorded_at", "started_at", "ended_at":
+	case "recorded_at", "started_at", "ended_at", "sleep_start", "sleep_end", "in_bed_start", "in_bed_end":
+		if v == nil && col != "recorded_at" && col != "started_at" {
+			return nil
+		}
 		ts, ok := v.(time.Time)
 		if !ok {
 			return bad("not a time.Time")
@@ -211,7 +222,7 @@ func checkValue(table, col string, v any) error {
 			return bad("an empty object: should be NULL")
 		}
 	case "min_bpm", "avg_bpm", "max_bpm", "systolic", "diastolic", "qty":
-		if v == nil && col != "qty" && col != "systolic" && col != "diastolic" {
+		if v == nil && (table == "workout_samples" || col != "qty" && col != "systolic" && col != "diastolic") {
 			return nil
 		}
 		f, ok := v.(float64)

@@ -27,7 +27,7 @@ type Sink interface {
 	// Row adds a row to t: the values of t's columns after user_id and
 	// before ingestion_id/stream_seq, in order. ordinal orders versions of
 	// one key within a message (later wins).
-	Row(t *pgstore.Table, ordinal int, values ...any)
+	Row(t *pgstore.Table, ordinal int64, values ...any)
 	// Reject records an item (or a part of one, such as a route point) as
 	// rejected: its JSON Pointer in the original body, a reason a person
 	// understands, and the item as sent.
@@ -47,8 +47,21 @@ type Kind struct {
 	Arrays []string
 	// CatchAll takes every metric element and tagged type nobody claims.
 	CatchAll bool
+	// Split, when set, lets the edge publish an item too big for one part
+	// in pieces (a workout: its summary, route points and samples).
+	Split *Split
 
 	decode func(env *Env, it *hae.Item, s Sink)
+}
+
+// Split says how to cut an item into pieces.
+type Split struct {
+	// Sections maps an item's member keys to hae.SectionRoute or
+	// hae.SectionSeries; every other member stays in the summary.
+	Sections map[string]string
+	// Ref reads what every piece carries (key, name, start, end); it fails
+	// for an item the kind would reject.
+	Ref func(raw []byte, tagged bool) (hae.WorkoutRef, error)
 }
 
 // HasWriter reports whether the metric-writer stores this kind yet; parts
@@ -91,10 +104,7 @@ func New() *Registry {
 	}
 	for _, k := range []*Kind{
 		heartRate(), bloodPressure(), quantity(r.aliases),
-		{Name: "sleep", Metrics: []string{"sleep_analysis"}},
-		{Name: "workout", Tagged: []string{"Workout"}, Arrays: []string{"workouts"}},
-		{Name: "ecg", Arrays: []string{"ecg"}},
-		{Name: "event", Arrays: []string{"symptoms", "stateOfMind", "medications", "cycleTracking", "heartRateNotifications"}},
+		sleep(), workout(), ecg(), event(),
 	} {
 		r.kinds = append(r.kinds, k)
 		r.byName[k.Name] = k

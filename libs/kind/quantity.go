@@ -125,7 +125,7 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 		}
 		extraJSON = string(b)
 	}
-	s.Row(t, it.Ordinal, metric, at.Instant, src, qty, it.Units, extraJSON, offset(at))
+	s.Row(t, int64(it.Ordinal), metric, at.Instant, src, qty, it.Units, extraJSON, offset(at))
 	return nil
 }
 

@@ -21,9 +21,9 @@ func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
 
 // FullRow lays out a decoder's values as a row of t for the generic upsert:
 // user, values, ingestion, sequence, then the ordinal used for dedupe.
-func FullRow(env *Env, ordinal int, values []any) []any {
+func FullRow(env *Env, ordinal int64, values []any) []any {
 	row := make([]any, 0, len(values)+4)
 	row = append(row, env.UserID)
 	row = append(row, values...)
-	return append(row, env.IngestionID, env.StreamSeq, int64(ordinal))
+	return append(row, env.IngestionID, env.StreamSeq, ordinal)
 }

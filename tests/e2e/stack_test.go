@@ -64,12 +64,15 @@ type stack struct {
 	t       *testing.T
 	env     []string
 	edgeURL string
-	db      *testenv.Database
-	names   testenv.Names
-	natsURL string
-	logDir  string
-	procs   map[string]*exec.Cmd
-	mu      sync.Mutex
+	// readyURLs are every service's /readyz: the consumers exist once the
+	// archiver and writer are ready, so draining can be trusted.
+	readyURLs map[string]string
+	db        *testenv.Database
+	names     testenv.Names
+	natsURL   string
+	logDir    string
+	procs     map[string]*exec.Cmd
+	mu        sync.Mutex
 }
 
 func freeAddr(t *testing.T) string {
@@ -87,8 +90,13 @@ func newStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
 	s := &stack{t: t, db: testenv.NewDatabase(t), names: testenv.NewNames(), natsURL: testenv.NATSURL(t), logDir: t.TempDir(), procs: map[string]*exec.Cmd{}}
 	testenv.DeleteStreamOnCleanup(t, s.natsURL, s.names.Stream)
-	edgeAddr := freeAddr(t)
+	edgeAddr, archiverAddr, writerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	s.edgeURL = "http://" + edgeAddr
+	s.readyURLs = map[string]string{
+		"edge":          s.edgeURL + "/readyz",
+		"raw-archiver":  "http://" + archiverAddr + "/readyz",
+		"metric-writer": "http://" + writerAddr + "/readyz",
+	}
 	s.env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
@@ -105,8 +113,8 @@ func newStack(t *testing.T, extra ...string) *stack {
 		"STREAM_MAX_AGE=1h",
 		"STREAM_DUPLICATE_WINDOW=10m",
 		"EDGE_ADDR=" + edgeAddr,
-		"ARCHIVER_METRICS_ADDR=" + freeAddr(t),
-		"WRITER_METRICS_ADDR=" + freeAddr(t),
+		"ARCHIVER_METRICS_ADDR=" + archiverAddr,
+		"WRITER_METRICS_ADDR=" + writerAddr,
 		"BATCH_MAX_AGE=50ms",
 	}, extra...)
 	t.Cleanup(s.stopAll)
@@ -158,17 +166,20 @@ func (s *stack) start(name string) {
 
 func (s *stack) startAll() {
 	s.t.Helper()
-	s.start("raw-archiver")
-	s.start("metric-writer")
-	s.start("edge")
-	s.waitReady()
+	for _, name := range []string{"raw-archiver", "metric-writer", "edge"} {
+		s.start(name)
+	}
+	for _, name := range []string{"raw-archiver", "metric-writer", "edge"} {
+		s.waitReady(name)
+	}
 }
 
-func (s *stack) waitReady() {
+// waitReady polls a service's /readyz until it answers 200.
+func (s *stack) waitReady(name string) {
 	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.edgeURL + "/readyz")
+		resp, err := http.Get(s.readyURLs[name])
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -176,7 +187,7 @@ func (s *stack) waitReady() {
 			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("edge not ready: %v\n%s", err, s.logs("edge"))
+			s.t.Fatalf("%s not ready: %v\n%s", name, err, s.logs(name))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -79,6 +79,9 @@ type Config struct {
 // maxErrors is how many rejected items the 202 lists.
 const maxErrors = 10
 
+// splitMargin leaves room for a part's wrapping around a single item.
+const splitMargin = 1024
+
 // Pipeline processes uploads.
 type Pipeline struct {
 	js       Publisher
@@ -108,9 +111,6 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 	walker := p.walkers.Get().(*hae.Walker)
 	defer p.walkers.Put(walker)
 	err := walker.Walk(up.Body, p.registry, func(it *hae.Item) error {
-		if _, err := cutter.Add(it); err != nil {
-			return err
-		}
 		k, ok := p.registry.Lookup(it.Kind)
 		if !ok {
 			return fmt.Errorf("walker routed an item to unknown kind %q", it.Kind)
@@ -118,12 +118,22 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 		if !k.HasWriter() {
 			// Stored when its writer arrives; nothing to validate yet.
 			res.Accepted[it.Kind]++
-			return nil
+			_, err := cutter.Add(it)
+			return err
 		}
 		tally.start(it)
 		k.Decode(env, it, tally)
 		tally.done(it.Kind)
-		return nil
+		// An item too big for a part (a long workout) goes in pieces; a
+		// rejected one as its summary alone, so the rejection is recorded
+		// but nothing else is published.
+		if k.Split != nil && it.Key == "" && it.Chunk == nil && len(it.Raw) > p.cfg.PartMaxBytes-splitMargin {
+			ref, _ := k.Split.Ref(it.Raw, it.Tagged)
+			_, err := cutter.AddSplit(it, ref, k.Split.Sections, tally.selfRejected)
+			return err
+		}
+		_, err := cutter.Add(it)
+		return err
 	})
 	if err == nil {
 		err = cutter.Flush()
@@ -158,7 +168,7 @@ func (t *tally) done(k string) {
 	}
 }
 
-func (t *tally) Row(_ *pgstore.Table, _ int, _ ...any) {}
+func (t *tally) Row(_ *pgstore.Table, _ int64, _ ...any) {}
 
 func (t *tally) Reject(pointer, reason string, _ []byte) {
 	// The item's own pointer is built only here: most items are accepted.

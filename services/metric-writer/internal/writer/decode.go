@@ -44,7 +44,7 @@ type rejection struct {
 }
 
 // Row implements kind.Sink.
-func (r *itemResult) Row(t *pgstore.Table, ordinal int, values ...any) {
+func (r *itemResult) Row(t *pgstore.Table, ordinal int64, values ...any) {
 	r.rows = append(r.rows, tableRow{table: t, row: kind.FullRow(&r.msg.env, ordinal, values)})
 }
 

@@ -1,0 +1,126 @@
+package kind
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/pgstore"
+)
+
+// ecg keeps a recording with its voltage samples (about 15k for 30 s) as
+// arrays: the voltages and each sample's offset from the start.
+func ecg() *Kind {
+	t := dataTable("ecg_recordings", "", []string{"started_at", "source"},
+		[]string{"ended_at", "classification", "severity", "average_heart_rate", "sampling_hz",
+			"voltage_units", "voltages", "voltage_offsets_ms", "details", "recorded_offset_min"})
+	return &Kind{
+		Name:   "ecg",
+		Tables: []*pgstore.Table{t},
+		Arrays: []string{"ecg"},
+		decode: func(env *Env, it *hae.Item, s Sink) {
+			if err := decodeECG(env, it, s, t); err != nil {
+				s.Reject(it.Pointer(), rejectReason(err), it.Raw)
+			}
+		},
+	}
+}
+
+func ecgFields() []string {
+	return []string{"start", "end", "source", "classification", "severity", "averageHeartRate", "samplingFrequency", "voltageMeasurements"}
+}
+
+func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
+	if it.Key != "" {
+		return reasonf("%s: must be an array, got %s", it.Key, describeJSON(it.Raw))
+	}
+	o, err := decodeObject(it.Raw)
+	if err != nil {
+		return err
+	}
+	start, err := o.when(env, "start")
+	if err != nil {
+		return err
+	}
+	end, err := o.strictOptTime("end")
+	if err != nil {
+		return err
+	}
+	src, err := o.source("source")
+	if err != nil {
+		return err
+	}
+	class, _, err := o.str("classification")
+	if err != nil {
+		return err
+	}
+	severity, _, err := o.str("severity")
+	if err != nil {
+		return err
+	}
+	avgHR, err := o.optNum("averageHeartRate")
+	if err != nil {
+		return err
+	}
+	hz, err := o.optNum("samplingFrequency")
+	if err != nil {
+		return err
+	}
+	var samples []json.RawMessage
+	if raw, ok := o["voltageMeasurements"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &samples); err != nil {
+			return reasonf("voltageMeasurements: must be an array of samples")
+		}
+	}
+	volts := make([]float64, len(samples))
+	offsets := make([]*float64, len(samples))
+	var units string
+	for i, raw := range samples {
+		m, err := decodeObject(raw)
+		if err != nil {
+			return reasonf("voltageMeasurements/%d: %v", i, err)
+		}
+		v, ok, err := m.num("voltage")
+		if err != nil || !ok {
+			return reasonf("voltageMeasurements/%d: a sample needs a numeric voltage", i)
+		}
+		volts[i] = v
+		if i == 0 {
+			units, _, _ = m.str("units")
+		}
+		// A sample time that does not parse leaves its offset NULL; the
+		// voltage and the sampling frequency still place it.
+		if at, ok := m.optTime("date"); ok {
+			ms := float64(at.Instant.Sub(start.Instant).Microseconds()) / 1000
+			offsets[i] = &ms
+		}
+	}
+	details, err := o.rest(ecgFields()...)
+	if err != nil {
+		return err
+	}
+	s.Row(t, int64(it.Ordinal), start.Instant, src, instant(end), nullable(class), nullable(severity),
+		ptrValue(avgHR), ptrValue(hz), nullable(units), volts, offsets, details, offset(start))
+	return nil
+}
+
+// nullable stores "" as NULL for descriptive columns.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// jsonScalar renders a member as text: strings as themselves, numbers and
+// booleans as written, null and absent as NULL.
+func (o object) jsonScalar(key string) any {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if s, ok, err := o.str(key); err == nil && ok {
+		return s
+	}
+	return string(bytes.TrimSpace(raw))
+}
