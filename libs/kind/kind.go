@@ -163,3 +163,20 @@ func (r *Registry) ArrayKind(key string) string { return r.arrays[key] }
 
 // Ensure the registry satisfies the walker's router.
 var _ hae.Router = (*Registry)(nil)
+
+// splitMargin leaves room for a part's wrapping around a single item.
+const splitMargin = 1024
+
+// Cut hands an item to the cutter: an item of a splittable kind too big
+// for one part (a long workout) goes in pieces, and when rejected as its
+// summary alone, so the rejection is recorded but nothing else is
+// published.
+func (k *Kind) Cut(c *hae.Cutter, it *hae.Item, partMax int, rejected bool) error {
+	if k.Split != nil && it.Key == "" && it.Chunk == nil && len(it.Raw) > partMax-splitMargin {
+		ref, _ := k.Split.Ref(it.Raw, it.Tagged)
+		_, err := c.AddSplit(it, ref, k.Split.Sections, rejected)
+		return err
+	}
+	_, err := c.Add(it)
+	return err
+}

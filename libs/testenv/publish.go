@@ -6,6 +6,7 @@ import (
 
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,9 +34,13 @@ func PublishBody(t testing.TB, js jetstream.JetStream, cfg stream.Config, reg *k
 		ids = append(ids, id)
 		return nil
 	})
+	env := &kind.Env{ReceivedAt: o.ReceivedAt}
 	err := hae.Walk(body, reg, func(it *hae.Item) error {
-		_, err := cut.Add(it)
-		return err
+		k, _ := reg.Lookup(it.Kind)
+		var v verdict
+		v.self = it.Pointer()
+		k.Decode(env, it, &v)
+		return k.Cut(cut, it, partMax, v.rejected)
 	})
 	if err == nil {
 		err = cut.Flush()
@@ -45,3 +50,14 @@ func PublishBody(t testing.TB, js jetstream.JetStream, cfg stream.Config, reg *k
 	}
 	return ids
 }
+
+// verdict records whether an item itself was rejected, as the edge needs
+// to know before cutting it.
+type verdict struct {
+	self     string
+	rejected bool
+}
+
+func (v *verdict) Row(*pgstore.Table, int64, ...any) {}
+
+func (v *verdict) Reject(pointer, _ string, _ []byte) { v.rejected = v.rejected || pointer == v.self }

@@ -79,9 +79,6 @@ type Config struct {
 // maxErrors is how many rejected items the 202 lists.
 const maxErrors = 10
 
-// splitMargin leaves room for a part's wrapping around a single item.
-const splitMargin = 1024
-
 // Pipeline processes uploads.
 type Pipeline struct {
 	js       Publisher
@@ -124,16 +121,7 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 		tally.start(it)
 		k.Decode(env, it, tally)
 		tally.done(it.Kind)
-		// An item too big for a part (a long workout) goes in pieces; a
-		// rejected one as its summary alone, so the rejection is recorded
-		// but nothing else is published.
-		if k.Split != nil && it.Key == "" && it.Chunk == nil && len(it.Raw) > p.cfg.PartMaxBytes-splitMargin {
-			ref, _ := k.Split.Ref(it.Raw, it.Tagged)
-			_, err := cutter.AddSplit(it, ref, k.Split.Sections, tally.selfRejected)
-			return err
-		}
-		_, err := cutter.Add(it)
-		return err
+		return k.Cut(cutter, it, p.cfg.PartMaxBytes, tally.selfRejected)
 	})
 	if err == nil {
 		err = cutter.Flush()

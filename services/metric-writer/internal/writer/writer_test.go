@@ -2,6 +2,7 @@ package writer_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -257,4 +258,62 @@ func TestInfrastructureErrorIsRetried(t *testing.T) {
 		return r.count(t, "SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1", r.user) == 2
 	})
 	r.settled(t, "heart_rate")
+}
+
+// longWorkout is a v2 workout with a route point and a heart-rate sample
+// every second: far bigger than the test's part limit.
+func longWorkout(id, start, end string, points int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"id":%q,"name":"Long Ride","start":%q,"end":%q,"distance":{"qty":42,"units":"km"},"route":[`, id, start, end)
+	base := time.Date(2025, 3, 8, 15, 0, 0, 0, time.UTC)
+	for i := range points {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		at := base.Add(time.Duration(i) * time.Second).Format("2006-01-02 15:04:05 -0700")
+		fmt.Fprintf(&b, `{"latitude":%.5f,"longitude":-0.1246,"altitude":11.2,"speed":8.1,"timestamp":%q}`, 51.5+float64(i)/1e5, at)
+	}
+	b.WriteString(`],"heartRateData":[`)
+	for i := range points / 10 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		at := base.Add(time.Duration(i*10) * time.Second).Format("2006-01-02 15:04:05 -0700")
+		fmt.Fprintf(&b, `{"date":%q,"Min":120,"Avg":130,"Max":140,"units":"bpm"}`, at)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// A workout bigger than a part travels as its summary, route chunks and
+// series chunks, each carrying the workout's key; the writer stores it as
+// if it had come whole. A rejected one leaves one rejected row and nothing
+// else.
+func TestSplitWorkout(t *testing.T) {
+	r := newRig(t)
+	r.start(t, pgstore.NewPartitions(r.db.Pool), "workout")
+	body := `{"data":{"workouts":[` +
+		longWorkout("RIDE-1", "2025-03-08 07:00:00 -0800", "2025-03-08 09:00:00 -0800", 3000) + "," +
+		longWorkout("BACKWARDS", "2025-03-09 09:00:00 -0800", "2025-03-09 07:00:00 -0800", 3000) + `]}}`
+	parts := testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("split"), []byte(body), 16<<10, true)
+	if len(parts) < 10 {
+		t.Fatalf("only %d parts for two 300 KB workouts at 16 KiB", len(parts))
+	}
+	waitFor(t, "every piece written", func() bool {
+		return r.count(t, "SELECT count(*) FROM ingestion_parts WHERE ingestion_id='split'") == len(parts)
+	})
+	r.settled(t, "workout")
+	for sql, want := range map[string]int{
+		"SELECT count(*) FROM workouts WHERE user_id=$1":                                                            1,
+		"SELECT count(*) FROM workouts WHERE user_id=$1 AND workout_key='RIDE-1' AND distance_m=42000":              1,
+		"SELECT count(*) FROM workout_route_points WHERE user_id=$1 AND workout_key='RIDE-1'":                       3000,
+		"SELECT count(*) FROM workout_samples WHERE user_id=$1 AND workout_key='RIDE-1' AND series='heartRateData'": 300,
+		"SELECT count(*) FROM rejected_points WHERE user_id=$1":                                                     1,
+		"SELECT count(*) FROM rejected_points WHERE user_id=$1 AND pointer='/data/workouts/1'":                      1,
+		"SELECT count(*) FROM workout_route_points WHERE user_id=$1 AND workout_key='BACKWARDS'":                    0,
+	} {
+		if got := r.count(t, sql, r.user); got != want {
+			t.Errorf("%s = %d, want %d", sql, got, want)
+		}
+	}
 }
