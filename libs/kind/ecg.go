@@ -2,7 +2,6 @@ package kind
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/pgstore"
@@ -66,9 +65,9 @@ func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
 	if err != nil {
 		return err
 	}
-	var samples []json.RawMessage
-	if raw, ok := o["voltageMeasurements"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &samples); err != nil {
+	var samples [][]byte
+	if raw, ok := o.get("voltageMeasurements"); ok && !isNull(raw) {
+		if samples, err = hae.Array(raw, nil); err != nil {
 			return reasonf("voltageMeasurements: must be an array of samples")
 		}
 	}
@@ -115,7 +114,7 @@ func nullable(s string) any {
 // jsonScalar renders a member as text: strings as themselves, numbers and
 // booleans as written, null and absent as NULL.
 func (o object) jsonScalar(key string) any {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return nil
 	}

@@ -5,15 +5,33 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
-	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/healthexport/libs/hae"
 )
 
-// object is one decoded JSON object: its members, raw.
-type object map[string]json.RawMessage
+// object is one JSON object split into its members (raw values aliasing
+// the item). Objects are small, so a slice searched from the end (the last
+// duplicate wins, as in encoding/json) beats a map.
+type object []hae.Member
+
+// get returns a member's raw value.
+func (o object) get(key string) ([]byte, bool) {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].Key) == key {
+			return o[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// has reports a member, whatever its value.
+func (o object) has(key string) bool {
+	_, ok := o.get(key)
+	return ok
+}
 
 // reasonError is a rejection reason meant for a person.
 type reasonError string
@@ -27,11 +45,11 @@ func decodeObject(raw []byte) (object, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, reasonf("expected a JSON object, got %s", describeJSON(raw))
 	}
-	var o object
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil, reasonf("not a valid JSON object: %v", err)
+	o, err := hae.Object(raw, nil)
+	if err != nil {
+		return nil, reasonf("not a valid JSON object")
 	}
-	return o, nil
+	return object(o), nil
 }
 
 func describeJSON(raw []byte) string {
@@ -59,12 +77,12 @@ func isNull(raw json.RawMessage) bool {
 
 // str reads a string member; a missing or null member is ("", false, nil).
 func (o object) str(key string) (string, bool, error) {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return "", false, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, ok := hae.String(raw)
+	if !ok {
 		return "", false, reasonf("%s: must be a string, got %s", key, describeJSON(raw))
 	}
 	return s, true, nil
@@ -72,7 +90,7 @@ func (o object) str(key string) (string, bool, error) {
 
 // num reads a numeric member; a missing or null member is (0, false, nil).
 func (o object) num(key string) (float64, bool, error) {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return 0, false, nil
 	}
@@ -132,18 +150,13 @@ func inWindow(env *Env, key string, t time.Time) error {
 	return nil
 }
 
-// between checks an optional value against a closed range.
+// between checks an optional value against a closed range. It runs for
+// every value of every item, so the reason is formatted only on failure.
 func between(key string, v *float64, lo, hi float64) error {
-	if v == nil {
+	if v == nil || *v >= lo && *v <= hi {
 		return nil
 	}
-	err := validation.Validate(*v,
-		validation.Min(lo).Error(fmt.Sprintf("must be between %g and %g, got %g", lo, hi, *v)),
-		validation.Max(hi).Error(fmt.Sprintf("must be between %g and %g, got %g", lo, hi, *v)))
-	if err != nil {
-		return reasonf("%s: %v", key, err)
-	}
-	return nil
+	return reasonf("%s: must be between %g and %g, got %g", key, lo, hi, *v)
 }
 
 // optNum reads an optional number as a pointer (nil when absent).
@@ -158,7 +171,7 @@ func (o object) optNum(key string) (*float64, error) {
 // firstNum reads the first present member of keys as a number.
 func (o object) firstNum(keys ...string) (*float64, error) {
 	for _, k := range keys {
-		if raw, ok := o[k]; ok && !isNull(raw) {
+		if raw, ok := o.get(k); ok && !isNull(raw) {
 			return o.optNum(k)
 		}
 	}
@@ -212,9 +225,12 @@ func (o object) strictOptTime(key string) (*hae.Time, error) {
 // rest returns the members not named in used, as a JSON object string for
 // a jsonb column, or nil when nothing is left.
 func (o object) rest(used ...string) (any, error) {
+	if !slices.ContainsFunc(o, func(m hae.Member) bool { return !slices.Contains(used, string(m.Key)) }) {
+		return nil, nil // the common case: nothing left, no map
+	}
 	left := make(map[string]json.RawMessage, len(o))
-	for k, v := range o {
-		left[k] = v
+	for _, m := range o {
+		left[string(m.Key)] = m.Value
 	}
 	for _, k := range used {
 		delete(left, k)

@@ -3,8 +3,6 @@ package kind
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"maps"
 	"strings"
 
 	"github.com/healthexport/libs/hae"
@@ -75,16 +73,14 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 	if err != nil {
 		return err
 	}
-	extra := maps.Clone(o)
-	delete(extra, "date")
-	delete(extra, "source")
+	extraSkip := []string{"date", "source"}
 	var qty float64
 	if metric == "sexual_activity" {
 		var n int
 		for _, k := range sexualActivityCounts {
 			// Only numeric counts are summed (design.md §4); another
 			// value is left out (and kept in extra).
-			if raw := bytes.TrimSpace(o[k]); !isNull(raw) && describeJSON(raw) != "a number" {
+			if raw, _ := o.get(k); !isNull(raw) && describeJSON(bytes.TrimSpace(raw)) != "a number" {
 				continue
 			}
 			v, ok, err := o.num(k)
@@ -108,7 +104,7 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 			return reasonf("qty: missing: a %s point needs a numeric qty", metric)
 		}
 		qty = v
-		delete(extra, "qty")
+		extraSkip = append(extraSkip, "qty")
 	}
 	if lo, hi, ok := quantityRange(metric); ok {
 		if err := between("qty", &qty, lo, hi); err != nil {
@@ -117,13 +113,9 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 	} else if qty < 0 {
 		return reasonf("qty: must be ≥ 0, got %g", qty)
 	}
-	var extraJSON any
-	if len(extra) > 0 {
-		b, err := json.Marshal(extra)
-		if err != nil {
-			return fmt.Errorf("extra fields: %w", err)
-		}
-		extraJSON = string(b)
+	extraJSON, err := o.rest(extraSkip...)
+	if err != nil {
+		return err
 	}
 	s.Row(t, int64(it.Ordinal), metric, at.Instant, src, qty, it.Units, extraJSON, offset(at))
 	return nil

@@ -26,7 +26,7 @@ func sleep() *Kind {
 		decode: func(env *Env, it *hae.Item, s Sink) {
 			o, err := decodeObject(it.Raw)
 			if err == nil {
-				if _, seg := o["startDate"]; seg {
+				if o.has("startDate") {
 					err = decodeSleepSegment(env, it, o, s, segments)
 				} else {
 					err = decodeSleepSession(env, it, o, s, sessions)

@@ -3,7 +3,6 @@ package kind
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -168,7 +167,7 @@ func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
 	used := workoutFields()
 	var series []string
 	for _, k := range workoutSeries() {
-		if raw, ok := o[k]; ok && len(raw) > 0 && raw[0] == '[' {
+		if raw, ok := o.get(k); ok && len(raw) > 0 && raw[0] == '[' {
 			used = append(used, k)
 			series = append(series, k)
 		}
@@ -187,9 +186,9 @@ func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
 	// rejected row, the workout and the other points stay.
 	base := it.Pointer()
 	n := 0
-	if raw, ok := o["route"]; ok && len(raw) > 0 && raw[0] == '[' {
-		var points []json.RawMessage
-		if err := json.Unmarshal(raw, &points); err != nil {
+	if raw, ok := o.get("route"); ok && len(raw) > 0 && raw[0] == '[' {
+		points, err := hae.Array(raw, nil)
+		if err != nil {
 			return reasonf("route: %v", err)
 		}
 		for j, p := range points {
@@ -198,8 +197,9 @@ func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
 		}
 	}
 	for _, k := range series {
-		var samples []json.RawMessage
-		if err := json.Unmarshal(o[k], &samples); err != nil {
+		raw, _ := o.get(k)
+		samples, err := hae.Array(raw, nil)
+		if err != nil {
 			return reasonf("%s: %v", k, err)
 		}
 		for j, p := range samples {
@@ -387,7 +387,7 @@ func haeSummary(o object) (summary, error) {
 	if s.active, err = o.quantity("activeEnergyBurned", toKcal); err != nil {
 		return s, err
 	}
-	if raw, ok := o["activeEnergy"]; s.active == nil && ok && len(raw) > 0 && raw[0] == '{' {
+	if raw, ok := o.get("activeEnergy"); s.active == nil && ok && len(raw) > 0 && raw[0] == '{' {
 		if s.active, err = o.quantity("activeEnergy", toKcal); err != nil {
 			return s, err
 		}
@@ -396,7 +396,7 @@ func haeSummary(o object) (summary, error) {
 	if s.total, err = o.quantity("totalEnergy", toKcal); err != nil {
 		return s, err
 	}
-	if raw, ok := o["heartRate"]; ok && !isNull(raw) {
+	if raw, ok := o.get("heartRate"); ok && !isNull(raw) {
 		hr, err := decodeObject(raw)
 		if err != nil {
 			return s, reasonf("heartRate: %v", err)
@@ -476,7 +476,7 @@ func toBPM(u string) (float64, bool) {
 // quantity reads a {qty, units} summary object and converts it. A bare
 // number is taken as already in the column's unit.
 func (o object) quantity(key string, convert func(string) (float64, bool)) (*float64, error) {
-	raw, ok := o[key]
+	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return nil, nil
 	}

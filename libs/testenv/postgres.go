@@ -74,8 +74,15 @@ func CreateDatabase(ctx context.Context, adminURL string) (*Database, func() err
 			return err
 		}
 		defer c.Close(ctx)
-		_, err = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
-		return err
+		// FORCE cannot end a backend of another role (an autovacuum worker
+		// of the superuser); those finish on their own, so try again.
+		for {
+			_, err = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
 	}
 	return &Database{URL: dbURL, Name: name, Pool: pool}, drop, nil
 }
