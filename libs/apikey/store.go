@@ -58,36 +58,74 @@ func (s *Store) Create(ctx context.Context, userID uuid.UUID, name string) (stri
 	return g.Token, k, nil
 }
 
-// Authenticate verifies a token: one indexed lookup and one Argon2id run.
+// Authenticate verifies a token without any cache: one indexed lookup and
+// one Argon2id run. The edge goes through a Verifier instead.
 func (s *Store) Authenticate(ctx context.Context, token string) (Principal, error) {
 	id, secret, err := Parse(token)
 	if err != nil {
 		return Principal{}, ErrUnauthorized
 	}
+	p, _, err := s.check(ctx, id, secret)
+	return p, err
+}
+
+// check looks the key id up and verifies the secret against its hash.
+func (s *Store) check(ctx context.Context, id, secret string) (p Principal, needsRehash bool, err error) {
 	var (
-		p       = Principal{KeyID: id}
 		hash    string
 		revoked *time.Time
 	)
+	p.KeyID = id
 	err = s.pool.QueryRow(ctx, `SELECT user_id, secret_hash, revoked_at FROM api_keys WHERE id = $1`, id).
 		Scan(&p.UserID, &hash, &revoked)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Principal{}, ErrUnauthorized
+		return Principal{}, false, ErrUnauthorized
 	}
 	if err != nil {
-		return Principal{}, fmt.Errorf("look up key: %w", err)
+		return Principal{}, false, fmt.Errorf("look up key: %w", err)
 	}
 	if revoked != nil {
-		return Principal{}, ErrUnauthorized
+		return Principal{}, false, ErrUnauthorized
 	}
-	ok, _, err := Verify(secret, hash, s.params)
+	ok, weaker, err := Verify(secret, hash, s.params)
 	if err != nil {
-		return Principal{}, fmt.Errorf("key %s: %w", id, err)
+		return Principal{}, false, fmt.Errorf("key %s: %w", id, err)
 	}
 	if !ok {
-		return Principal{}, ErrUnauthorized
+		return Principal{}, false, ErrUnauthorized
 	}
-	return p, nil
+	return p, weaker, nil
+}
+
+// rehash stores a new hash of secret made with the current parameters,
+// unless the key changed meanwhile.
+func (s *Store) rehash(ctx context.Context, id, secret string) error {
+	hash, err := Hash(secret, s.params)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE api_keys SET secret_hash = $2 WHERE id = $1 AND revoked_at IS NULL`, id, hash)
+	if err != nil {
+		return fmt.Errorf("rehash key %s: %w", id, err)
+	}
+	return nil
+}
+
+// touch records when keys were last used, moving times only forward.
+func (s *Store) touch(ctx context.Context, used map[string]time.Time) error {
+	ids := make([]string, 0, len(used))
+	times := make([]time.Time, 0, len(used))
+	for id, at := range used {
+		ids = append(ids, id)
+		times = append(times, at)
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE api_keys AS k SET last_used_at = u.at
+		FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)
+		WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)`, ids, times)
+	if err != nil {
+		return fmt.Errorf("record last use: %w", err)
+	}
+	return nil
 }
 
 // List returns a user's keys, newest first.

@@ -22,17 +22,27 @@ type Check func(ctx context.Context) error
 // Readiness runs named checks and turns not-ready once shutdown begins.
 type Readiness struct {
 	checks   map[string]Check
+	optional map[string]bool
 	order    []string
 	shutting atomic.Bool
 }
 
 // NewReadiness returns an empty set of checks.
-func NewReadiness() *Readiness { return &Readiness{checks: map[string]Check{}} }
+func NewReadiness() *Readiness {
+	return &Readiness{checks: map[string]Check{}, optional: map[string]bool{}}
+}
 
 // Add registers a dependency check.
 func (r *Readiness) Add(name string, c Check) {
 	r.checks[name] = c
 	r.order = append(r.order, name)
+}
+
+// AddOptional registers a dependency the service can do without for a
+// while: its failure shows as "degraded: ..." but keeps the service ready.
+func (r *Readiness) AddOptional(name string, c Check) {
+	r.Add(name, c)
+	r.optional[name] = true
 }
 
 // ShuttingDown makes every later readiness answer 503, so load balancers
@@ -52,6 +62,10 @@ func (r *Readiness) Status(ctx context.Context) (map[string]string, bool) {
 	}
 	for _, name := range r.order {
 		if err := r.checks[name](ctx); err != nil {
+			if r.optional[name] {
+				out[name] = "degraded: " + err.Error()
+				continue
+			}
 			out[name] = err.Error()
 			ok = false
 			continue

@@ -6,6 +6,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"sync"
@@ -148,4 +149,19 @@ func (l *local) sweep(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
+}
+
+// Connect opens a Redis client that fails fast: when Redis is away, the
+// in-process limiter must take over within a request, not after retries.
+func Connect(redisURL string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = 200 * time.Millisecond
+	opts.ReadTimeout = 200 * time.Millisecond
+	opts.WriteTimeout = 200 * time.Millisecond
+	opts.PoolTimeout = 200 * time.Millisecond
+	opts.MaxRetries = -1
+	return redis.NewClient(opts), nil
 }

@@ -48,6 +48,10 @@ func (c Config) Validate() error {
 func (c Config) IngestSubjects() string   { return c.SubjectPrefix + ".ingest.>" }
 func (c Config) ManifestSubjects() string { return c.SubjectPrefix + ".manifest.>" }
 
+// RevokeSubject carries key revocations to every edge (core NATS, not the
+// stream: a revocation matters to the edges running now).
+func (c Config) RevokeSubject() string { return c.SubjectPrefix + ".control.revoke" }
+
 // ManifestSubject is where a user's upload manifests go.
 func (c Config) ManifestSubject(userID string) string {
 	return c.SubjectPrefix + ".manifest." + userID

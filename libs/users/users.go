@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -54,4 +55,31 @@ func (s *Store) ByEmail(ctx context.Context, email string) (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("look up user: %w", err)
 	}
 	return id, nil
+}
+
+// User is a row of the user list.
+type User struct {
+	ID         uuid.UUID
+	Email      string
+	CreatedAt  time.Time
+	ActiveKeys int
+}
+
+// List returns every user with the number of keys not revoked.
+func (s *Store) List(ctx context.Context) ([]User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT u.id, u.email, u.created_at,
+		(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)
+		FROM users u ORDER BY u.email`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) {
+		var u User
+		err := r.Scan(&u.ID, &u.Email, &u.CreatedAt, &u.ActiveKeys)
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return list, nil
 }

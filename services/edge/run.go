@@ -11,11 +11,13 @@ import (
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/service"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/schema"
 	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/server"
+	"github.com/nats-io/nats.go"
 )
 
 type settings struct {
@@ -30,6 +32,15 @@ type settings struct {
 	HeaderTimeout    time.Duration `env:"HTTP_HEADER_TIMEOUT" envDefault:"10s"`
 	PublishTimeout   time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"10s"`
 	ShutdownGrace    time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s"`
+	ProxyHeader      string        `env:"EDGE_PROXY_HEADER"`
+	RedisURL         string        `env:"REDIS_URL,required" mask:"url"`
+	RedisKeyPrefix   string        `env:"REDIS_KEY_PREFIX" envDefault:"hx:"`
+	RateRequests     int           `env:"RATE_LIMIT_REQUESTS" envDefault:"100"`
+	RateWindow       time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1h"`
+	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" envDefault:"60s"`
+	AuthStaleGrace   time.Duration `env:"AUTH_STALE_GRACE" envDefault:"10m"`
+	AuthMaxHashing   int           `env:"AUTH_MAX_CONCURRENT_HASHES" envDefault:"4"`
+	AuthFailures     int           `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10"`
 	Stream           stream.Config
 }
 
@@ -43,6 +54,13 @@ func (s settings) Validate() error {
 		validation.Field(&s.BodyTimeout, validation.Min(time.Second)),
 		validation.Field(&s.HeaderTimeout, validation.Min(100*time.Millisecond)),
 		validation.Field(&s.PublishTimeout, validation.Min(100*time.Millisecond)),
+		validation.Field(&s.RateRequests, validation.Min(1)),
+		validation.Field(&s.RateWindow, validation.Min(time.Second)),
+		// The cache is a convenience; revocations must not wait longer.
+		validation.Field(&s.AuthCacheTTL, validation.Min(time.Duration(0)), validation.Max(time.Minute)),
+		validation.Field(&s.AuthStaleGrace, validation.Min(time.Duration(0)), validation.Max(10*time.Minute)),
+		validation.Field(&s.AuthMaxHashing, validation.Min(1)),
+		validation.Field(&s.AuthFailures, validation.Min(1)),
 		validation.Field(&s.Stream),
 	)
 }
@@ -66,13 +84,50 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		PublishTimeout: cfg.PublishTimeout,
 	})
 	keys := apikey.NewStore(deps.Pool, apikey.DefaultParams())
+	verifier := apikey.NewVerifier(keys, apikey.VerifierConfig{
+		TTL:               cfg.AuthCacheTTL,
+		StaleGrace:        cfg.AuthStaleGrace,
+		MaxHashing:        cfg.AuthMaxHashing,
+		FailuresPerMinute: cfg.AuthFailures,
+		TouchEvery:        10 * time.Second,
+	}, log, deps.Metrics)
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	go verifier.Run(bgCtx)
+
+	// Revocations from any edge or healthctl reach this one at once.
+	sub, err := deps.NC.Subscribe(cfg.Stream.RevokeSubject(), func(m *nats.Msg) { verifier.Revoked(string(m.Data)) })
+	if err != nil {
+		return fmt.Errorf("subscribe to revocations: %w", err)
+	}
+	defer sub.Unsubscribe() //nolint:errcheck
+	revoked := func(keyID string) error {
+		verifier.Revoked(keyID)
+		return deps.NC.Publish(cfg.Stream.RevokeSubject(), []byte(keyID))
+	}
+
+	rdb, err := ratelimit.Connect(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	limiter := ratelimit.New(log, rdb, cfg.RedisKeyPrefix, cfg.RateRequests, cfg.RateWindow, deps.Metrics)
+	deps.Ready.AddOptional("redis", func(ctx context.Context) error {
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("rate limiting in-process: %w", err)
+		}
+		return nil
+	})
+
 	srv := server.New(log, server.Config{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		SpoolMemoryBytes: cfg.SpoolMemoryBytes,
 		SpoolDir:         cfg.SpoolDir,
 		HeaderTimeout:    cfg.HeaderTimeout,
 		BodyTimeout:      cfg.BodyTimeout,
-	}, keys, pipeline, deps.Ready, deps.Metrics, schema.OpenAPI())
+		ProxyHeader:      cfg.ProxyHeader,
+	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked},
+		deps.Ready, deps.Metrics, schema.OpenAPI())
 
 	log.Info("edge listening", "addr", cfg.Addr)
 	if err := srv.Serve(ctx, cfg.Addr, cfg.ShutdownGrace); err != nil {

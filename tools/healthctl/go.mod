@@ -6,6 +6,15 @@ require (
 	github.com/healthexport/libs v0.0.0
 	github.com/healthexport/migrations v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/nats-io/nats.go v1.55.0
+)
+
+require (
+	github.com/go-ozzo/ozzo-validation/v4 v4.4.1 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
 
 require (

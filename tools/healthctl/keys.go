@@ -2,13 +2,19 @@ package main
 
 import (
 	"fmt"
+	"text/tabwriter"
+	"time"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/users"
+	"github.com/nats-io/nats.go"
 )
 
 type keysCmd struct {
 	Create keysCreateCmd `cmd:"" help:"Create an API key and print it (it is shown only once)."`
+	List   keysListCmd   `cmd:"" help:"List a user's keys (never their secrets)."`
+	Revoke keysRevokeCmd `cmd:"" help:"Revoke a key; running edges are told over NATS at once."`
 }
 
 type keysCreateCmd struct {
@@ -33,4 +39,86 @@ func (c *keysCreateCmd) Run(e *env) error {
 	e.log.Info("key created", "key_id", key.ID, "user_id", uid.String())
 	_, err = fmt.Fprintln(e.stdout, token)
 	return err
+}
+
+type keysListCmd struct {
+	Email string `required:"" help:"The owner's email address."`
+}
+
+func (c *keysListCmd) Run(e *env) error {
+	pool, err := e.pool()
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	uid, err := users.NewStore(pool).ByEmail(e.ctx, c.Email)
+	if err != nil {
+		return err
+	}
+	keys, err := apikey.NewStore(pool, apikey.DefaultParams()).List(e.ctx, uid)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tNAME\tCREATED\tLAST USED\tREVOKED")
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+	}
+	return w.Flush()
+}
+
+func stamp(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+type keysRevokeCmd struct {
+	Email string `required:"" help:"The owner's email address."`
+	ID    string `arg:"" help:"The key id (the part between hx_ and the second underscore)."`
+}
+
+func (c *keysRevokeCmd) Run(e *env) error {
+	pool, err := e.pool()
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	uid, err := users.NewStore(pool).ByEmail(e.ctx, c.Email)
+	if err != nil {
+		return err
+	}
+	ok, err := apikey.NewStore(pool, apikey.DefaultParams()).Revoke(e.ctx, uid, c.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s has no key %s", c.Email, c.ID)
+	}
+	if err := e.announceRevocation(c.ID); err != nil {
+		e.log.Warn("revoked; the edges were not told and refuse the key when their cache expires (at most AUTH_CACHE_TTL)", "key_id", c.ID, "err", err)
+		return nil
+	}
+	e.log.Info("key revoked; running edges told", "key_id", c.ID)
+	return nil
+}
+
+// announceRevocation tells every running edge over NATS.
+func (e *env) announceRevocation(keyID string) error {
+	var sc struct {
+		Stream stream.Config
+	}
+	if err := loadInto(e, &sc); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(sc.Stream.URL, nats.Name("healthctl"), nats.Timeout(3*time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := nc.Publish(sc.Stream.RevokeSubject(), []byte(keyID)); err != nil {
+		return err
+	}
+	return nc.FlushTimeout(3 * time.Second)
 }

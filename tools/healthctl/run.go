@@ -37,9 +37,12 @@ type settings struct {
 
 func (e *env) settings() (settings, error) {
 	var s settings
-	err := config.Load(e.getenv, &s)
+	err := loadInto(e, &s)
 	return s, err
 }
+
+// loadInto reads a command's own settings.
+func loadInto(e *env, cfg any) error { return config.Load(e.getenv, cfg) }
 
 func (e *env) pool() (*pgxpool.Pool, error) {
 	s, err := e.settings()

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"text/tabwriter"
 
 	"github.com/healthexport/libs/users"
 )
 
 type usersCmd struct {
 	Create usersCreateCmd `cmd:"" help:"Create a user (or find the existing one) and print its id."`
+	List   usersListCmd   `cmd:"" help:"List users."`
 }
 
 type usersCreateCmd struct {
@@ -29,4 +31,24 @@ func (c *usersCreateCmd) Run(e *env) error {
 	}
 	_, err = fmt.Fprintln(e.stdout, id.String())
 	return err
+}
+
+type usersListCmd struct{}
+
+func (usersListCmd) Run(e *env) error {
+	pool, err := e.pool()
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	list, err := users.NewStore(pool).List(e.ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tEMAIL\tCREATED\tKEYS")
+	for _, u := range list {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", u.ID, u.Email, u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), u.ActiveKeys)
+	}
+	return w.Flush()
 }

@@ -2,7 +2,11 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/healthexport/libs/apikey"
@@ -19,11 +23,19 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		s.metrics.auth.WithLabelValues("missing").Inc()
 		return s.unauthorized(c, err.Error())
 	}
-	p, err := s.auth.Authenticate(c.UserContext(), token)
+	p, err := s.deps.Auth.Authenticate(c.UserContext(), token, c.IP())
 	switch {
 	case errors.Is(err, apikey.ErrUnauthorized):
 		s.metrics.auth.WithLabelValues("invalid").Inc()
 		return s.unauthorized(c, "invalid API key")
+	case errors.Is(err, apikey.ErrTooManyFailures):
+		s.metrics.auth.WithLabelValues("throttled").Inc()
+		c.Context().SetConnectionClose()
+		return tooMany("too_many_failures", "too many failed attempts from this address; retry later", time.Minute)
+	case errors.Is(err, apikey.ErrBusy):
+		s.metrics.auth.WithLabelValues("busy").Inc()
+		c.Context().SetConnectionClose()
+		return &apiError{status: fiber.StatusServiceUnavailable, code: "auth_busy", message: "too many key checks in progress; retry shortly", retry: time.Second}
 	case err != nil:
 		s.metrics.auth.WithLabelValues("unavailable").Inc()
 		s.log.Error("key store unavailable", "err", err)
@@ -58,6 +70,21 @@ func tokenFrom(c *fiber.Ctx) (string, error) {
 		}
 	}
 	return "", errNoKey
+}
+
+// rateLimit applies the key's limit and reports it on every
+// authenticated response.
+func (s *Server) rateLimit(c *fiber.Ctx) error {
+	d := s.deps.Limiter.Allow(c.UserContext(), principal(c).KeyID)
+	c.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+	c.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	c.Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.ResetAfter.Seconds()))))
+	if !d.Allowed {
+		s.metrics.auth.WithLabelValues("rate_limited").Inc()
+		c.Context().SetConnectionClose()
+		return tooMany("rate_limited", fmt.Sprintf("this key may make %d requests per window; retry later", d.Limit), d.RetryAfter)
+	}
+	return c.Next()
 }
 
 func principal(c *fiber.Ctx) apikey.Principal {

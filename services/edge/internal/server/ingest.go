@@ -86,7 +86,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			up.AppHeaders[h] = truncate(v, maxAppHeader)
 		}
 	}
-	res, err := s.proc.Process(c.UserContext(), up)
+	res, err := s.deps.Ingest.Process(c.UserContext(), up)
 	switch {
 	case errors.Is(err, ingest.ErrNoData):
 		return fail(fiber.StatusBadRequest, "no_data", err.Error())

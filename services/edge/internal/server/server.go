@@ -6,27 +6,52 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/google/uuid"
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 )
 
-// Authenticator verifies API keys.
+// Authenticator verifies API keys; client is the caller's address.
 type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (apikey.Principal, error)
+	Authenticate(ctx context.Context, token, client string) (apikey.Principal, error)
+}
+
+// Limiter decides whether a key may make another request.
+type Limiter interface {
+	Allow(ctx context.Context, key string) ratelimit.Decision
+}
+
+// Keys manages a user's API keys.
+type Keys interface {
+	Create(ctx context.Context, userID uuid.UUID, name string) (string, apikey.Key, error)
+	List(ctx context.Context, userID uuid.UUID) ([]apikey.Key, error)
+	Revoke(ctx context.Context, userID uuid.UUID, keyID string) (bool, error)
 }
 
 // Processor publishes an upload.
 type Processor interface {
 	Process(ctx context.Context, up *ingest.Upload) (*ingest.Result, error)
+}
+
+// Deps are what the routes use.
+type Deps struct {
+	Auth    Authenticator
+	Limiter Limiter
+	Keys    Keys
+	Ingest  Processor
+	// Revoked tells every edge a key was revoked (over NATS).
+	Revoked func(keyID string) error
 }
 
 // Config is the HTTP settings.
@@ -36,14 +61,16 @@ type Config struct {
 	SpoolDir         string
 	HeaderTimeout    time.Duration
 	BodyTimeout      time.Duration
+	// ProxyHeader names the header holding the client's address when the
+	// edge runs behind a proxy (e.g. X-Forwarded-For); "" uses the peer.
+	ProxyHeader string
 }
 
 // Server is the edge's HTTP API.
 type Server struct {
 	app     *fiber.App
 	log     *slog.Logger
-	auth    Authenticator
-	proc    Processor
+	deps    Deps
 	ready   *obs.Readiness
 	cfg     Config
 	metrics *metrics
@@ -51,11 +78,12 @@ type Server struct {
 }
 
 // New builds the app and its routes.
-func New(log *slog.Logger, cfg Config, auth Authenticator, proc Processor, ready *obs.Readiness, reg *prometheus.Registry, openapi []byte) *Server {
-	s := &Server{log: log, auth: auth, proc: proc, ready: ready, cfg: cfg, metrics: newMetrics(reg), openapi: openapi}
+func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *prometheus.Registry, openapi []byte) *Server {
+	s := &Server{log: log, deps: deps, ready: ready, cfg: cfg, metrics: newMetrics(reg), openapi: openapi}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "health-export-edge",
 		DisableStartupMessage: true,
+		ProxyHeader:           cfg.ProxyHeader,
 		// Bodies are streamed to the spool; only this much is buffered by
 		// fasthttp before the handler runs.
 		StreamRequestBody: true,
@@ -81,8 +109,13 @@ func New(log *slog.Logger, cfg Config, auth Authenticator, proc Processor, ready
 		c.Set(fiber.HeaderContentType, "application/yaml")
 		return c.Send(s.openapi)
 	})
-	v1 := s.app.Group("/v1", s.authenticate)
+	// Authentication, revocation included, comes before rate limiting:
+	// only authenticated requests count against a key's limit.
+	v1 := s.app.Group("/v1", s.authenticate, s.rateLimit)
 	v1.Post("/ingest", s.ingest)
+	v1.Post("/keys", s.createKey)
+	v1.Get("/keys", s.listKeys)
+	v1.Delete("/keys/:id", s.revokeKey)
 	return s
 }
 
@@ -125,6 +158,10 @@ func unavailable(code, message string) *apiError {
 	return &apiError{status: fiber.StatusServiceUnavailable, code: code, message: message, retry: 5 * time.Second}
 }
 
+func tooMany(code, message string, retry time.Duration) *apiError {
+	return &apiError{status: fiber.StatusTooManyRequests, code: code, message: message, retry: max(retry, time.Second)}
+}
+
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	var ae *apiError
 	if !errors.As(err, &ae) {
@@ -137,7 +174,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		}
 	}
 	if ae.retry > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(ae.retry.Seconds())))
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(ae.retry.Seconds()))))
 	}
 	return c.Status(ae.status).JSON(fiber.Map{"error": ae.code, "message": ae.message})
 }

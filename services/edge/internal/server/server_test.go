@@ -19,6 +19,7 @@ import (
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/libs/users"
@@ -31,17 +32,22 @@ import (
 var cheap = apikey.Params{MemoryKiB: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
 
 type edge struct {
-	srv    *server.Server
-	js     jetstream.JetStream
-	cfg    stream.Config
-	keys   *apikey.Store
-	token  string
-	user   uuid.UUID
-	db     *testenv.Database
-	logBuf *bytes.Buffer
+	srv      *server.Server
+	verifier *apikey.Verifier
+	js       jetstream.JetStream
+	cfg      stream.Config
+	keys     *apikey.Store
+	token    string
+	user     uuid.UUID
+	db       *testenv.Database
+	logBuf   *bytes.Buffer
 }
 
 func newEdge(t *testing.T, partMax int, maxBody int64) *edge {
+	return newEdgeLimited(t, partMax, maxBody, 1000)
+}
+
+func newEdgeLimited(t *testing.T, partMax int, maxBody int64, rateLimit int) *edge {
 	t.Helper()
 	ctx := context.Background()
 	names := testenv.NewNames()
@@ -66,8 +72,16 @@ func newEdge(t *testing.T, partMax int, maxBody int64) *edge {
 		t.Fatal(err)
 	}
 	pipe := ingest.New(js, kind.New(), e.cfg, ingest.Config{PartMaxBytes: partMax, MaxInFlight: 4, PublishTimeout: 5 * time.Second})
+	reg := obs.NewRegistry()
+	e.verifier = apikey.NewVerifier(e.keys, apikey.VerifierConfig{TTL: time.Minute, StaleGrace: 10 * time.Minute,
+		MaxHashing: 4, FailuresPerMinute: 100, TouchEvery: time.Second}, log, reg)
+	rdb, prefix := testenv.Redis(t)
+	limiter := ratelimit.New(log, rdb, prefix, rateLimit, time.Hour, reg)
+	revoked := func(id string) error { e.verifier.Revoked(id); return nil }
 	e.srv = server.New(log, server.Config{MaxBodyBytes: maxBody, SpoolMemoryBytes: 4096, SpoolDir: t.TempDir(),
-		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute}, e.keys, pipe, obs.NewReadiness(), obs.NewRegistry(), []byte("openapi: 3.0.3\n"))
+		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute},
+		server.Deps{Auth: e.verifier, Limiter: limiter, Keys: e.keys, Ingest: pipe, Revoked: revoked},
+		obs.NewReadiness(), reg, []byte("openapi: 3.0.3\n"))
 	return e
 }
 
@@ -339,5 +353,99 @@ func TestPartsAndManifest(t *testing.T) {
 	}
 	if last.Header.Get(stream.HeaderIngestionID) != id || last.Header.Get(stream.HeaderUserID) != e.user.String() {
 		t.Errorf("manifest headers %v", last.Header)
+	}
+}
+
+func (e *edge) do(t *testing.T, method, path, token string, body []byte) reply {
+	t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := e.srv.App().Test(req, 30_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			t.Fatalf("%s %s: %d %q is not JSON", method, path, resp.StatusCode, raw)
+		}
+	}
+	return r
+}
+
+// Users manage their own keys, and only their own.
+func TestKeyManagement(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	ctx := context.Background()
+	other, _, _ := users.NewStore(e.db.Pool).Ensure(ctx, "bo@example.org")
+	otherToken, otherKey, err := e.keys.Create(ctx, other, "bo's phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	created := e.do(t, "POST", "/v1/keys", e.token, []byte(`{"name": "watch"}`))
+	if created.status != 201 || created.body["name"] != "watch" || !strings.HasPrefix(created.body["key"].(string), "hx_") {
+		t.Fatalf("create: %d %v", created.status, created.body)
+	}
+	newToken, newID := created.body["key"].(string), created.body["id"].(string)
+	if r := e.post(t, []byte(`{"data":{}}`), map[string]string{"X-API-Key": newToken}); r.status != 202 {
+		t.Fatalf("the new key: %d %v", r.status, r.body)
+	}
+
+	listed := e.do(t, "GET", "/v1/keys", e.token, nil)
+	keys := listed.body["keys"].([]any)
+	if listed.status != 200 || len(keys) != 2 {
+		t.Fatalf("list: %d %v", listed.status, listed.body)
+	}
+	for _, k := range keys {
+		m := k.(map[string]any)
+		if len(m) != 5 || m["id"] == otherKey.ID {
+			t.Errorf("listed key %v: want exactly id, name, created_at, last_used_at, revoked_at of the caller's keys", m)
+		}
+	}
+
+	if r := e.do(t, "DELETE", "/v1/keys/"+otherKey.ID, e.token, nil); r.status != 404 {
+		t.Fatalf("revoking another user's key: %d %v", r.status, r.body)
+	}
+	if r := e.post(t, []byte(`{"data":{}}`), map[string]string{"X-API-Key": otherToken}); r.status != 202 {
+		t.Fatalf("the other user's key after a foreign revoke: %d", r.status)
+	}
+	if r := e.do(t, "DELETE", "/v1/keys/"+newID, e.token, nil); r.status != 204 {
+		t.Fatalf("revoke: %d %v", r.status, r.body)
+	}
+	// Cached a moment ago, refused at once after the revocation.
+	if r := e.post(t, []byte(`{"data":{}}`), map[string]string{"X-API-Key": newToken}); r.status != 401 {
+		t.Fatalf("a revoked key: %d", r.status)
+	}
+	if r := e.do(t, "GET", "/v1/keys", "", nil); r.status != 401 {
+		t.Fatalf("listing without a key: %d", r.status)
+	}
+}
+
+// Every authenticated response carries the limit; past it, 429 with
+// Retry-After; unauthenticated requests do not count.
+func TestRateLimit(t *testing.T) {
+	e := newEdgeLimited(t, 512<<10, 1<<20, 3)
+	for range 3 {
+		if r := e.post(t, []byte(`{}`), map[string]string{"Authorization": "Bearer hx_bad"}); r.status != 401 {
+			t.Fatalf("bad key: %d", r.status)
+		}
+	}
+	for i := range 3 {
+		r := e.post(t, []byte(`{"data":{}}`), e.bearer())
+		if r.status != 202 || r.header.Get("X-RateLimit-Limit") != "3" || r.header.Get("X-RateLimit-Remaining") != fmt.Sprint(2-i) || r.header.Get("X-RateLimit-Reset") == "" {
+			t.Fatalf("request %d: %d %v", i+1, r.status, r.header)
+		}
+	}
+	r := e.post(t, []byte(`{"data":{}}`), e.bearer())
+	if r.status != 429 || r.body["error"] != "rate_limited" {
+		t.Fatalf("fourth request: %d %v", r.status, r.body)
+	}
+	if ra := r.header.Get("Retry-After"); ra != "1200" {
+		t.Errorf("Retry-After %q, want 1200 (an hour / 3)", ra)
 	}
 }

@@ -1,0 +1,269 @@
+package apikey
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+)
+
+// Errors a Verifier returns besides ErrUnauthorized; the edge answers 429
+// for the first and 503 for the second.
+var (
+	ErrTooManyFailures = errors.New("too many failed attempts from this address")
+	ErrBusy            = errors.New("too many key verifications in progress")
+)
+
+// VerifierConfig sets the cache and the defences.
+type VerifierConfig struct {
+	TTL               time.Duration // a verified key is trusted this long (at most 60 s)
+	StaleGrace        time.Duration // and this much longer while the key store is failing
+	MaxHashing        int           // Argon2id runs at once; past it, ErrBusy
+	FailuresPerMinute int           // failed attempts per client address before ErrTooManyFailures
+	TouchEvery        time.Duration // how often last-use times are written (each key at most once a minute)
+}
+
+// Verifier authenticates tokens cheaply: successful verifications are
+// cached per process by the token's SHA-256 (never the token), concurrent
+// Argon2id runs are bounded, and clients that keep failing are refused
+// before any hashing. Revocations pushed over NATS evict at once.
+type Verifier struct {
+	store  *Store
+	cfg    VerifierConfig
+	log    *slog.Logger
+	now    func() time.Time
+	sem    chan struct{}
+	flight singleflight.Group
+
+	mu       sync.Mutex
+	cache    map[[32]byte]entry
+	byKey    map[string][32]byte
+	revoked  map[string]time.Time // revoked over NATS: no stale grace for these
+	failures map[string]*failures
+	used     map[string]time.Time // last use not yet written
+	written  map[string]time.Time // last use written, per key
+	rehash   map[string]string    // key id -> secret, to store a stronger hash
+
+	outcomes *prometheus.CounterVec
+}
+
+type entry struct {
+	p        Principal
+	verified time.Time
+}
+
+type failures struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// NewVerifier wraps a store.
+func NewVerifier(store *Store, cfg VerifierConfig, log *slog.Logger, reg prometheus.Registerer) *Verifier {
+	v := &Verifier{
+		store:    store,
+		cfg:      cfg,
+		log:      log,
+		now:      time.Now,
+		sem:      make(chan struct{}, max(cfg.MaxHashing, 1)),
+		cache:    map[[32]byte]entry{},
+		byKey:    map[string][32]byte{},
+		revoked:  map[string]time.Time{},
+		failures: map[string]*failures{},
+		used:     map[string]time.Time{},
+		written:  map[string]time.Time{},
+		rehash:   map[string]string{},
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_verifications_total",
+			Help: "Key checks by outcome: cached, verified, stale (trusted past its TTL while the key store fails), invalid, throttled, busy, unavailable."}, []string{"outcome"}),
+	}
+	reg.MustRegister(v.outcomes)
+	return v
+}
+
+// Authenticate returns who token belongs to. client is the caller's
+// address, for refusing repeated failures before any hashing.
+func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Principal, error) {
+	sum := sha256.Sum256([]byte(token))
+	now := v.now()
+	v.mu.Lock()
+	e, cached := v.cache[sum]
+	if cached && v.revoked[e.p.KeyID].IsZero() && now.Sub(e.verified) < v.cfg.TTL {
+		v.used[e.p.KeyID] = now
+		v.mu.Unlock()
+		v.outcomes.WithLabelValues("cached").Inc()
+		return e.p, nil
+	}
+	throttled := v.throttledLocked(client, now)
+	v.mu.Unlock()
+	if throttled {
+		v.outcomes.WithLabelValues("throttled").Inc()
+		return Principal{}, ErrTooManyFailures
+	}
+	id, secret, err := Parse(token)
+	if err != nil {
+		v.failed(client, now)
+		return Principal{}, ErrUnauthorized
+	}
+	// Devices of one user often retry together: one Argon2id run serves
+	// every concurrent request with the same token.
+	res, err, _ := v.flight.Do(string(sum[:]), func() (any, error) {
+		select {
+		case v.sem <- struct{}{}:
+		default:
+			return nil, ErrBusy
+		}
+		defer func() { <-v.sem }()
+		p, weaker, err := v.store.check(ctx, id, secret)
+		if err == nil && weaker {
+			v.mu.Lock()
+			v.rehash[id] = secret
+			v.mu.Unlock()
+		}
+		return p, err
+	})
+	switch {
+	case err == nil:
+		p := res.(Principal)
+		v.mu.Lock()
+		if old, ok := v.byKey[p.KeyID]; ok && old != sum {
+			delete(v.cache, old)
+		}
+		v.cache[sum] = entry{p: p, verified: now}
+		v.byKey[p.KeyID] = sum
+		delete(v.revoked, p.KeyID)
+		v.used[p.KeyID] = now
+		v.mu.Unlock()
+		v.outcomes.WithLabelValues("verified").Inc()
+		return p, nil
+	case errors.Is(err, ErrUnauthorized):
+		v.evict(id)
+		v.failed(client, now)
+		v.outcomes.WithLabelValues("invalid").Inc()
+		return Principal{}, ErrUnauthorized
+	case errors.Is(err, ErrBusy):
+		v.outcomes.WithLabelValues("busy").Inc()
+		return Principal{}, ErrBusy
+	}
+	// The key store is failing: a key verified lately may still be used,
+	// unless it was revoked over NATS; everyone else gets 503, never 401.
+	if cached && v.revokedAt(e.p.KeyID).IsZero() && now.Sub(e.verified) < v.cfg.TTL+v.cfg.StaleGrace {
+		v.outcomes.WithLabelValues("stale").Inc()
+		return e.p, nil
+	}
+	v.outcomes.WithLabelValues("unavailable").Inc()
+	return Principal{}, err
+}
+
+// Revoked evicts a key at once and denies it the stale grace; the edge
+// calls it for every revocation published over NATS.
+func (v *Verifier) Revoked(keyID string) {
+	v.mu.Lock()
+	v.revoked[keyID] = v.now()
+	if sum, ok := v.byKey[keyID]; ok {
+		delete(v.cache, sum)
+		delete(v.byKey, keyID)
+	}
+	v.mu.Unlock()
+}
+
+func (v *Verifier) revokedAt(keyID string) time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.revoked[keyID]
+}
+
+func (v *Verifier) evict(keyID string) {
+	v.mu.Lock()
+	if sum, ok := v.byKey[keyID]; ok {
+		delete(v.cache, sum)
+		delete(v.byKey, keyID)
+	}
+	v.mu.Unlock()
+}
+
+// throttledLocked reports a client past its failure budget.
+func (v *Verifier) throttledLocked(client string, now time.Time) bool {
+	f := v.failures[client]
+	return f != nil && f.lim.TokensAt(now) < 1
+}
+
+func (v *Verifier) failed(client string, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f := v.failures[client]
+	if f == nil {
+		per := max(v.cfg.FailuresPerMinute, 1)
+		f = &failures{lim: rate.NewLimiter(rate.Limit(float64(per)/60), per)}
+		v.failures[client] = f
+		if len(v.failures) > 10000 {
+			for c, old := range v.failures {
+				if now.Sub(old.seen) > time.Minute {
+					delete(v.failures, c)
+				}
+			}
+		}
+	}
+	f.seen = now
+	f.lim.AllowN(now, 1)
+}
+
+// Run writes last-use times (each key at most once a minute, off the
+// request path) and stronger hashes, until ctx ends.
+func (v *Verifier) Run(ctx context.Context) {
+	t := time.NewTicker(v.cfg.TouchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			v.flush(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			v.flush(ctx)
+		}
+	}
+}
+
+func (v *Verifier) flush(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	due := map[string]time.Time{}
+	v.mu.Lock()
+	for id, at := range v.used {
+		if w := v.written[id]; w.IsZero() || at.Sub(w) >= time.Minute {
+			due[id] = at
+		}
+	}
+	rehash := v.rehash
+	v.rehash = map[string]string{}
+	for id, at := range v.revoked {
+		if v.now().Sub(at) > v.cfg.TTL+v.cfg.StaleGrace {
+			delete(v.revoked, id) // any cached entry has expired by now
+		}
+	}
+	v.mu.Unlock()
+	if len(due) > 0 {
+		if err := v.store.touch(ctx, due); err != nil {
+			v.log.Warn("last-used times not written; will retry", "keys", len(due), "err", err)
+		} else {
+			v.mu.Lock()
+			for id, at := range due {
+				v.written[id] = at
+				if v.used[id].Equal(at) {
+					delete(v.used, id)
+				}
+			}
+			v.mu.Unlock()
+		}
+	}
+	for id, secret := range rehash {
+		if err := v.store.rehash(ctx, id, secret); err != nil {
+			v.log.Warn("stronger key hash not stored", "key_id", id, "err", err)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/healthexport/libs/apikey"
+)
+
+// maxKeyName bounds a key's name.
+const maxKeyName = 100
+
+// createKey makes a key for the caller's user; the key is shown only here.
+func (s *Server) createKey(c *fiber.Ctx) error {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if body := c.Body(); len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return fail(fiber.StatusBadRequest, "malformed_json", `send {"name": "..."} or nothing`)
+		}
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if len(req.Name) > maxKeyName {
+		return fail(fiber.StatusBadRequest, "invalid_name", "a key's name is at most 100 bytes")
+	}
+	token, k, err := s.deps.Keys.Create(c.UserContext(), principal(c).UserID, req.Name)
+	if err != nil {
+		s.log.Error("create key", "err", err)
+		return unavailable("key_store_unavailable", "keys cannot be created right now; retry later")
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": k.ID, "name": k.Name, "created_at": k.CreatedAt, "key": token})
+}
+
+// listKeys lists the caller's user's keys, never their hashes.
+func (s *Server) listKeys(c *fiber.Ctx) error {
+	keys, err := s.deps.Keys.List(c.UserContext(), principal(c).UserID)
+	if err != nil {
+		s.log.Error("list keys", "err", err)
+		return unavailable("key_store_unavailable", "keys cannot be listed right now; retry later")
+	}
+	if keys == nil {
+		keys = []apikey.Key{}
+	}
+	return c.JSON(fiber.Map{"keys": keys})
+}
+
+// revokeKey revokes one of the caller's user's keys and tells every edge.
+func (s *Server) revokeKey(c *fiber.Ctx) error {
+	id := c.Params("id")
+	ok, err := s.deps.Keys.Revoke(c.UserContext(), principal(c).UserID, id)
+	if err != nil {
+		s.log.Error("revoke key", "err", err)
+		return unavailable("key_store_unavailable", "keys cannot be revoked right now; retry later")
+	}
+	if !ok {
+		// Another user's key looks exactly like a missing one.
+		return fail(fiber.StatusNotFound, "not_found", "no such key")
+	}
+	if err := s.deps.Revoked(id); err != nil {
+		s.log.Warn("revocation not pushed to the edges; their caches expire it within the TTL", "key_id", id, "err", err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
