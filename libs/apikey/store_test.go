@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/libs/users"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 type storeEnv struct {

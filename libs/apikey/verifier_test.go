@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/libs/users"
-	"github.com/jackc/pgx/v5/pgxpool"
-	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // cheapParams keep Argon2id fast where cost does not matter to the test.

@@ -88,6 +88,10 @@ func Array(raw []byte, dst [][]byte) ([][]byte, error) {
 // String decodes a JSON string literal (quotes included).
 func String(raw []byte) (string, bool) { return decodeString(raw) }
 
+// AppendString appends s as a JSON string literal; non-ASCII is written as
+// UTF-8, as the app writes it.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // plain reports a key that needs no decoding: no escape, valid UTF-8.
 func plain(b []byte) bool {
 	ascii := true

@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"encoding/json"
-	"github.com/jackc/pgx/v5/pgtype"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/healthexport/libs/hae"
 )

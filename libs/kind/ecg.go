@@ -37,15 +37,7 @@ func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
 	if err != nil {
 		return err
 	}
-	start, err := o.when(env, "start")
-	if err != nil {
-		return err
-	}
-	end, err := o.strictOptTime("end")
-	if err != nil {
-		return err
-	}
-	src, err := o.source("source")
+	start, end, src, err := o.span(env)
 	if err != nil {
 		return err
 	}

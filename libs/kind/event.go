@@ -53,11 +53,7 @@ func decodeEvent(env *Env, it *hae.Item, arrays map[string]eventArray, s Sink, t
 	if err != nil {
 		return err
 	}
-	start, err := o.when(env, "start")
-	if err != nil {
-		return err
-	}
-	end, err := o.strictOptTime("end")
+	start, end, src, err := o.span(env)
 	if err != nil {
 		return err
 	}
@@ -78,10 +74,6 @@ func decodeEvent(env *Env, it *hae.Item, arrays map[string]eventArray, s Sink, t
 	}
 	if a.value != "" {
 		value = o.jsonScalar(a.value)
-	}
-	src, err := o.source("source")
-	if err != nil {
-		return err
 	}
 	details, err := o.rest("start", "end", "source", a.keyField, a.name, a.value)
 	if err != nil {

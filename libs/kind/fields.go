@@ -256,3 +256,16 @@ func instant(t *hae.Time) any {
 // subOrdinal orders the rows an item yields from its own sub-items (route
 // points, samples): within the item's ordinal, by position.
 func subOrdinal(it *hae.Item, j int) int64 { return int64(it.Ordinal)<<24 | int64(j&(1<<24-1)) }
+
+// span reads the start (required, in the window), end (optional, must
+// parse when present) and source of an ECG or an event.
+func (o object) span(env *Env) (start hae.Time, end *hae.Time, src string, err error) {
+	if start, err = o.when(env, "start"); err != nil {
+		return
+	}
+	if end, err = o.strictOptTime("end"); err != nil {
+		return
+	}
+	src, err = o.source("source")
+	return
+}

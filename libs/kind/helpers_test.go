@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"

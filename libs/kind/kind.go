@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/pgstore"
 )

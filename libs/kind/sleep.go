@@ -4,9 +4,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/pgstore"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // sleep takes sleep_analysis points in their four shapes: unaggregated

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/healthexport/libs/pgstore"
-	"github.com/healthexport/libs/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/testenv"
 )
 
 func hrTable(t *testing.T) *pgstore.Table {

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/testenv"
-	"github.com/redis/go-redis/v9"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }

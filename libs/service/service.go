@@ -8,15 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/healthexport/libs/config"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/migrations"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Settings reads cfg (a pointer to a struct with `env` tags) from the

@@ -1,11 +1,12 @@
 package stream_test
 
 import (
-	"github.com/healthexport/libs/stream"
 	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/healthexport/libs/stream"
 )
 
 func TestBatchCuts(t *testing.T) {

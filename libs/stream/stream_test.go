@@ -2,15 +2,18 @@ package stream_test
 
 import (
 	"context"
-	"github.com/healthexport/libs/stream"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/healthexport/libs/testenv"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/healthexport/libs/stream"
+
 	"io"
 	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthexport/libs/testenv"
 )
 
 func TestConfigValidate(t *testing.T) {

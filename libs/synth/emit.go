@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/healthexport/libs/hae"
 )
 
 // emitter writes pretty JSON the way the app does (and the conformance
@@ -96,7 +98,7 @@ func (e *emitter) endObject()   { e.close('}') }
 func (e *emitter) beginArray()  { e.open('[') }
 func (e *emitter) endArray()    { e.close(']') }
 
-func (e *emitter) str(s string) { e.buf = appendString(e.buf, s) }
+func (e *emitter) str(s string) { e.buf = hae.AppendString(e.buf, s) }
 
 func (e *emitter) int(v int64) { e.buf = strconv.AppendInt(e.buf, v, 10) }
 
@@ -140,34 +142,4 @@ func (e *emitter) kqty(k string, v float64, units string) {
 	e.knum("qty", v)
 	e.kstr("units", units)
 	e.endObject()
-}
-
-// appendString appends s as a JSON string. Non-ASCII is written as UTF-8,
-// as the app does (U+2019, U+00A0 appear raw in real bodies).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\r':
-			b = append(b, '\\', 'r')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

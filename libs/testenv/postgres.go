@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthexport/libs/config"
-	"github.com/healthexport/migrations"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/healthexport/libs/config"
+	"github.com/healthexport/migrations"
 )
 
 // Database is a fresh, migrated database for one test (or one package).

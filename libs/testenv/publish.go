@@ -4,11 +4,12 @@ import (
 	"context"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // PublishBody cuts a body into parts the way the edge does and publishes

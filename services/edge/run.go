@@ -9,6 +9,8 @@ import (
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
+	"github.com/nats-io/nats.go"
+
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/ratelimit"
@@ -17,7 +19,6 @@ import (
 	"github.com/healthexport/schema"
 	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/server"
-	"github.com/nats-io/nats.go"
 )
 
 type settings struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
+
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"

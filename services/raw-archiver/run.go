@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
+
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/service"

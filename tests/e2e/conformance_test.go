@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthexport/libs/testenv"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/healthexport/libs/testenv"
 )
 
 // conformanceSpec is expected.json of a conformance corpus. Unknown fields

@@ -20,9 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthexport/libs/testenv"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthexport/libs/testenv"
 )
 
 // binaries builds the four commands once per test binary, unless

@@ -5,10 +5,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nats-io/nats.go"
+
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/users"
-	"github.com/nats-io/nats.go"
 )
 
 type keysCmd struct {
@@ -23,15 +27,11 @@ type keysCreateCmd struct {
 }
 
 func (c *keysCreateCmd) Run(e *env) error {
-	pool, err := e.pool()
+	pool, uid, err := e.owner(c.Email)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	uid, err := users.NewStore(pool).ByEmail(e.ctx, c.Email)
-	if err != nil {
-		return err
-	}
 	token, key, err := apikey.NewStore(pool, apikey.DefaultParams()).Create(e.ctx, uid, c.Name)
 	if err != nil {
 		return err
@@ -46,15 +46,11 @@ type keysListCmd struct {
 }
 
 func (c *keysListCmd) Run(e *env) error {
-	pool, err := e.pool()
+	pool, uid, err := e.owner(c.Email)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	uid, err := users.NewStore(pool).ByEmail(e.ctx, c.Email)
-	if err != nil {
-		return err
-	}
 	keys, err := apikey.NewStore(pool, apikey.DefaultParams()).List(e.ctx, uid)
 	if err != nil {
 		return err
@@ -80,15 +76,11 @@ type keysRevokeCmd struct {
 }
 
 func (c *keysRevokeCmd) Run(e *env) error {
-	pool, err := e.pool()
+	pool, uid, err := e.owner(c.Email)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	uid, err := users.NewStore(pool).ByEmail(e.ctx, c.Email)
-	if err != nil {
-		return err
-	}
 	ok, err := apikey.NewStore(pool, apikey.DefaultParams()).Revoke(e.ctx, uid, c.ID)
 	if err != nil {
 		return err
@@ -121,4 +113,18 @@ func (e *env) announceRevocation(keyID string) error {
 		return err
 	}
 	return nc.FlushTimeout(3 * time.Second)
+}
+
+// owner opens the database and finds a key owner by email.
+func (e *env) owner(email string) (*pgxpool.Pool, uuid.UUID, error) {
+	pool, err := e.pool()
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	uid, err := users.NewStore(pool).ByEmail(e.ctx, email)
+	if err != nil {
+		pool.Close()
+		return nil, uuid.Nil, err
+	}
+	return pool, uid, nil
 }

@@ -8,10 +8,11 @@ import (
 	"log/slog"
 
 	"github.com/alecthomas/kong"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/healthexport/libs/config"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // cli is the command tree. Output meant for scripts goes to stdout alone

@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Publisher is the part of JetStream the pipeline uses.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
 	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/spool"
 )

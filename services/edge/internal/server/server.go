@@ -13,13 +13,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/services/edge/internal/ingest"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/valyala/fasthttp"
 )
 
 // Authenticator verifies API keys; client is the caller's address.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
@@ -25,7 +27,6 @@ import (
 	"github.com/healthexport/libs/users"
 	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/server"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // cheap keeps Argon2id fast in tests; production uses apikey.DefaultParams.

@@ -3,11 +3,12 @@ package writer
 import (
 	"fmt"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // message is one part, decoded as soon as it arrives so batches are cut on

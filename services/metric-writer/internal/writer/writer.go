@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/healthexport/libs/kind"
-	"github.com/healthexport/libs/pgstore"
-	"github.com/healthexport/libs/stream"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
 )
 
 // Worker writes one kind.

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/services/metric-writer/internal/writer"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 type rig struct {

@@ -10,12 +10,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/healthexport/libs/pgstore"
-	"github.com/healthexport/libs/stream"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
 )
 
 // Archiver consumes parts and manifests.

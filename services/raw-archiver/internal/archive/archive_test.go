@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/services/raw-archiver/internal/archive"
-	"github.com/nats-io/nats.go"
 )
 
 const body = `{"data": {"metrics": [
