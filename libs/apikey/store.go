@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -75,7 +76,7 @@ func (s *Store) check(ctx context.Context, id, secret string) (p Principal, need
 		hash    string
 		revoked *time.Time
 	)
-	p.KeyID = id
+	p.KeyID = strings.Clone(id) // cached beyond the request: never a view of its buffer
 	err = s.pool.QueryRow(ctx, `SELECT user_id, secret_hash, revoked_at FROM api_keys WHERE id = $1`, id).
 		Scan(&p.UserID, &hash, &revoked)
 	if errors.Is(err, pgx.ErrNoRows) {

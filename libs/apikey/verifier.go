@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,7 +123,7 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 		p, weaker, err := v.store.check(ctx, id, secret)
 		if err == nil && weaker {
 			v.mu.Lock()
-			v.rehash[id] = secret
+			v.rehash[strings.Clone(id)] = strings.Clone(secret)
 			v.mu.Unlock()
 		}
 		return p, err
@@ -163,6 +164,7 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 // Revoked evicts a key at once and denies it the stale grace; the edge
 // calls it for every revocation published over NATS.
 func (v *Verifier) Revoked(keyID string) {
+	keyID = strings.Clone(keyID)
 	v.mu.Lock()
 	v.revoked[keyID] = v.now()
 	if sum, ok := v.byKey[keyID]; ok {

@@ -5,6 +5,7 @@
 package kind
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -180,4 +181,28 @@ func (k *Kind) Cut(c *hae.Cutter, it *hae.Item, partMax int, rejected bool) erro
 	}
 	_, err := c.Add(it)
 	return err
+}
+
+// ReasonClass files a rejection reason under a few classes, for a metric
+// label of bounded cardinality.
+func ReasonClass(reason string) string {
+	switch {
+	case strings.Contains(reason, "could not be decoded"):
+		return "undecodable"
+	case strings.Contains(reason, "database refused"):
+		return "database"
+	case strings.Contains(reason, "before 1900"), strings.Contains(reason, "24 h after"), strings.Contains(reason, "outside its workout"):
+		return "time_window"
+	case strings.Contains(reason, "timestamp"):
+		return "timestamp"
+	case strings.Contains(reason, "must be between"), strings.Contains(reason, "must be ≥"), strings.Contains(reason, "is before"):
+		return "out_of_range"
+	case strings.Contains(reason, "must be a"), strings.Contains(reason, "expected a"), strings.Contains(reason, "not a valid"):
+		return "wrong_type"
+	case strings.Contains(reason, "missing"), strings.Contains(reason, "needs"), strings.Contains(reason, "no name"), strings.Contains(reason, "no heart rate"), strings.Contains(reason, "no value"):
+		return "missing_field"
+	case strings.Contains(reason, "unknown type"):
+		return "unknown_type"
+	}
+	return "invalid"
 }

@@ -183,3 +183,9 @@ func joinIdents(cols []string) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// Renamed describes the same table under another name (a rebuild's fresh
+// copy), with its own staging table and SQL.
+func (t *Table) Renamed(name string) *Table {
+	return MustTable(Table{Name: name, Columns: t.Columns, Key: t.Key, PartitionBy: t.PartitionBy, InsertOnly: t.InsertOnly})
+}

@@ -83,7 +83,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		PartMaxBytes:   cfg.PartMaxBytes,
 		MaxInFlight:    16,
 		PublishTimeout: cfg.PublishTimeout,
-	})
+	}, deps.Metrics)
 	keys := apikey.NewStore(deps.Pool, apikey.DefaultParams())
 	verifier := apikey.NewVerifier(keys, apikey.VerifierConfig{
 		TTL:               cfg.AuthCacheTTL,

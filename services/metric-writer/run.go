@@ -51,8 +51,11 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		log.Warn("partitions ahead of time", "err", err) // made on demand anyway
 	}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, len(registry.Kinds())+1)
+	var (
+		wg        sync.WaitGroup
+		durables  []string
+		errs      = make(chan error, len(registry.Kinds())+1)
+	)
 	for _, k := range registry.Kinds() {
 		if !k.HasWriter() {
 			log.Info("no writer yet: parts stay in the stream", "kind", k.Name)
@@ -67,6 +70,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		if err != nil {
 			return err
 		}
+		durables = append(durables, k.Durable(cfg.Stream.DurablePrefix))
 		w := writer.New(log, k, deps.Pool, parts, cfg.Batch, metrics)
 		wg.Add(1)
 		go func() {
@@ -76,6 +80,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 			}
 		}()
 	}
+	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, false, durables...))
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()
 	go func() {

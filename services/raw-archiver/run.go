@@ -53,6 +53,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		return err
 	}
 	arch := archive.New(log, deps.Pool, pgstore.NewPartitions(deps.Pool), cfg.Batch, archive.NewMetrics(deps.Metrics))
+	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, cfg.Stream.DurablePrefix+durable))
 
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
@@ -87,11 +88,28 @@ type Pipeline struct {
 	stream   stream.Config
 	cfg      Config
 	walkers  sync.Pool // walkers keep their scratch space between uploads
+	metrics  metrics
+}
+
+// metrics are labelled by kind and outcome only.
+type metrics struct {
+	publish *prometheus.HistogramVec
+	errors  *prometheus.CounterVec
+	items   *prometheus.CounterVec
 }
 
 // New returns a pipeline publishing to the configured stream.
-func New(js Publisher, registry *kind.Registry, sc stream.Config, cfg Config) *Pipeline {
-	p := &Pipeline{js: js, registry: registry, stream: sc, cfg: cfg}
+func New(js Publisher, registry *kind.Registry, sc stream.Config, cfg Config, reg prometheus.Registerer) *Pipeline {
+	p := &Pipeline{js: js, registry: registry, stream: sc, cfg: cfg, metrics: metrics{
+		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ingest_publish_seconds", Help: "Time from publishing a message to its PubAck (parts and manifests).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"message"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_publish_errors_total", Help: "Uploads refused because publishing failed, by reason (unavailable, stream_full)."}, []string{"reason"}),
+		items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_items_total", Help: "Items in accepted uploads, by kind and outcome (accepted, rejected)."}, []string{"kind", "outcome"}),
+	}}
+	reg.MustRegister(p.metrics.publish, p.metrics.errors, p.metrics.items)
 	p.walkers.New = func() any { return &hae.Walker{} }
 	return p
 }
@@ -104,7 +122,7 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 		UserID: up.UserID.String(), KeyID: up.KeyID, IngestionID: id, ReceivedAt: up.ReceivedAt, AppHeaders: up.AppHeaders,
 	}}
 	cutter := hae.NewCutter(p.cfg.PartMaxBytes, pub.publish)
-	tally := &tally{res: res}
+	tally := &tally{res: res, rejectedByKind: map[string]int{}}
 	env := &kind.Env{UserID: up.UserID, IngestionID: id, ReceivedAt: up.ReceivedAt}
 	walker := p.walkers.Get().(*hae.Walker)
 	defer p.walkers.Put(walker)
@@ -130,23 +148,34 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 	if waitErr := pub.wait(); err == nil {
 		err = waitErr
 	}
+	if err == nil {
+		res.Parts = len(pub.parts)
+		res.Duplicate, err = pub.manifest(res)
+	}
 	if err != nil {
+		switch {
+		case errors.Is(err, ErrStreamFull):
+			p.metrics.errors.WithLabelValues("stream_full").Inc()
+		case errors.Is(err, ErrUnavailable):
+			p.metrics.errors.WithLabelValues("unavailable").Inc()
+		}
 		return nil, err
 	}
-	res.Parts = len(pub.parts)
-	dup, err := pub.manifest(res)
-	if err != nil {
-		return nil, err
+	for k, n := range res.Accepted {
+		p.metrics.items.WithLabelValues(k, "accepted").Add(float64(n))
 	}
-	res.Duplicate = dup
+	for k, n := range tally.rejectedByKind {
+		p.metrics.items.WithLabelValues(k, "rejected").Add(float64(n))
+	}
 	return res, nil
 }
 
 // tally is the edge's kind.Sink: it only counts, for the reply.
 type tally struct {
-	res          *Result
-	item         *hae.Item
-	selfRejected bool
+	res            *Result
+	item           *hae.Item
+	selfRejected   bool
+	rejectedByKind map[string]int
 }
 
 func (t *tally) start(it *hae.Item) { t.item, t.selfRejected = it, false }
@@ -164,6 +193,7 @@ func (t *tally) Reject(pointer, reason string, _ []byte) {
 	if pointer == t.item.Pointer() {
 		t.selfRejected = true
 	}
+	t.rejectedByKind[t.item.Kind]++
 	t.res.Rejected++
 	if len(t.res.Errors) < maxErrors {
 		t.res.Errors = append(t.res.Errors, ItemError{Pointer: pointer, Reason: reason})
@@ -183,8 +213,9 @@ type publisher struct {
 }
 
 type pending struct {
-	idx int
-	fut jetstream.PubAckFuture
+	idx  int
+	fut  jetstream.PubAckFuture
+	sent time.Time
 }
 
 func (pb *publisher) publish(part *hae.Part) error {
@@ -201,7 +232,7 @@ func (pb *publisher) publish(part *hae.Part) error {
 		return classify(err)
 	}
 	pb.parts = append(pb.parts, stream.ManifestPart{ID: msgID, Kind: part.Kind, Items: part.Items, Bytes: len(part.Payload)})
-	pb.pending = append(pb.pending, pending{idx: len(pb.parts) - 1, fut: fut})
+	pb.pending = append(pb.pending, pending{idx: len(pb.parts) - 1, fut: fut, sent: time.Now()})
 	return nil
 }
 
@@ -213,6 +244,7 @@ func (pb *publisher) waitOne() error {
 	select {
 	case ack := <-next.fut.Ok():
 		pb.parts[next.idx].Seq = ack.Sequence
+		pb.p.metrics.publish.WithLabelValues("part").Observe(time.Since(next.sent).Seconds())
 		return nil
 	case err := <-next.fut.Err():
 		return classify(err)
@@ -259,10 +291,12 @@ func (pb *publisher) manifest(res *Result) (bool, error) {
 	msg := &nats.Msg{Subject: pb.p.stream.ManifestSubject(pb.up.UserID.String()), Data: data, Header: pb.origin.Headers(stream.ManifestKind, pb.id+":manifest")}
 	ctx, cancel := context.WithTimeout(pb.ctx, pb.p.cfg.PublishTimeout)
 	defer cancel()
+	sent := time.Now()
 	ack, err := pb.p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msg.Header.Get(stream.HeaderPartID)), jetstream.WithExpectStream(pb.p.stream.Name))
 	if err != nil {
 		return false, classify(err)
 	}
+	pb.p.metrics.publish.WithLabelValues("manifest").Observe(time.Since(sent).Seconds())
 	return ack.Duplicate, nil
 }
 

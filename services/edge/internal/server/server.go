@@ -84,6 +84,10 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *pro
 	s.app = fiber.New(fiber.Config{
 		AppName:               "health-export-edge",
 		DisableStartupMessage: true,
+		// Header and parameter values outlive the request (key ids in the
+		// verifier's cache, revocations): copies, not views of fasthttp's
+		// reused buffers.
+		Immutable: true,
 		ProxyHeader:           cfg.ProxyHeader,
 		// Bodies are streamed to the spool; only this much is buffered by
 		// fasthttp before the handler runs.

@@ -72,8 +72,8 @@ func newEdgeLimited(t *testing.T, partMax int, maxBody int64, rateLimit int) *ed
 	if e.token, _, err = e.keys.Create(ctx, e.user, "phone"); err != nil {
 		t.Fatal(err)
 	}
-	pipe := ingest.New(js, kind.New(), e.cfg, ingest.Config{PartMaxBytes: partMax, MaxInFlight: 4, PublishTimeout: 5 * time.Second})
 	reg := obs.NewRegistry()
+	pipe := ingest.New(js, kind.New(), e.cfg, ingest.Config{PartMaxBytes: partMax, MaxInFlight: 4, PublishTimeout: 5 * time.Second}, reg)
 	e.verifier = apikey.NewVerifier(e.keys, apikey.VerifierConfig{TTL: time.Minute, StaleGrace: 10 * time.Minute,
 		MaxHashing: 4, FailuresPerMinute: 100, TouchEvery: time.Second}, log, reg)
 	rdb, prefix := testenv.Redis(t)

@@ -23,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RowsUnchanged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "writer_rows_unchanged_total", Help: "Rows the upsert left alone: duplicates, resends and older replays."}, []string{"kind"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_rejected_total", Help: "Rejected items recorded."}, []string{"kind"}),
+			Name: "writer_rejected_total", Help: "Rejected items recorded, by class of reason."}, []string{"kind", "reason"}),
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "writer_retries_total", Help: "Batch retries, by cause (conflict, infrastructure, data)."}, []string{"kind", "cause"}),
 		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{

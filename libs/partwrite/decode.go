@@ -1,0 +1,116 @@
+// Package partwrite turns parts (from the stream or from raw_ingestions)
+// into rows and writes them: one transaction per batch with the rows, the
+// rejected items and the parts' bookkeeping, data errors isolated by
+// bisection. The metric-writer and healthctl replay share it, so a replay
+// decides exactly as the first write did.
+package partwrite
+
+import (
+	"fmt"
+
+	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
+)
+
+// Part is one published part and what its headers said.
+type Part struct {
+	Meta    stream.Meta
+	MetaErr error // the headers could not be read
+	Items   int   // the Health-Items header, for an undecodable part's bookkeeping
+	Payload []byte
+}
+
+// Decoded is a part turned into rows and rejections. Parts are decoded as
+// they arrive, so batches are cut on real row counts.
+type Decoded struct {
+	Part  *Part
+	env   kind.Env
+	items []*itemResult
+	// undecodable is set when the part cannot be read at all: it is stored
+	// as one rejected row (and terminated in the stream).
+	undecodable error
+	rows        int
+}
+
+// Rows is how many rows the part yields.
+func (d *Decoded) Rows() int { return d.rows }
+
+// Undecodable reports a part that could not be read at all.
+func (d *Decoded) Undecodable() bool { return d.undecodable != nil }
+
+// itemResult is what one item decoded to; it is the unit a failing batch
+// is bisected down to.
+type itemResult struct {
+	d       *Decoded
+	w       *Writer
+	pointer string
+	raw     []byte
+	rows    []tableRow
+	rejects []rejection
+}
+
+type tableRow struct {
+	table *pgstore.Table
+	row   []any
+}
+
+type rejection struct {
+	pointer, reason string
+	item            []byte
+}
+
+// Row implements kind.Sink.
+func (r *itemResult) Row(t *pgstore.Table, ordinal int64, values ...any) {
+	r.rows = append(r.rows, tableRow{table: r.w.target(t), row: kind.FullRow(&r.d.env, ordinal, values)})
+}
+
+// Reject implements kind.Sink.
+func (r *itemResult) Reject(pointer, reason string, item []byte) {
+	r.rejects = append(r.rejects, rejection{pointer: pointer, reason: reason, item: item})
+}
+
+// Decode reads a part of the writer's kind.
+func (w *Writer) Decode(p *Part) *Decoded {
+	d := &Decoded{Part: p}
+	if p.MetaErr != nil {
+		d.undecodable = p.MetaErr
+		return d
+	}
+	m := p.Meta
+	d.env = kind.Env{UserID: m.UserID, IngestionID: m.IngestionID, StreamSeq: int64(m.Seq), ReceivedAt: m.ReceivedAt}
+	partKind, items, err := hae.DecodePart(p.Payload)
+	if err != nil {
+		d.undecodable = err
+		return d
+	}
+	if partKind != w.kind.Name {
+		d.undecodable = fmt.Errorf("part of kind %q where %s was expected", partKind, w.kind.Name)
+		return d
+	}
+	d.items = make([]*itemResult, len(items))
+	for i := range items {
+		it := &items[i]
+		r := &itemResult{d: d, w: w, pointer: it.Pointer(), raw: it.Raw}
+		w.kind.Decode(&d.env, it, r)
+		d.items[i] = r
+		d.rows += len(r.rows)
+	}
+	return d
+}
+
+// rejectedItems counts items whose own pointer was rejected (route points
+// and samples are rejected inside an accepted workout).
+func (d *Decoded) rejectedItems() int {
+	n := 0
+	for _, it := range d.items {
+		for _, r := range it.rejects {
+			if r.pointer == it.pointer {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,212 @@
+package partwrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
+)
+
+// Writer writes one kind's parts.
+type Writer struct {
+	log     *slog.Logger
+	kind    *kind.Kind
+	pool    *pgxpool.Pool
+	parts   *pgstore.Partitions
+	books   pgstore.Bookkeeping
+	renamed map[*pgstore.Table]*pgstore.Table
+}
+
+// New returns a writer for kind k into its live tables.
+func New(log *slog.Logger, k *kind.Kind, pool *pgxpool.Pool, parts *pgstore.Partitions) *Writer {
+	return &Writer{log: log.With("kind", k.Name), kind: k, pool: pool, parts: parts, books: pgstore.NewBookkeeping()}
+}
+
+// Into returns a writer that puts the kind's rows into tables named with
+// suffix instead (a rebuild's fresh tables); bookkeeping stays shared, it
+// is idempotent.
+func (w *Writer) Into(suffix string) *Writer {
+	c := *w
+	c.renamed = map[*pgstore.Table]*pgstore.Table{}
+	for _, t := range w.kind.Tables {
+		c.renamed[t] = t.Renamed(t.Name + suffix)
+	}
+	return &c
+}
+
+func (w *Writer) target(t *pgstore.Table) *pgstore.Table {
+	if r, ok := w.renamed[t]; ok {
+		return r
+	}
+	return t
+}
+
+// Kind is the kind written.
+func (w *Writer) Kind() *kind.Kind { return w.kind }
+
+// Result is what a batch did.
+type Result struct {
+	Rows     int64            // rows the parts yielded
+	Written  int64            // rows inserted or changed
+	Rejected int64            // rejected items recorded
+	Reasons  map[string]int64 // rejections by kind.ReasonClass
+	Refused  int64            // items the database refused (isolated by bisection)
+}
+
+// Write stores a batch in one transaction: the rows (a data error is
+// isolated by bisection and recorded as a rejection), the rejected items
+// and each part's ingestion_parts row. Deadlocks are retried at once; any
+// other error means nothing was written and the batch should be retried
+// later.
+func (w *Writer) Write(ctx context.Context, batch []*Decoded) (*Result, error) {
+	var (
+		res *Result
+		err error
+	)
+	for attempt := 1; attempt <= 3; attempt++ {
+		res, err = w.write(ctx, batch)
+		if err == nil || pgstore.Classify(err) != pgstore.Conflict {
+			break
+		}
+	}
+	if err != nil && pgstore.IsNoPartition(err) {
+		w.parts.Forget() // a partition vanished under the cache: make it again next time
+	}
+	return res, err
+}
+
+func (w *Writer) write(ctx context.Context, batch []*Decoded) (*Result, error) {
+	var items []*itemResult
+	for _, d := range batch {
+		items = append(items, d.items...)
+	}
+	all := dataBatch(items)
+	if err := all.EnsurePartitions(ctx, w.parts); err != nil {
+		return nil, err
+	}
+	res := &Result{Rows: int64(all.Len()), Reasons: map[string]int64{}}
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		refused, err := bisect(ctx, tx, items, res)
+		if err != nil {
+			return err
+		}
+		_, err = w.bookkeeping(batch, refused, res).Write(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func dataBatch(items []*itemResult) *pgstore.Batch {
+	b := &pgstore.Batch{}
+	for _, it := range items {
+		for _, r := range it.rows {
+			b.Add(r.table, r.row)
+		}
+	}
+	return b
+}
+
+// bisect writes the items' rows under a savepoint; when the database
+// refuses the data (SQLSTATE class 22/23) it splits the items in halves
+// until the refused ones are isolated, so one bad value never blocks a
+// batch and nothing is retried forever. It returns the refused items with
+// the database's reason.
+func bisect(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result) (map[*itemResult]string, error) {
+	refused := map[*itemResult]string{}
+	var try func(items []*itemResult) error
+	try = func(items []*itemResult) error {
+		if len(items) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "SAVEPOINT bisect"); err != nil {
+			return err
+		}
+		affected, err := dataBatch(items).Write(ctx, tx)
+		if err == nil {
+			for _, n := range affected {
+				res.Written += n
+			}
+			_, err = tx.Exec(ctx, "RELEASE SAVEPOINT bisect")
+			return err
+		}
+		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT bisect; RELEASE SAVEPOINT bisect"); rbErr != nil {
+			return errors.Join(err, rbErr)
+		}
+		if pgstore.Classify(err) != pgstore.Data {
+			return err
+		}
+		if len(items) == 1 {
+			refused[items[0]] = fmt.Sprintf("the database refused it: %v", rootMessage(err))
+			res.Refused++
+			return nil
+		}
+		half := len(items) / 2
+		if err := try(items[:half]); err != nil {
+			return err
+		}
+		return try(items[half:])
+	}
+	return refused, try(items)
+}
+
+// bookkeeping builds the rejected_points and ingestion_parts rows of a
+// batch: every rejection keyed by its pointer, and each part marked done.
+func (w *Writer) bookkeeping(batch []*Decoded, refused map[*itemResult]string, res *Result) *pgstore.Batch {
+	b := &pgstore.Batch{}
+	reject := func(meta *Part, pointer, reason string, item []byte) {
+		m := meta.Meta
+		b.Add(w.books.RejectedPoints, []any{m.UserID, m.IngestionID, pointer, w.kind.Name, m.PartID, reason, item, int64(m.Seq), m.ReceivedAt, int64(0)})
+		res.Rejected++
+		res.Reasons[kind.ReasonClass(reason)]++
+	}
+	done := func(p *Part, items, written, rejected int) {
+		m := p.Meta
+		b.Add(w.books.IngestionParts, []any{m.IngestionID, m.PartID, m.UserID, w.kind.Name, items, written, rejected, int64(m.Seq), int64(0)})
+	}
+	for _, d := range batch {
+		p := d.Part
+		if d.undecodable != nil {
+			if p.Meta.UserID == uuid.Nil || p.Meta.IngestionID == "" || p.Meta.PartID == "" {
+				w.log.Error("part without user, ingestion or part id dropped", "seq", p.Meta.Seq, "err", d.undecodable)
+				continue
+			}
+			reject(p, p.Meta.Pointer, fmt.Sprintf("part %s could not be decoded: %v", p.Meta.PartID, d.undecodable), p.Payload)
+			done(p, p.Items, 0, 1)
+			continue
+		}
+		rejected, written := 0, len(d.items)-d.rejectedItems()
+		for _, it := range d.items {
+			for _, r := range it.rejects {
+				reject(p, r.pointer, r.reason, r.item)
+				rejected++
+			}
+			if reason, ok := refused[it]; ok {
+				reject(p, it.pointer, reason, it.raw)
+				rejected++
+				written--
+			}
+		}
+		done(p, len(d.items), written, rejected)
+	}
+	return b
+}
+
+func rootMessage(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
