@@ -84,6 +84,9 @@ func NewVerifier(store *Store, cfg VerifierConfig, log *slog.Logger, reg prometh
 			Help: "Key checks by outcome: cached, verified, stale (trusted past its TTL while the key store fails), invalid, throttled, busy, unavailable."}, []string{"outcome"}),
 	}
 	reg.MustRegister(v.outcomes)
+	for _, o := range []string{"cached", "verified", "stale", "invalid", "throttled", "busy", "unavailable"} {
+		v.outcomes.WithLabelValues(o)
+	}
 	return v
 }
 

@@ -58,6 +58,8 @@ func New(log *slog.Logger, rdb *redis.Client, prefix string, requests int, windo
 			Name: "ratelimit_decisions_total", Help: "Rate-limit decisions by outcome (allowed, limited)."}, []string{"outcome"}),
 	}
 	reg.MustRegister(l.fallback, l.outcomes)
+	l.outcomes.WithLabelValues("allowed")
+	l.outcomes.WithLabelValues("limited")
 	return l
 }
 

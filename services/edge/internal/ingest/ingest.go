@@ -110,6 +110,13 @@ func New(js Publisher, registry *kind.Registry, sc stream.Config, cfg Config, re
 			Name: "ingest_items_total", Help: "Items in accepted uploads, by kind and outcome (accepted, rejected)."}, []string{"kind", "outcome"}),
 	}}
 	reg.MustRegister(p.metrics.publish, p.metrics.errors, p.metrics.items)
+	for _, r := range []string{"unavailable", "stream_full"} {
+		p.metrics.errors.WithLabelValues(r)
+	}
+	for _, k := range registry.Kinds() {
+		p.metrics.items.WithLabelValues(k.Name, "accepted")
+		p.metrics.items.WithLabelValues(k.Name, "rejected")
+	}
 	p.walkers.New = func() any { return &hae.Walker{} }
 	return p
 }

@@ -31,6 +31,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "auth_attempts_total", Help: "Authentication outcomes."}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.bodyBytes, m.auth)
+	// Known outcomes start at zero, so rates and alerts see them before
+	// the first event.
+	for _, o := range []string{"ok", "missing", "invalid", "throttled", "busy", "unavailable", "rate_limited"} {
+		m.auth.WithLabelValues(o)
+	}
 	return m
 }
 

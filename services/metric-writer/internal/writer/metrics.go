@@ -32,3 +32,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.FlushSeconds)
 	return m
 }
+
+// Init makes a kind's series exist at zero before its first batch, so
+// rates and alerts see them from the start.
+func (m *Metrics) Init(kindName string) {
+	m.Batches.WithLabelValues(kindName)
+	m.RowsWritten.WithLabelValues(kindName)
+	m.RowsUnchanged.WithLabelValues(kindName)
+	for _, c := range []string{"conflict", "infrastructure", "data"} {
+		m.Retries.WithLabelValues(kindName, c)
+	}
+	for _, r := range []string{"undecodable", "database", "time_window", "timestamp", "out_of_range", "wrong_type", "missing_field", "unknown_type", "invalid"} {
+		m.Rejected.WithLabelValues(kindName, r)
+	}
+	m.FlushSeconds.WithLabelValues(kindName)
+}

@@ -29,6 +29,7 @@ type Worker struct {
 
 // New returns a worker for kind k.
 func New(log *slog.Logger, k *kind.Kind, pool *pgxpool.Pool, parts *pgstore.Partitions, batch stream.BatchConfig, m *Metrics) *Worker {
+	m.Init(k.Name)
 	return &Worker{
 		log:     log.With("kind", k.Name),
 		kind:    k,

@@ -53,6 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "archiver_flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
 	reg.MustRegister(m.Archived, m.Batches, m.Retries, m.Dropped, m.FlushSeconds)
+	m.Archived.WithLabelValues("manifest")
 	return m
 }
 
