@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/service"
@@ -127,7 +128,8 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		HeaderTimeout:    cfg.HeaderTimeout,
 		BodyTimeout:      cfg.BodyTimeout,
 		ProxyHeader:      cfg.ProxyHeader,
-	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked},
+	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
+		Ingestions: ingestions.NewStore(deps.Pool)},
 		deps.Ready, deps.Metrics, schema.OpenAPI())
 
 	log.Info("edge listening", "addr", cfg.Addr)

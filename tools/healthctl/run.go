@@ -21,6 +21,7 @@ type cli struct {
 	Users   usersCmd   `cmd:"" help:"Manage users."`
 	Keys    keysCmd    `cmd:"" help:"Manage API keys."`
 	Migrate migrateCmd `cmd:"" help:"Apply or inspect database migrations."`
+	Lag     lagCmd     `cmd:"" help:"How far behind each consumer is: pending, ack-pending, redelivered, drain rate, time to drain."`
 }
 
 // env is what every command gets.

@@ -2,11 +2,13 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/ingestions"
 )
 
 // maxKeyName bounds a key's name.
@@ -63,4 +65,18 @@ func (s *Server) revokeKey(c *fiber.Ctx) error {
 		s.log.Warn("revocation not pushed to the edges; their caches expire it within the TTL", "key_id", id, "err", err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// ingestionStatus says whether one of the caller's uploads is fully
+// archived and written.
+func (s *Server) ingestionStatus(c *fiber.Ctx) error {
+	st, err := s.deps.Ingestions.Get(c.UserContext(), principal(c).UserID, c.Params("id"))
+	switch {
+	case errors.Is(err, ingestions.ErrNotFound):
+		return fail(fiber.StatusNotFound, "not_found", "no such upload for this user (a new one takes a moment to be archived)")
+	case err != nil:
+		s.log.Error("ingestion status", "err", err)
+		return unavailable("store_unavailable", "the status cannot be read right now; retry later")
+	}
+	return c.JSON(st)
 }

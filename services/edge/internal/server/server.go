@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/services/edge/internal/ingest"
@@ -40,6 +41,11 @@ type Keys interface {
 	Revoke(ctx context.Context, userID uuid.UUID, keyID string) (bool, error)
 }
 
+// Ingestions reports what happened to an upload.
+type Ingestions interface {
+	Get(ctx context.Context, userID uuid.UUID, ingestionID string) (*ingestions.Status, error)
+}
+
 // Processor publishes an upload.
 type Processor interface {
 	Process(ctx context.Context, up *ingest.Upload) (*ingest.Result, error)
@@ -47,10 +53,11 @@ type Processor interface {
 
 // Deps are what the routes use.
 type Deps struct {
-	Auth    Authenticator
-	Limiter Limiter
-	Keys    Keys
-	Ingest  Processor
+	Auth       Authenticator
+	Limiter    Limiter
+	Keys       Keys
+	Ingest     Processor
+	Ingestions Ingestions
 	// Revoked tells every edge a key was revoked (over NATS).
 	Revoked func(keyID string) error
 }
@@ -87,8 +94,8 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *pro
 		// Header and parameter values outlive the request (key ids in the
 		// verifier's cache, revocations): copies, not views of fasthttp's
 		// reused buffers.
-		Immutable: true,
-		ProxyHeader:           cfg.ProxyHeader,
+		Immutable:   true,
+		ProxyHeader: cfg.ProxyHeader,
 		// Bodies are streamed to the spool; only this much is buffered by
 		// fasthttp before the handler runs.
 		StreamRequestBody: true,
@@ -121,6 +128,7 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *pro
 	v1.Post("/keys", s.createKey)
 	v1.Get("/keys", s.listKeys)
 	v1.Delete("/keys/:id", s.revokeKey)
+	v1.Get("/ingestions/:id", s.ingestionStatus)
 	return s
 }
 

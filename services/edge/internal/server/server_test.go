@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/ratelimit"
@@ -81,7 +82,8 @@ func newEdgeLimited(t *testing.T, partMax int, maxBody int64, rateLimit int) *ed
 	revoked := func(id string) error { e.verifier.Revoked(id); return nil }
 	e.srv = server.New(log, server.Config{MaxBodyBytes: maxBody, SpoolMemoryBytes: 4096, SpoolDir: t.TempDir(),
 		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute},
-		server.Deps{Auth: e.verifier, Limiter: limiter, Keys: e.keys, Ingest: pipe, Revoked: revoked},
+		server.Deps{Auth: e.verifier, Limiter: limiter, Keys: e.keys, Ingest: pipe, Revoked: revoked,
+			Ingestions: ingestions.NewStore(e.db.Pool)},
 		obs.NewReadiness(), reg, []byte("openapi: 3.0.3\n"))
 	return e
 }
