@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"fmt"
 	"sync"
 	"time"
@@ -131,4 +133,121 @@ func (p *Partitions) EnsureAhead(ctx context.Context, now time.Time, tables ...*
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PartitionInfo describes one monthly partition.
+type PartitionInfo struct {
+	Parent, Name string
+	From, To     time.Time
+	Rows         int64 // the planner's estimate
+	Bytes        int64
+}
+
+// List returns the partitions of parent, oldest first.
+func (p *Partitions) List(ctx context.Context, parent string) ([]PartitionInfo, error) {
+	rows, err := p.pool.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), greatest(c.reltuples, 0)::bigint,
+			pg_total_relation_size(c.oid)
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = $1::regclass ORDER BY c.relname`, parent)
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", parent, err)
+	}
+	defer rows.Close()
+	var out []PartitionInfo
+	for rows.Next() {
+		pi := PartitionInfo{Parent: parent}
+		var bound string
+		if err := rows.Scan(&pi.Name, &bound, &pi.Rows, &pi.Bytes); err != nil {
+			return nil, err
+		}
+		pi.From, pi.To = parseBound(bound)
+		out = append(out, pi)
+	}
+	return out, rows.Err()
+}
+
+// parseBound reads "FOR VALUES FROM ('2025-03-01 00:00:00+00') TO (...)".
+func parseBound(s string) (from, to time.Time) {
+	var a, b string
+	parts := strings.Split(s, "'")
+	if len(parts) >= 4 {
+		a, b = parts[1], parts[3]
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05-07", "2006-01-02 15:04:05+00"} {
+		if t, err := time.Parse(layout, a); err == nil {
+			from = t.UTC()
+		}
+		if t, err := time.Parse(layout, b); err == nil {
+			to = t.UTC()
+		}
+	}
+	return from, to
+}
+
+// DropBefore detaches and drops the partitions of parent whose whole range
+// ends at or before cutoff (retention), returning their names.
+func (p *Partitions) DropBefore(ctx context.Context, parent string, cutoff time.Time) ([]string, error) {
+	parts, err := p.List(ctx, parent)
+	if err != nil {
+		return nil, err
+	}
+	var dropped []string
+	for _, pi := range parts {
+		if pi.To.IsZero() || pi.To.After(cutoff) {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DETACH PARTITION %s", ident(parent), ident(pi.Name))); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "DROP TABLE "+ident(pi.Name))
+			return err
+		})
+		if err != nil {
+			return dropped, fmt.Errorf("drop partition %s: %w", pi.Name, err)
+		}
+		p.mu.Lock()
+		delete(p.made, pi.Name)
+		p.mu.Unlock()
+		dropped = append(dropped, pi.Name)
+	}
+	return dropped, nil
+}
+
+// Maintain makes the current and next month's partitions of tables now
+// and every interval, and, when retain > 0, drops partitions of the
+// retained tables older than that. It runs until ctx ends.
+func (p *Partitions) Maintain(ctx context.Context, log *slog.Logger, every, retain time.Duration, tables []*Table, retained ...*Table) {
+	run := func() {
+		now := time.Now()
+		if err := p.EnsureAhead(ctx, now, tables...); err != nil {
+			log.Warn("partitions ahead of time", "err", err)
+		}
+		if retain <= 0 {
+			return
+		}
+		for _, t := range retained {
+			dropped, err := p.DropBefore(ctx, t.Name, now.Add(-retain))
+			if len(dropped) > 0 {
+				log.Info("retention: dropped old partitions", "table", t.Name, "partitions", dropped)
+			}
+			if err != nil {
+				log.Warn("retention", "table", t.Name, "err", err)
+			}
+		}
+	}
+	run()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			run()
+		}
+	}
 }

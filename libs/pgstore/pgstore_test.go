@@ -188,3 +188,37 @@ func TestClassify(t *testing.T) {
 		t.Errorf("missing table: class %v, want Infrastructure", got)
 	}
 }
+
+func TestListAndRetention(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	parts := pgstore.NewPartitions(db.Pool)
+	for _, m := range []time.Time{
+		time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if err := parts.Ensure(ctx, "raw_ingestions", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := parts.List(ctx, "raw_ingestions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].Name != "raw_ingestions_p2024_01" || !list[0].From.Equal(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) || !list[0].To.Equal(time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("partitions %+v", list)
+	}
+	// A cutoff inside February keeps February: only whole months older go.
+	dropped, err := parts.DropBefore(ctx, "raw_ingestions", time.Date(2024, 2, 15, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(dropped) != 1 || dropped[0] != "raw_ingestions_p2024_01" {
+		t.Fatalf("dropped %v, %v", dropped, err)
+	}
+	if list, _ := parts.List(ctx, "raw_ingestions"); len(list) != 2 {
+		t.Fatalf("after retention: %+v", list)
+	}
+	// Dropped from the cache too: January can be made again.
+	if err := parts.Ensure(ctx, "raw_ingestions", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -21,6 +21,7 @@ type settings struct {
 	DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
 	MetricsAddr string `env:"WRITER_METRICS_ADDR" envDefault:"127.0.0.1:9102"`
 	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
 	Stream      stream.Config
 	Batch       stream.BatchConfig
 }
@@ -47,9 +48,9 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	metrics := writer.NewMetrics(deps.Metrics)
 	registry := kind.New()
 	parts := pgstore.NewPartitions(deps.Pool)
-	if err := parts.EnsureAhead(ctx, time.Now(), registry.Tables()...); err != nil {
-		log.Warn("partitions ahead of time", "err", err) // made on demand anyway
-	}
+	// Partitions are made on demand too; ahead of time the common case never
+	// waits on DDL.
+	go parts.Maintain(ctx, log, cfg.Maintenance, 0, registry.Tables())
 
 	var (
 		wg        sync.WaitGroup

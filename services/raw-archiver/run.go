@@ -1,6 +1,7 @@
 package main
 
 import (
+	"time"
 	"context"
 	"io"
 	"log/slog"
@@ -18,13 +19,22 @@ type settings struct {
 	DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
 	MetricsAddr string `env:"ARCHIVER_METRICS_ADDR" envDefault:"127.0.0.1:9101"`
 	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
-	Stream      stream.Config
-	Batch       stream.BatchConfig
+	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
+	// RawRetention drops raw_ingestions months older than this (0: keep
+	// everything, the default: the archive is what rebuilds tables once the
+	// stream has aged out).
+	RawRetention time.Duration `env:"RAW_RETENTION"`
+	Stream       stream.Config
+	Batch        stream.BatchConfig
 }
 
 func (s settings) Validate() error {
 	return validation.ValidateStruct(&s,
 		validation.Field(&s.MetricsAddr, validation.Required),
+		validation.Field(&s.Maintenance, validation.Min(time.Minute)),
+		// Retention shorter than the stream's MaxAge would drop what a
+		// rebuild may still need from the archive.
+		validation.Field(&s.RawRetention, validation.When(s.RawRetention > 0, validation.Min(s.Stream.MaxAge))),
 		validation.Field(&s.Stream),
 		validation.Field(&s.Batch),
 	)
@@ -52,7 +62,10 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	if err != nil {
 		return err
 	}
-	arch := archive.New(log, deps.Pool, pgstore.NewPartitions(deps.Pool), cfg.Batch, archive.NewMetrics(deps.Metrics))
+	parts := pgstore.NewPartitions(deps.Pool)
+	raw := pgstore.NewBookkeeping().RawIngestions
+	go parts.Maintain(ctx, log, cfg.Maintenance, cfg.RawRetention, []*pgstore.Table{raw}, raw)
+	arch := archive.New(log, deps.Pool, parts, cfg.Batch, archive.NewMetrics(deps.Metrics))
 	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, cfg.Stream.DurablePrefix+durable))
 
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))

@@ -18,10 +18,11 @@ import (
 // cli is the command tree. Output meant for scripts goes to stdout alone
 // (a user id, a key); everything else goes to the log on stderr.
 type cli struct {
-	Users   usersCmd   `cmd:"" help:"Manage users."`
-	Keys    keysCmd    `cmd:"" help:"Manage API keys."`
-	Migrate migrateCmd `cmd:"" help:"Apply or inspect database migrations."`
-	Lag     lagCmd     `cmd:"" help:"How far behind each consumer is: pending, ack-pending, redelivered, drain rate, time to drain."`
+	Users      usersCmd      `cmd:"" help:"Manage users."`
+	Keys       keysCmd       `cmd:"" help:"Manage API keys."`
+	Migrate    migrateCmd    `cmd:"" help:"Apply or inspect database migrations."`
+	Lag        lagCmd        `cmd:"" help:"How far behind each consumer is: pending, ack-pending, redelivered, drain rate, time to drain."`
+	Partitions partitionsCmd `cmd:"" help:"List or make the monthly partitions."`
 }
 
 // env is what every command gets.
