@@ -9,6 +9,8 @@
 #   TEST_RUN      -run pattern passed to go test
 #   TEST_FLAGS    go test flags (default: -race -count=1 -timeout 20m)
 #   TEST_VET      0 skips go vet
+#   HEALTH_SKIP_PROMTOOL  1: do not install promtool; the tests module skips
+#                 its promtool checks (otherwise they fail without it)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "$0")/env.sh"
@@ -33,6 +35,58 @@ if [[ -n "${TEST_MODULES:-}" ]]; then
 else
 	modules=("${workspace[@]}")
 	((${#modules[@]})) || die "go list -m found no modules (is go.work there?)"
+fi
+
+# promtool (Debian's prometheus package) checks deploy/prometheus in the tests
+# module (tests/e2e/deploy_test.go); HEALTH_SKIP_PROMTOOL=1 skips those checks.
+ensure_promtool() {
+	local policy=/usr/sbin/policy-rc.d
+	command -v promtool >/dev/null 2>&1 && return 0
+	if [[ "$(id -u)" != 0 ]]; then
+		log "promtool is missing and this is not root: the tests module will fail (apt-get install prometheus, or HEALTH_SKIP_PROMTOOL=1)"
+		return 0
+	fi
+	# Only promtool is wanted: keep the package from starting a server.
+	if [[ ! -e "$policy" ]]; then
+		printf '#!/bin/sh\n# scripts/test.sh: no daemon starts while it installs promtool\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+		apt_install --no-install-recommends prometheus
+		rm -f "$policy"
+		trap - EXIT
+	else
+		apt_install --no-install-recommends prometheus
+	fi
+	stop_packaged_prometheus
+	command -v promtool >/dev/null 2>&1 || die "the prometheus package brought no promtool"
+}
+
+# stop_packaged_prometheus: a Prometheus server the package may have started
+# (on :9090, where the monitoring profile's would go) is stopped and disabled.
+stop_packaged_prometheus() {
+	local pid
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+		quiet systemctl disable --now prometheus.service || true
+	elif [[ -x /etc/init.d/prometheus ]]; then
+		quiet /etc/init.d/prometheus stop || true
+	fi
+	# the init script's pid file, if the server is still there
+	for pid in $(cat /run/prometheus/prometheus.pid /run/prometheus.pid 2>/dev/null); do
+		if pid_alive "$pid" /usr/bin/prometheus; then
+			log "stopping the Prometheus server the package started (pid $pid)"
+			stop_pids 10 "$pid"
+		fi
+	done
+}
+
+if [[ "${HEALTH_SKIP_PROMTOOL:-}" != 1 ]]; then
+	for dir in "${modules[@]}"; do
+		[[ "$dir" == /* ]] || dir="$HX_ROOT/$dir"
+		if [[ "$dir" == "$HX_ROOT/tests" ]]; then
+			ensure_promtool
+			break
+		fi
+	done
 fi
 
 rows=()

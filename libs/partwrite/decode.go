@@ -6,6 +6,11 @@
 package partwrite
 
 import (
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"fmt"
 
 	"github.com/healthexport/libs/hae"
@@ -113,4 +118,17 @@ func (d *Decoded) rejectedItems() int {
 		}
 	}
 	return n
+}
+
+// FromMsg reads a stream message as a part.
+func FromMsg(msg jetstream.Msg) *Part {
+	meta, err := stream.ReadMeta(msg)
+	return &Part{Meta: meta, MetaErr: err, Items: stream.Items(msg), Payload: msg.Data()}
+}
+
+// FromArchive reads a raw_ingestions row as the part it archived.
+func FromArchive(headers nats.Header, seq uint64, subject string, payload []byte) *Part {
+	meta, err := stream.MetaFromHeaders(headers, seq, subject)
+	items, _ := strconv.Atoi(headers.Get(stream.HeaderItems))
+	return &Part{Meta: meta, MetaErr: err, Items: items, Payload: payload}
 }

@@ -57,22 +57,31 @@ var ErrBadHeaders = errors.New("message headers")
 
 // ReadMeta parses a message's headers and JetStream metadata.
 func ReadMeta(msg jetstream.Msg) (Meta, error) {
-	h := msg.Headers()
 	md, err := msg.Metadata()
 	if err != nil {
 		return Meta{}, fmt.Errorf("metadata: %w", err)
 	}
+	m, err := MetaFromHeaders(msg.Headers(), md.Sequence.Stream, msg.Subject())
+	m.Delivered = md.NumDelivered
+	return m, err
+}
+
+// MetaFromHeaders reads what a message's headers say, for a message from
+// the stream or one stored in raw_ingestions.
+func MetaFromHeaders(h nats.Header, seq uint64, subject string) (Meta, error) {
 	m := Meta{
 		KeyID:       h.Get(HeaderKeyID),
 		IngestionID: h.Get(HeaderIngestionID),
 		Kind:        h.Get(HeaderKind),
 		PartID:      h.Get(HeaderPartID),
 		Pointer:     h.Get(HeaderPointer),
-		Seq:         md.Sequence.Stream,
-		Delivered:   md.NumDelivered,
-		Subject:     msg.Subject(),
+		Seq:         seq,
+		Subject:     subject,
 	}
-	var errs []error
+	var (
+		errs []error
+		err  error
+	)
 	if m.UserID, err = uuid.Parse(h.Get(HeaderUserID)); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", HeaderUserID, err))
 	}

@@ -18,9 +18,9 @@ import (
 )
 
 type settings struct {
-	DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
-	MetricsAddr string `env:"WRITER_METRICS_ADDR" envDefault:"127.0.0.1:9102"`
-	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+	DatabaseURL string        `env:"DATABASE_URL,required" mask:"url"`
+	MetricsAddr string        `env:"WRITER_METRICS_ADDR" envDefault:"127.0.0.1:9102"`
+	LogLevel    string        `env:"LOG_LEVEL" envDefault:"info"`
 	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
 	Stream      stream.Config
 	Batch       stream.BatchConfig
@@ -53,9 +53,9 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	go parts.Maintain(ctx, log, cfg.Maintenance, 0, registry.Tables())
 
 	var (
-		wg        sync.WaitGroup
-		durables  []string
-		errs      = make(chan error, len(registry.Kinds())+1)
+		wg       sync.WaitGroup
+		durables []string
+		errs     = make(chan error, len(registry.Kinds())+1)
 	)
 	for _, k := range registry.Kinds() {
 		if !k.HasWriter() {
@@ -81,7 +81,9 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 			}
 		}()
 	}
-	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, false, durables...))
+	// Both consumers export the stream's fill: it stays visible while
+	// either one is down.
+	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, durables...))
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()
 	go func() {

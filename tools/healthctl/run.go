@@ -23,6 +23,7 @@ type cli struct {
 	Migrate    migrateCmd    `cmd:"" help:"Apply or inspect database migrations."`
 	Lag        lagCmd        `cmd:"" help:"How far behind each consumer is: pending, ack-pending, redelivered, drain rate, time to drain."`
 	Partitions partitionsCmd `cmd:"" help:"List or make the monthly partitions."`
+	Replay     replayCmd     `cmd:"" help:"Rebuild a kind's tables, or replay messages into the live tables."`
 }
 
 // env is what every command gets.
@@ -30,6 +31,7 @@ type env struct {
 	ctx    context.Context
 	log    *slog.Logger
 	stdout io.Writer
+	stderr io.Writer
 	getenv func(string) string
 }
 
@@ -86,5 +88,5 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		parser.Errorf("%s", err)
 		return fmt.Errorf("arguments: %w", err)
 	}
-	return kctx.Run(&env{ctx: ctx, log: log, stdout: stdout, getenv: getenv})
+	return kctx.Run(&env{ctx: ctx, log: log, stdout: stdout, stderr: stderr, getenv: getenv})
 }

@@ -45,12 +45,6 @@ type message struct {
 	d   *partwrite.Decoded
 }
 
-// PartOf reads a stream message as a part.
-func PartOf(msg jetstream.Msg) *partwrite.Part {
-	meta, err := stream.ReadMeta(msg)
-	return &partwrite.Part{Meta: meta, MetaErr: err, Items: stream.Items(msg), Payload: msg.Data()}
-}
-
 // Run consumes until ctx ends, then drains: messages already pulled are
 // written and acknowledged before it returns.
 func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
@@ -63,7 +57,7 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 	go func() {
 		defer close(decoded)
 		for m := range msgs {
-			decoded <- message{msg: m, d: w.w.Decode(PartOf(m))}
+			decoded <- message{msg: m, d: w.w.Decode(partwrite.FromMsg(m))}
 		}
 	}()
 	stream.Batch(decoded, w.batch.Limits(),
