@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +68,57 @@ func TestIngestionStatus(t *testing.T) {
 	}
 	if code, _ := s.request(s.edgeURL, http.MethodGet, "/v1/ingestions/nope", key); code != 404 {
 		t.Errorf("an unknown upload: %d, want 404", code)
+	}
+}
+
+// healthctl lag --json lists every consumer: the archiver and one writer
+// per kind, with their backlog and drain rate.
+func TestLagListsEveryConsumer(t *testing.T) {
+	s := newStack(t)
+	s.startAll()
+	_, key := s.user("lag@example.org")
+	if status, reply := s.post(key, heartRateBody(0, 50), nil); status != 202 {
+		t.Fatalf("upload: %d %s", status, reply)
+	}
+	s.drained(30 * time.Second)
+	out := s.healthctl("lag", "--json", "--interval", "200ms")
+	var rep struct {
+		Stream struct {
+			Messages uint64 `json:"messages"`
+		} `json:"stream"`
+		Consumers []struct {
+			Consumer   string   `json:"consumer"`
+			Pending    uint64   `json:"pending"`
+			AckPending int      `json:"ack_pending"`
+			Drain      float64  `json:"drain_rate_per_s"`
+			TimeToDrn  *float64 `json:"time_to_drain_s"`
+		} `json:"consumers"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("lag --json: %v\n%s", err, out)
+	}
+	want := map[string]bool{s.names.DurablePrefix + "raw-archiver": false}
+	for _, k := range []string{"heart_rate", "blood_pressure", "quantity", "sleep", "workout", "ecg", "event"} {
+		want[s.names.DurablePrefix+"writer-"+k] = false
+	}
+	for _, c := range rep.Consumers {
+		if _, ok := want[c.Consumer]; ok {
+			want[c.Consumer] = true
+		}
+		if c.Pending != 0 || c.AckPending != 0 || c.TimeToDrn == nil || *c.TimeToDrn != 0 {
+			t.Errorf("drained consumer %+v", c)
+		}
+	}
+	for name, seen := range want {
+		if !seen {
+			t.Errorf("consumer %s missing from %s", name, out)
+		}
+	}
+	if rep.Stream.Messages != 2 {
+		t.Errorf("stream holds %d messages, want a part and a manifest", rep.Stream.Messages)
+	}
+	table := s.healthctl("lag", "--interval", "100ms")
+	if !strings.Contains(table, "CONSUMER") || !strings.Contains(table, "TIME TO DRAIN") {
+		t.Errorf("lag table:\n%s", table)
 	}
 }
