@@ -12,7 +12,7 @@ GO ?= go
 # Main packages, built from the workspace root into bin/<last path element>.
 CMDS := ./services/edge ./services/raw-archiver ./services/metric-writer ./tools/healthctl
 
-.PHONY: help build deps test run up down clean conformance
+.PHONY: help build deps test run up down clean conformance bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,3 +44,6 @@ clean: down ## down, then remove bin/ and .run/ (NATS store included)
 # binaries as one new user and checks statuses, row counts and values.
 conformance: deps build ## only TestConformance: the conformance corpus against bin/
 	TEST_MODULES=tests TEST_RUN=TestConformance TEST_VET=0 scripts/test.sh
+
+bench: deps build ## measure the pipeline against this machine's COPY ceiling (BENCH_QUICK=1: under 2 minutes)
+	scripts/bench.sh

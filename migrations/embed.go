@@ -27,7 +27,16 @@ type Status struct {
 // Up applies every migration not yet applied. golang-migrate takes an
 // advisory lock, so services starting together apply them once.
 func Up(databaseURL string) error {
+	latest, err := latestVersion()
+	if err != nil {
+		return err
+	}
 	return withMigrate(databaseURL, func(m *migrate.Migrate) error {
+		// A database already migrated further by a newer release (a rolling
+		// upgrade) is left alone: migrations only add.
+		if v, dirty, err := m.Version(); err == nil && !dirty && v > latest {
+			return nil
+		}
 		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 			return fmt.Errorf("migrate up: %w", err)
 		}

@@ -1,6 +1,7 @@
 package obs
 
 import (
+	httppprof "net/http/pprof"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,8 +86,16 @@ func NewRegistry() *prometheus.Registry {
 
 // Handler serves /livez, /readyz (and the spec's /health and /ready) and
 // /metrics, for the services that have no public HTTP API.
-func Handler(ready *Readiness, reg *prometheus.Registry) http.Handler {
+// With pprof, /debug/pprof/ is served too (PPROF_ENABLED: for profiling a
+// benchmark, off by default: profiles can reveal data).
+func Handler(ready *Readiness, reg *prometheus.Registry, pprof bool) http.Handler {
 	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", httppprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/symbol", httppprof.Symbol)
+	}
 	live := func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}

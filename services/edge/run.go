@@ -26,6 +26,7 @@ type settings struct {
 	Addr             string        `env:"EDGE_ADDR" envDefault:"127.0.0.1:8080"`
 	DatabaseURL      string        `env:"DATABASE_URL,required" mask:"url"`
 	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info"`
+	Pprof            bool          `env:"PPROF_ENABLED"`
 	MaxBodyBytes     int64         `env:"INGEST_MAX_BODY_BYTES" envDefault:"268435456"`
 	PartMaxBytes     int           `env:"INGEST_PART_MAX_BYTES" envDefault:"524288"`
 	SpoolMemoryBytes int64         `env:"INGEST_SPOOL_MEMORY_BYTES" envDefault:"4194304"`
@@ -128,6 +129,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		HeaderTimeout:    cfg.HeaderTimeout,
 		BodyTimeout:      cfg.BodyTimeout,
 		ProxyHeader:      cfg.ProxyHeader,
+		Pprof:            cfg.Pprof,
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
 		Ingestions: ingestions.NewStore(deps.Pool)},
 		deps.Ready, deps.Metrics, schema.OpenAPI())

@@ -21,6 +21,7 @@ type settings struct {
 	DatabaseURL string        `env:"DATABASE_URL,required" mask:"url"`
 	MetricsAddr string        `env:"WRITER_METRICS_ADDR" envDefault:"127.0.0.1:9102"`
 	LogLevel    string        `env:"LOG_LEVEL" envDefault:"info"`
+	Pprof       bool          `env:"PPROF_ENABLED"`
 	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
 	Stream      stream.Config
 	Batch       stream.BatchConfig
@@ -87,7 +88,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()
 	go func() {
-		if err := obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics)); err != nil {
+		if err := obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Pprof)); err != nil {
 			errs <- err
 		}
 	}()

@@ -24,6 +24,7 @@ type cli struct {
 	Lag        lagCmd        `cmd:"" help:"How far behind each consumer is: pending, ack-pending, redelivered, drain rate, time to drain."`
 	Partitions partitionsCmd `cmd:"" help:"List or make the monthly partitions."`
 	Replay     replayCmd     `cmd:"" help:"Rebuild a kind's tables, or replay messages into the live tables."`
+	Bench      benchCmd      `cmd:"" help:"Measure the pipeline against this machine's COPY ceiling (make bench)."`
 }
 
 // env is what every command gets.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -72,6 +73,8 @@ type Config struct {
 	// ProxyHeader names the header holding the client's address when the
 	// edge runs behind a proxy (e.g. X-Forwarded-For); "" uses the peer.
 	ProxyHeader string
+	// Pprof serves /debug/pprof/ (PPROF_ENABLED; off by default).
+	Pprof bool
 }
 
 // Server is the edge's HTTP API.
@@ -111,6 +114,9 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *pro
 		return fasthttp.RequestConfig{ReadTimeout: cfg.BodyTimeout}
 	}
 	s.app.Use(s.observe)
+	if cfg.Pprof {
+		s.app.Use(pprof.New())
+	}
 	live := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
 	s.app.Get("/livez", live)
 	s.app.Get("/health", live)

@@ -1,0 +1,426 @@
+// Package bench measures the whole pipeline on this machine against the
+// machine's own limit measured in the same run: PostgreSQL's COPY of the
+// same rows into the same table.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/synth"
+	"github.com/healthexport/libs/users"
+	"github.com/healthexport/migrations"
+)
+
+// Config is how to run.
+type Config struct {
+	Quick    bool
+	BinDir   string
+	AdminURL string // a database URL on the server the benchmark creates its database on
+	NATSURL  string
+	RedisURL string
+	OutDir   string
+	ExtraEnv []string // settings for the services under test (e.g. BATCH_MAX_ROWS=20000)
+	// ProfileDir, when set, receives CPU profiles of the three services
+	// taken during the end-to-end phase.
+	ProfileDir string
+	Log        *slog.Logger
+	Out        io.Writer
+}
+
+// Result is what one run measured.
+type Result struct {
+	At                 time.Time                `json:"at"`
+	Quick              bool                     `json:"quick"`
+	Machine            Machine                  `json:"machine"`
+	CopyCeilingPerS    float64                  `json:"copy_ceiling_points_per_s"`
+	E2EPointsPerS      float64                  `json:"e2e_points_per_s"`
+	E2EPoints          int64                    `json:"e2e_points"`
+	E2ESeconds         float64                  `json:"e2e_seconds"`
+	Ratios             map[string]float64       `json:"ratios"`
+	Accept             map[string]*AcceptResult `json:"accept"`
+	AcceptP99Ms100KB   float64                  `json:"accept_p99_ms_100kb"`
+	Accept30MBSeconds  float64                  `json:"accept_30mb_s"`
+	Accept30MBMB       float64                  `json:"accept_30mb_body_mb"`
+	PeakRSSMB          map[string]float64       `json:"peak_rss_mb"`
+	PeakRSS30MBMB      map[string]float64       `json:"peak_rss_during_30mb_mb"`
+	WriterRowsPerS     map[string]float64       `json:"writer_rows_per_s"`
+	Targets            map[string]Target        `json:"targets"`
+	Settings           []string                 `json:"settings,omitempty"`
+	CopyMeasurementBad bool                     `json:"copy_measurement_suspect"`
+	Series             []Sample                 `json:"series"`
+}
+
+// Machine says where it ran.
+type Machine struct {
+	CPUs int    `json:"cpus"`
+	Go   string `json:"go"`
+	Host string `json:"host"`
+}
+
+// AcceptResult is one size class.
+type AcceptResult struct {
+	BodyBytes      int     `json:"body_bytes"`
+	Devices        int     `json:"devices"`
+	Requests       int     `json:"requests"`
+	Failed         int     `json:"failed"`
+	P50Ms          float64 `json:"p50_ms"`
+	P95Ms          float64 `json:"p95_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	PayloadsPerS   float64 `json:"payloads_per_s"`
+	PointsPerS     float64 `json:"points_per_s"`
+	latencies      []time.Duration
+	points, bodies int64
+}
+
+// Target is one goal of the issue and whether it held.
+type Target struct {
+	Goal   string  `json:"goal"`
+	Value  float64 `json:"value"`
+	Passed bool    `json:"passed"`
+}
+
+// scale is how much work a run does.
+type scale struct {
+	copyRows      int
+	smallRequests int // per device, for 50 KB and 100 KB
+	e2ePoints     int
+	e2eDevices    int
+}
+
+func (c Config) scale() scale {
+	if c.Quick {
+		return scale{copyRows: 1_000_000, smallRequests: 6, e2ePoints: 600_000, e2eDevices: 8}
+	}
+	return scale{copyRows: 1_000_000, smallRequests: 25, e2ePoints: 2_000_000, e2eDevices: 16}
+}
+
+// Run measures everything and writes the results.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	sc := cfg.scale()
+	host, _ := os.Hostname()
+	res := &Result{At: time.Now().UTC(), Quick: cfg.Quick, Accept: map[string]*AcceptResult{}, Ratios: map[string]float64{},
+		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Host: host}, Settings: cfg.ExtraEnv}
+	dbURL, err := freshDatabase(ctx, cfg.AdminURL, "health_bench")
+	if err != nil {
+		return nil, err
+	}
+	if err := migrations.Up(dbURL); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+
+	fmt.Fprintf(cfg.Out, "COPY ceiling: %d heart-rate rows in one transaction…\n", sc.copyRows)
+	if res.CopyCeilingPerS, err = copyCeiling(ctx, pool, sc.copyRows); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Out, "  %.0f rows/s\n", res.CopyCeilingPerS)
+	if res.CopyCeilingPerS < 300_000 {
+		res.CopyMeasurementBad = true
+		fmt.Fprintf(cfg.Out, "  WARNING: under 0.3 M rows/s: this measurement is wrong (a busy machine, a slow disk, or PostgreSQL misconfigured); the ratios below mean little\n")
+	}
+
+	stream := fmt.Sprintf("BENCH%d", time.Now().Unix())
+	st, err := startStack(ctx, cfg, dbURL, stream)
+	if err != nil {
+		return nil, err
+	}
+	defer st.stop()
+	defer deleteStream(cfg.NATSURL, stream)
+
+	devices, err := makeDevices(ctx, pool, max(32, sc.e2eDevices))
+	if err != nil {
+		return nil, err
+	}
+	smp := newSampler(st, pool)
+	smp.start(ctx)
+	defer smp.stop()
+
+	// Accept latency per size class, with 32 devices for 100 KB.
+	classes := []struct {
+		name     string
+		size     int
+		devices  int
+		requests int
+	}{
+		{"50kb", 50 << 10, 32, sc.smallRequests},
+		{"100kb", 100 << 10, 32, sc.smallRequests},
+		{"1mb", 1 << 20, 8, max(2, sc.smallRequests/5)},
+		{"5mb", 5 << 20, 4, 2},
+	}
+	minute := 0
+	for _, c := range classes {
+		fmt.Fprintf(cfg.Out, "accept %s: %d devices × %d requests…\n", c.name, c.devices, c.requests)
+		ar := &AcceptResult{BodyBytes: c.size, Devices: c.devices, Requests: c.devices * c.requests}
+		minutes := minutesFor(c.size, true)
+		t0 := time.Now()
+		runDevices(ctx, st.edgeURL, devices[:c.devices], c.requests, func(d, r int) ([]byte, int) {
+			return hrBody(devices[d].source, minute+r*minutes, minutes, true)
+		}, ar)
+		elapsed := time.Since(t0).Seconds()
+		minute += c.requests * minutes
+		ar.summarize(elapsed)
+		res.Accept[c.name] = ar
+		fmt.Fprintf(cfg.Out, "  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, %.0f payloads/s, %.0f points/s, %d failed\n",
+			ar.P50Ms, ar.P95Ms, ar.P99Ms, ar.PayloadsPerS, ar.PointsPerS, ar.Failed)
+	}
+	res.AcceptP99Ms100KB = res.Accept["100kb"].P99Ms
+	if err := smp.drained(ctx, 5*time.Minute); err != nil {
+		return nil, err
+	}
+
+	// One 30 MB backfill, alone: its accept time and everyone's memory.
+	var big bytes.Buffer
+	if _, err := synth.Write(&big, synth.ForSize(30<<20)); err != nil {
+		return nil, err
+	}
+	res.Accept30MBMB = float64(big.Len()) / 1e6
+	fmt.Fprintf(cfg.Out, "accept one %.1f MB body…\n", res.Accept30MBMB)
+	smp.resetPeaks()
+	t0 := time.Now()
+	status, reply, err := post(st.edgeURL, devices[0].key, big.Bytes())
+	res.Accept30MBSeconds = time.Since(t0).Seconds()
+	if err != nil || status != 202 {
+		return nil, fmt.Errorf("30 MB upload: %d %s %v", status, reply, err)
+	}
+	if err := smp.drained(ctx, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	res.PeakRSS30MBMB = smp.peaks()
+	fmt.Fprintf(cfg.Out, "  202 in %.2f s; peak RSS %v MiB\n", res.Accept30MBSeconds, rounded(res.PeakRSS30MBMB))
+
+	// End to end: heart rate from many devices, from the first request to
+	// the last row committed.
+	fmt.Fprintf(cfg.Out, "end to end: %d heart-rate points from %d devices in 1 MB bodies…\n", sc.e2ePoints, sc.e2eDevices)
+	before, err := count(ctx, pool, "SELECT count(*) FROM heart_rate_metrics")
+	if err != nil {
+		return nil, err
+	}
+	perBody := minutesFor(1<<20, false)
+	bodies := (sc.e2ePoints + perBody - 1) / perBody
+	perDevice := (bodies + sc.e2eDevices - 1) / sc.e2eDevices
+	want := int64(perDevice*sc.e2eDevices) * int64(perBody)
+	smp.markE2E()
+	profiled := profile(ctx, cfg, st, 8*time.Second)
+	e2e := &AcceptResult{BodyBytes: 1 << 20, Devices: sc.e2eDevices, Requests: perDevice * sc.e2eDevices}
+	t0 = time.Now()
+	base := minute + 1
+	runDevices(ctx, st.edgeURL, devices[:sc.e2eDevices], perDevice, func(d, r int) ([]byte, int) {
+		return hrBody(devices[d].source+" e2e", base+r*perBody, perBody, false)
+	}, e2e)
+	e2e.summarize(time.Since(t0).Seconds())
+	res.Accept["e2e_1mb_heart_rate"] = e2e
+	done, err := smp.waitRows(ctx, "heart_rate", before+want, 10*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	got, err := count(ctx, pool, "SELECT count(*) FROM heart_rate_metrics")
+	if err != nil {
+		return nil, err
+	}
+	if got-before != want {
+		return nil, fmt.Errorf("end to end: %d rows committed, want %d", got-before, want)
+	}
+	profiled()
+	res.E2EPoints = want
+	res.E2ESeconds = done.Sub(t0).Seconds()
+	res.E2EPointsPerS = float64(want) / res.E2ESeconds
+	res.Ratios["e2e_vs_copy"] = res.E2EPointsPerS / res.CopyCeilingPerS
+	res.WriterRowsPerS = smp.writerRates()
+	fmt.Fprintf(cfg.Out, "  %d points committed in %.1f s: %.0f points/s (%.2f of the COPY ceiling)\n",
+		want, res.E2ESeconds, res.E2EPointsPerS, res.Ratios["e2e_vs_copy"])
+	res.PeakRSSMB = smp.allPeaks()
+	res.Series = smp.series()
+	res.Targets = map[string]Target{
+		"e2e_vs_copy":         {Goal: "≥ 0.5", Value: res.Ratios["e2e_vs_copy"], Passed: res.Ratios["e2e_vs_copy"] >= 0.5},
+		"accept_30mb_s":       {Goal: "< 3", Value: res.Accept30MBSeconds, Passed: res.Accept30MBSeconds < 3},
+		"accept_p99_ms_100kb": {Goal: "< 50 at 32 devices", Value: res.AcceptP99Ms100KB, Passed: res.AcceptP99Ms100KB < 50},
+		"peak_rss_30mb_mb":    {Goal: "every service < 512", Value: maxOf(res.PeakRSS30MBMB), Passed: maxOf(res.PeakRSS30MBMB) < 512},
+	}
+	return res, nil
+}
+
+type device struct {
+	key    string
+	source string
+}
+
+// makeDevices gives every simulated device its own user and key, as
+// phones have.
+func makeDevices(ctx context.Context, pool *pgxpool.Pool, n int) ([]device, error) {
+	us := users.NewStore(pool)
+	keys := apikey.NewStore(pool, apikey.DefaultParams())
+	out := make([]device, n)
+	for i := range n {
+		uid, _, err := us.Ensure(ctx, fmt.Sprintf("device%02d@bench.invalid", i))
+		if err != nil {
+			return nil, err
+		}
+		tok, _, err := keys.Create(ctx, uid, "bench")
+		if err != nil {
+			return nil, err
+		}
+		out[i] = device{key: tok, source: fmt.Sprintf("Bench Watch %02d", i)}
+	}
+	return out, nil
+}
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}
+
+func post(edge, key string, body []byte) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, edge+"/v1/ingest", bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+// runDevices has every device send requests bodies one after the other,
+// all devices at once, recording each accept latency.
+func runDevices(ctx context.Context, edge string, devs []device, requests int, body func(d, r int) ([]byte, int), ar *AcceptResult) {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed atomic.Int64
+	)
+	for d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range requests {
+				if ctx.Err() != nil {
+					return
+				}
+				b, points := body(d, r)
+				t0 := time.Now()
+				status, _, err := post(edge, devs[d].key, b)
+				lat := time.Since(t0)
+				if err != nil || status != 202 {
+					failed.Add(1)
+					continue
+				}
+				mu.Lock()
+				ar.latencies = append(ar.latencies, lat)
+				ar.points += int64(points)
+				ar.bodies++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	ar.Failed = int(failed.Load())
+}
+
+func (a *AcceptResult) summarize(elapsed float64) {
+	sort.Slice(a.latencies, func(i, j int) bool { return a.latencies[i] < a.latencies[j] })
+	pct := func(p float64) float64 {
+		if len(a.latencies) == 0 {
+			return 0
+		}
+		i := min(len(a.latencies)-1, int(p*float64(len(a.latencies))))
+		return float64(a.latencies[i].Microseconds()) / 1000
+	}
+	a.P50Ms, a.P95Ms, a.P99Ms = pct(0.50), pct(0.95), pct(0.99)
+	a.PayloadsPerS = float64(a.bodies) / elapsed
+	a.PointsPerS = float64(a.points) / elapsed
+}
+
+func count(ctx context.Context, pool *pgxpool.Pool, sql string) (int64, error) {
+	var n int64
+	err := pool.QueryRow(ctx, sql).Scan(&n)
+	return n, err
+}
+
+// freshDatabase drops and creates the benchmark's database.
+func freshDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	c, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", fmt.Errorf("connect %s: %w", adminURL, err)
+	}
+	defer c.Close(ctx)
+	for _, s := range []string{
+		"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)",
+		"CREATE DATABASE " + name + " TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+	} {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return "", fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// Write stores the result as JSON (and latest.json) and the chart.
+func Write(res *Result, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	stamp := res.At.Format("20060102-150405")
+	if res.Quick {
+		stamp += "-quick"
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	for _, name := range []string{stamp + ".json", "latest.json"} {
+		if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
+			return "", err
+		}
+	}
+	for _, name := range []string{stamp + ".svg", "latest.svg"} {
+		if err := chart(res, filepath.Join(dir, name)); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, stamp+".json"), nil
+}
+
+func maxOf(m map[string]float64) float64 {
+	v := 0.0
+	for _, x := range m {
+		v = max(v, x)
+	}
+	return v
+}
+
+func rounded(m map[string]float64) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[k] = int(v + 0.5)
+	}
+	return out
+}

@@ -1,0 +1,260 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Sample is the pipeline at one moment.
+type Sample struct {
+	T          float64            `json:"t_s"`
+	RowsByKind map[string]float64 `json:"rows_written"` // cumulative, from the writer's metrics
+	Pending    float64            `json:"pending"`      // every consumer's backlog
+	AckPending float64            `json:"ack_pending"`
+	RSSMB      map[string]float64 `json:"rss_mb"`
+}
+
+// sampler watches memory, lag and rows written every 250 ms.
+type sampler struct {
+	st    *stack
+	pool  *pgxpool.Pool
+	mu    sync.Mutex
+	t0    time.Time
+	data  []Sample
+	peak  map[string]float64 // since resetPeaks
+	all   map[string]float64 // whole run
+	mark  int                // index of the sample where the end-to-end phase began
+	stopC chan struct{}
+	done  chan struct{}
+}
+
+func newSampler(st *stack, pool *pgxpool.Pool) *sampler {
+	return &sampler{st: st, pool: pool, peak: map[string]float64{}, all: map[string]float64{}, mark: -1,
+		stopC: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (s *sampler) start(ctx context.Context) {
+	s.t0 = time.Now()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.sample()
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.stopC:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (s *sampler) stop() {
+	close(s.stopC)
+	<-s.done
+}
+
+func (s *sampler) sample() {
+	smp := Sample{T: time.Since(s.t0).Seconds(), RowsByKind: map[string]float64{}, RSSMB: map[string]float64{}}
+	for name, pid := range s.st.pids() {
+		smp.RSSMB[name] = rssMiB(pid)
+	}
+	for _, svc := range []string{"raw-archiver", "metric-writer"} {
+		for _, m := range scrape(s.st.metrics[svc]) {
+			switch m.name {
+			case "writer_rows_written_total":
+				smp.RowsByKind[m.label("kind")] = m.value
+			case "consumer_pending":
+				smp.Pending += m.value
+			case "consumer_ack_pending":
+				smp.AckPending += m.value
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data = append(s.data, smp)
+	for n, v := range smp.RSSMB {
+		s.peak[n] = max(s.peak[n], v)
+		s.all[n] = max(s.all[n], v)
+	}
+}
+
+func (s *sampler) resetPeaks() {
+	s.mu.Lock()
+	s.peak = map[string]float64{}
+	s.mu.Unlock()
+}
+
+func (s *sampler) peaks() map[string]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyMap(s.peak)
+}
+
+func (s *sampler) allPeaks() map[string]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyMap(s.all)
+}
+
+func (s *sampler) series() []Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sample(nil), s.data...)
+}
+
+func (s *sampler) last() Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.data) == 0 {
+		return Sample{}
+	}
+	return s.data[len(s.data)-1]
+}
+
+func (s *sampler) markE2E() {
+	s.sample()
+	s.mu.Lock()
+	s.mark = len(s.data) - 1
+	s.mu.Unlock()
+}
+
+// drained waits until no consumer has anything pending or unacknowledged.
+func (s *sampler) drained(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		s.sample()
+		if l := s.last(); l.Pending == 0 && l.AckPending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("consumers not drained after %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// waitRows waits until the table of kind has target rows (counted in the
+// database), watching the writer's counter meanwhile, and returns when the
+// last of them was committed (the first sample that saw them all).
+func (s *sampler) waitRows(ctx context.Context, kind string, target int64, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	table := map[string]string{"heart_rate": "heart_rate_metrics"}[kind]
+	for {
+		var n int64
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			return time.Time{}, err
+		}
+		if n >= target {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("%s: %d of %d rows after %v", table, n, target, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// writerRates is rows written per second per kind during the end-to-end
+// phase.
+func (s *sampler) writerRates() map[string]float64 {
+	s.sample()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]float64{}
+	if s.mark < 0 || s.mark >= len(s.data)-1 {
+		return out
+	}
+	a, b := s.data[s.mark], s.data[len(s.data)-1]
+	// The phase ends when its last rows were written, not when waiting did.
+	end := b
+	for i := len(s.data) - 1; i > s.mark; i-- {
+		if s.data[i].RowsByKind["heart_rate"] < b.RowsByKind["heart_rate"] {
+			break
+		}
+		end = s.data[i]
+	}
+	for k, v := range end.RowsByKind {
+		if d := v - a.RowsByKind[k]; d > 0 && end.T > a.T {
+			out[k] = d / (end.T - a.T)
+		}
+	}
+	return out
+}
+
+type metric struct {
+	name   string
+	labels string
+	value  float64
+}
+
+func (m metric) label(name string) string {
+	for _, kv := range strings.Split(m.labels, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && k == name {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// scrape reads a Prometheus text page (the few series the bench needs).
+func scrape(url string) []metric {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out []metric
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err != nil {
+			continue
+		}
+		m := metric{name: line[:sp], value: v}
+		if i := strings.IndexByte(m.name, '{'); i >= 0 {
+			m.labels = strings.TrimSuffix(m.name[i+1:], "}")
+			m.name = m.name[:i]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func copyMap(m map[string]float64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
