@@ -22,7 +22,13 @@ type Env struct {
 	IngestionID string
 	StreamSeq   int64
 	ReceivedAt  time.Time
+
+	// The values every row of the message shares, boxed once per message
+	// rather than once per row (see FullRow).
+	boxed *boxedEnv
 }
+
+type boxedEnv struct{ user, ingestion, seq any }
 
 // Sink receives what decoding an item produces.
 type Sink interface {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/healthexport/libs/kind"
 )
 
@@ -268,7 +270,8 @@ func TestFullRow(t *testing.T) {
 	env := testEnv()
 	values := []any{"metric", receivedAt, "src", 1.5, nil}
 	got := kind.FullRow(&env, 9, values)
-	want := []any{env.UserID, "metric", receivedAt, "src", 1.5, nil, "ing-1", int64(42), int64(9)}
+	// The user as pgtype.UUID: what pgx encodes without a fallback.
+	want := []any{pgtype.UUID{Bytes: env.UserID, Valid: true}, "metric", receivedAt, "src", 1.5, nil, "ing-1", int64(42), int64(9)}
 	if len(got) != len(want) {
 		t.Fatalf("FullRow = %#v, want %#v", got, want)
 	}

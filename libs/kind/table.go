@@ -3,6 +3,8 @@ package kind
 import (
 	"slices"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/healthexport/libs/pgstore"
 )
 
@@ -21,9 +23,15 @@ func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
 
 // FullRow lays out a decoder's values as a row of t for the generic upsert:
 // user, values, ingestion, sequence, then the ordinal used for dedupe.
+//
+// The user goes in as pgtype.UUID: uuid.UUID is a driver.Valuer, which pgx
+// encodes through a slow fallback path for every row.
 func FullRow(env *Env, ordinal int64, values []any) []any {
+	if env.boxed == nil {
+		env.boxed = &boxedEnv{user: pgtype.UUID{Bytes: env.UserID, Valid: true}, ingestion: env.IngestionID, seq: env.StreamSeq}
+	}
 	row := make([]any, 0, len(values)+4)
-	row = append(row, env.UserID)
+	row = append(row, env.boxed.user)
 	row = append(row, values...)
-	return append(row, env.IngestionID, env.StreamSeq, ordinal)
+	return append(row, env.boxed.ingestion, env.boxed.seq, ordinal)
 }

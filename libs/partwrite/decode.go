@@ -50,10 +50,20 @@ func (d *Decoded) Undecodable() bool { return d.undecodable != nil }
 type itemResult struct {
 	d       *Decoded
 	w       *Writer
-	pointer string
+	item    *hae.Item
 	raw     []byte
 	rows    []tableRow
 	rejects []rejection
+	ptr     string // the item's JSON Pointer, built when first needed
+}
+
+// pointer is the item's JSON Pointer: only rejections need it, so it is
+// not built for the items that are simply stored.
+func (r *itemResult) pointer() string {
+	if r.ptr == "" {
+		r.ptr = r.item.Pointer()
+	}
+	return r.ptr
 }
 
 type tableRow struct {
@@ -97,7 +107,7 @@ func (w *Writer) Decode(p *Part) *Decoded {
 	d.items = make([]*itemResult, len(items))
 	for i := range items {
 		it := &items[i]
-		r := &itemResult{d: d, w: w, pointer: it.Pointer(), raw: it.Raw}
+		r := &itemResult{d: d, w: w, item: it, raw: it.Raw}
 		w.kind.Decode(&d.env, it, r)
 		d.items[i] = r
 		d.rows += len(r.rows)
@@ -111,7 +121,7 @@ func (d *Decoded) rejectedItems() int {
 	n := 0
 	for _, it := range d.items {
 		for _, r := range it.rejects {
-			if r.pointer == it.pointer {
+			if r.pointer == it.pointer() {
 				n++
 				break
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/kind"
@@ -165,13 +166,13 @@ func (w *Writer) bookkeeping(batch []*Decoded, refused map[*itemResult]string, r
 	b := &pgstore.Batch{}
 	reject := func(meta *Part, pointer, reason string, item []byte) {
 		m := meta.Meta
-		b.Add(w.books.RejectedPoints, []any{m.UserID, m.IngestionID, pointer, w.kind.Name, m.PartID, reason, item, int64(m.Seq), m.ReceivedAt, int64(0)})
+		b.Add(w.books.RejectedPoints, []any{pgUUID(m.UserID), m.IngestionID, pointer, w.kind.Name, m.PartID, reason, item, int64(m.Seq), m.ReceivedAt, int64(0)})
 		res.Rejected++
 		res.Reasons[kind.ReasonClass(reason)]++
 	}
 	done := func(p *Part, items, written, rejected int) {
 		m := p.Meta
-		b.Add(w.books.IngestionParts, []any{m.IngestionID, m.PartID, m.UserID, w.kind.Name, items, written, rejected, int64(m.Seq), int64(0)})
+		b.Add(w.books.IngestionParts, []any{m.IngestionID, m.PartID, pgUUID(m.UserID), w.kind.Name, items, written, rejected, int64(m.Seq), int64(0)})
 	}
 	for _, d := range batch {
 		p := d.Part
@@ -191,7 +192,7 @@ func (w *Writer) bookkeeping(batch []*Decoded, refused map[*itemResult]string, r
 				rejected++
 			}
 			if reason, ok := refused[it]; ok {
-				reject(p, it.pointer, reason, it.raw)
+				reject(p, it.pointer(), reason, it.raw)
 				rejected++
 				written--
 			}
@@ -210,3 +211,6 @@ func rootMessage(err error) string {
 		err = u
 	}
 }
+
+// pgUUID is how pgx encodes a UUID without its driver.Valuer fallback.
+func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true} }

@@ -2,11 +2,14 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Table describes a table the generic upsert writes. Writers never carry
@@ -25,6 +28,9 @@ type Table struct {
 	stageName string
 	createSQL string
 	insertSQL string
+	// skipDirect counts batches left before trying a direct COPY again
+	// after one met an existing key (shared by every copy of the table).
+	skipDirect *atomic.Int64
 }
 
 // SeqColumn orders versions of a row: the stream sequence of the message
@@ -55,6 +61,7 @@ func NewTable(t Table) (*Table, error) {
 	if !t.InsertOnly && !slices.Contains(t.Columns, SeqColumn) {
 		return nil, fmt.Errorf("table %s: an upserted table needs a %s column", t.Name, SeqColumn)
 	}
+	t.skipDirect = new(atomic.Int64)
 	t.stageName = "stage_" + t.Name
 	t.createSQL = fmt.Sprintf(
 		"CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS, %s bigint NOT NULL) ON COMMIT DELETE ROWS",
@@ -155,6 +162,9 @@ func Upsert(ctx context.Context, q Querier, t *Table, rows [][]any) (int64, erro
 	if len(rows) == 0 {
 		return 0, nil
 	}
+	if n, ok, err := copyDirect(ctx, q, t, rows); ok || err != nil {
+		return n, err
+	}
 	if _, err := q.Exec(ctx, t.createSQL); err != nil {
 		return 0, fmt.Errorf("stage %s: %w", t.Name, err)
 	}
@@ -188,4 +198,49 @@ func joinIdents(cols []string) string {
 // copy), with its own staging table and SQL.
 func (t *Table) Renamed(name string) *Table {
 	return MustTable(Table{Name: name, Columns: t.Columns, Key: t.Key, PartitionBy: t.PartitionBy, InsertOnly: t.InsertOnly})
+}
+
+// directBackoff is how many batches go through staging after a direct COPY
+// met an existing key: uploads that overlap earlier ones (the app resends
+// the previous day) then skip the attempt that would fail.
+const directBackoff = 16
+
+// copyDirect tries the cheapest write there is: COPY straight into the
+// table, which is what new data (a backfill, the bulk of every upload)
+// needs. It is all or nothing under a savepoint: any key already there,
+// or twice in the batch, makes it fail with a unique violation, and the
+// caller falls back to the staged upsert, which dedupes and keeps later
+// values. ok reports that the rows are written.
+func copyDirect(ctx context.Context, q Querier, t *Table, rows [][]any) (n int64, ok bool, err error) {
+	if t.skipDirect.Load() > 0 {
+		t.skipDirect.Add(-1)
+		return 0, false, nil
+	}
+	if _, err := q.Exec(ctx, "SAVEPOINT copy_direct"); err != nil {
+		return 0, false, err
+	}
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(rows) {
+			return nil, nil
+		}
+		row := rows[i]
+		i++
+		return row[:len(row)-1], nil // without the ordinal, a staging-only column
+	})
+	n, err = q.CopyFrom(ctx, pgx.Identifier{t.Name}, t.Columns, src)
+	if err == nil {
+		_, err = q.Exec(ctx, "RELEASE SAVEPOINT copy_direct")
+		return n, err == nil, err
+	}
+	if _, rbErr := q.Exec(ctx, "ROLLBACK TO SAVEPOINT copy_direct; RELEASE SAVEPOINT copy_direct"); rbErr != nil {
+		return 0, false, errors.Join(err, rbErr)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		t.skipDirect.Store(directBackoff)
+		return 0, false, nil
+	}
+	// Any other refusal is the staged path's to report (and bisect).
+	return 0, false, nil
 }

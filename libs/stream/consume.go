@@ -10,12 +10,14 @@ import (
 )
 
 // Pump delivers a consumer's messages into out until ctx ends, then drains:
-// messages already pulled are still delivered, and out is closed. out
-// should hold MaxAckPending messages so the callback never blocks.
-func Pump(ctx context.Context, log *slog.Logger, cons jetstream.Consumer, out chan<- jetstream.Msg, maxPull int) error {
+// messages already pulled are still delivered, and out is closed. The
+// client buffers at most maxBytes of messages (parts are up to 512 KiB
+// each: a count would let a few hundred of them fill the memory); when out
+// is full the callback waits, and pulling stops with it.
+func Pump(ctx context.Context, log *slog.Logger, cons jetstream.Consumer, out chan<- jetstream.Msg, maxBytes int) error {
 	defer close(out)
 	cc, err := cons.Consume(func(m jetstream.Msg) { out <- m },
-		jetstream.PullMaxMessages(maxPull),
+		jetstream.PullMaxBytes(maxBytes),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.Warn("consume", "consumer", cons.CachedInfo().Name, "err", err)
 		}))

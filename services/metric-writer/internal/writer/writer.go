@@ -48,10 +48,12 @@ type message struct {
 // Run consumes until ctx ends, then drains: messages already pulled are
 // written and acknowledged before it returns.
 func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
-	msgs := make(chan jetstream.Msg, w.batch.MaxAckPending())
-	decoded := make(chan message, w.batch.MaxMessages)
+	// Small channels: memory is bounded by bytes pulled, not by how many
+	// messages JetStream may have unacknowledged.
+	msgs := make(chan jetstream.Msg, 64)
+	decoded := make(chan message, 16)
 	pumpErr := make(chan error, 1)
-	go func() { pumpErr <- stream.Pump(ctx, w.log, cons, msgs, w.batch.MaxMessages) }()
+	go func() { pumpErr <- stream.Pump(ctx, w.log, cons, msgs, 2*w.batch.MaxBytes) }()
 	// Decoding runs beside the batcher so one batch is decoded while the
 	// previous one is written.
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,9 +65,9 @@ func New(log *slog.Logger, pool *pgxpool.Pool, parts *pgstore.Partitions, batch 
 
 // Run consumes until ctx ends, then drains.
 func (a *Archiver) Run(ctx context.Context, cons jetstream.Consumer) error {
-	msgs := make(chan jetstream.Msg, a.batch.MaxAckPending())
+	msgs := make(chan jetstream.Msg, 64)
 	pumpErr := make(chan error, 1)
-	go func() { pumpErr <- stream.Pump(ctx, a.log, cons, msgs, a.batch.MaxMessages) }()
+	go func() { pumpErr <- stream.Pump(ctx, a.log, cons, msgs, 2*a.batch.MaxBytes) }()
 	stream.Batch(msgs, a.batch.Limits(),
 		func(m jetstream.Msg) (int, int) { return 1, len(m.Data()) },
 		func(b []jetstream.Msg) { a.flush(context.WithoutCancel(ctx), b) })
@@ -135,12 +136,12 @@ func (a *Archiver) add(b *pgstore.Batch, m jetstream.Msg) error {
 		}
 		accepted, _ := json.Marshal(man.Accepted)
 		headers, _ := json.Marshal(man.Headers)
-		b.Add(a.books.Ingestions, []any{meta.IngestionID, meta.UserID, meta.KeyID, meta.ReceivedAt,
+		b.Add(a.books.Ingestions, []any{meta.IngestionID, pgtype.UUID{Bytes: meta.UserID, Valid: true}, meta.KeyID, meta.ReceivedAt,
 			len(man.Parts), string(accepted), man.Rejected, string(headers), string(m.Data()), int64(meta.Seq), int64(0)})
 		return nil
 	}
 	headers, _ := json.Marshal(m.Headers())
-	b.Add(a.books.RawIngestions, []any{meta.ReceivedAt, meta.IngestionID, meta.PartID, meta.UserID, meta.KeyID,
+	b.Add(a.books.RawIngestions, []any{meta.ReceivedAt, meta.IngestionID, meta.PartID, pgtype.UUID{Bytes: meta.UserID, Valid: true}, meta.KeyID,
 		meta.Kind, int64(meta.Seq), string(headers), m.Data(), int64(0)})
 	return nil
 }
