@@ -156,6 +156,8 @@ func (s *stack) startAs(label, binary string, env ...string) {
 	cmd := exec.Command(filepath.Join(bins(s.t), binary))
 	cmd.Env = append(append([]string{}, s.env...), env...)
 	cmd.Dir = s.logDir
+	// Killed with the test (or benchmark) even when it dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	f, err := os.OpenFile(filepath.Join(s.logDir, label+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatal(err)

@@ -108,6 +108,8 @@ func (s *stack) start(name string) error {
 	cmd := exec.Command(filepath.Join(s.binDir, name))
 	cmd.Env = s.env
 	cmd.Dir = s.logDir
+	// Killed with the test (or benchmark) even when it dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	f, err := os.Create(filepath.Join(s.logDir, name+".log"))
 	if err != nil {
 		return err
