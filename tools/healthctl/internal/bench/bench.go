@@ -80,6 +80,7 @@ type AcceptResult struct {
 	BodyBytes      int     `json:"body_bytes"`
 	Devices        int     `json:"devices"`
 	Requests       int     `json:"requests"`
+	PaceS          float64 `json:"pace_s"` // each device's interval between uploads; 0: back to back
 	Failed         int     `json:"failed"`
 	P50Ms          float64 `json:"p50_ms"`
 	P95Ms          float64 `json:"p95_ms"`
@@ -164,25 +165,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	// Accept latency per size class, with 32 devices for 100 KB.
+	// Accept latency per size class: devices upload at a phone's pace (one
+	// body every pace, each device at its own phase), 32 at once for the
+	// small bodies, while the writers work on what came before. Throughput
+	// with devices uploading back to back is the end-to-end phase's.
 	classes := []struct {
 		name     string
 		size     int
 		devices  int
 		requests int
+		pace     time.Duration
 	}{
-		{"50kb", 50 << 10, 32, sc.smallRequests},
-		{"100kb", 100 << 10, 32, sc.smallRequests},
-		{"1mb", 1 << 20, 8, max(2, sc.smallRequests/5)},
-		{"5mb", 5 << 20, 4, 2},
+		{"50kb", 50 << 10, 32, sc.smallRequests, time.Second},
+		{"100kb", 100 << 10, 32, sc.smallRequests, time.Second},
+		{"1mb", 1 << 20, 8, max(2, sc.smallRequests/3), 2 * time.Second},
+		{"5mb", 5 << 20, 4, 2, 5 * time.Second},
 	}
 	minute := 0
 	for _, c := range classes {
-		fmt.Fprintf(cfg.Out, "accept %s: %d devices × %d requests…\n", c.name, c.devices, c.requests)
-		ar := &AcceptResult{BodyBytes: c.size, Devices: c.devices, Requests: c.devices * c.requests}
+		fmt.Fprintf(cfg.Out, "accept %s: %d devices, each a body every %v, %d requests each…\n", c.name, c.devices, c.pace, c.requests)
+		ar := &AcceptResult{BodyBytes: c.size, Devices: c.devices, Requests: c.devices * c.requests, PaceS: c.pace.Seconds()}
 		minutes := minutesFor(c.size, true)
 		t0 := time.Now()
-		runDevices(ctx, st.edgeURL, devices[:c.devices], c.requests, func(d, r int) ([]byte, int) {
+		runDevices(ctx, st.edgeURL, devices[:c.devices], c.requests, c.pace, func(d, r int) ([]byte, int) {
 			return hrBody(devices[d].source, minute+r*minutes, minutes, true)
 		}, ar)
 		elapsed := time.Since(t0).Seconds()
@@ -233,7 +238,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	e2e := &AcceptResult{BodyBytes: 1 << 20, Devices: sc.e2eDevices, Requests: perDevice * sc.e2eDevices}
 	t0 = time.Now()
 	base := minute + 1
-	runDevices(ctx, st.edgeURL, devices[:sc.e2eDevices], perDevice, func(d, r int) ([]byte, int) {
+	runDevices(ctx, st.edgeURL, devices[:sc.e2eDevices], perDevice, 0, func(d, r int) ([]byte, int) {
 		return hrBody(devices[d].source+" e2e", base+r*perBody, perBody, false)
 	}, e2e)
 	e2e.summarize(time.Since(t0).Seconds())
@@ -311,9 +316,10 @@ func post(edge, key string, body []byte) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-// runDevices has every device send requests bodies one after the other,
-// all devices at once, recording each accept latency.
-func runDevices(ctx context.Context, edge string, devs []device, requests int, body func(d, r int) ([]byte, int), ar *AcceptResult) {
+// runDevices has every device send requests bodies, all devices at once,
+// recording each accept latency: one every pace (starting at a phase of
+// its own), or back to back when pace is 0.
+func runDevices(ctx context.Context, edge string, devs []device, requests int, pace time.Duration, body func(d, r int) ([]byte, int), ar *AcceptResult) {
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -323,11 +329,15 @@ func runDevices(ctx context.Context, edge string, devs []device, requests int, b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now().Add(time.Duration(d) * pace / time.Duration(len(devs)))
 			for r := range requests {
 				if ctx.Err() != nil {
 					return
 				}
 				b, points := body(d, r)
+				if pace > 0 {
+					time.Sleep(time.Until(start.Add(time.Duration(r) * pace)))
+				}
 				t0 := time.Now()
 				status, _, err := post(edge, devs[d].key, b)
 				lat := time.Since(t0)
