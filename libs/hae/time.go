@@ -1,8 +1,11 @@
 package hae
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // Time is a parsed device timestamp.
@@ -254,4 +257,21 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// ParseTimeBytes is ParseTime on the bytes of a JSON string's content,
+// without copying them: decoders read a timestamp per point straight from
+// the body. An error holds its own copy of the input.
+func ParseTimeBytes(b []byte) (Time, error) {
+	if len(b) == 0 {
+		return ParseTime("")
+	}
+	t, err := parseTime(unsafe.String(&b[0], len(b)), false)
+	if err != nil {
+		var te *TimeError
+		if errors.As(err, &te) {
+			te.Input = strings.Clone(te.Input)
+		}
+	}
+	return t, err
 }

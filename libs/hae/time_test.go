@@ -247,3 +247,21 @@ func BenchmarkParseTime(b *testing.B) {
 		})
 	}
 }
+
+func TestParseTimeBytes(t *testing.T) {
+	buf := []byte("2024-09-21 7:57:00\u202fPM +1000")
+	got, err := ParseTimeBytes(buf)
+	want, _ := ParseTime(string(buf))
+	if err != nil || got != want {
+		t.Fatalf("ParseTimeBytes = %+v, %v; want %+v", got, err, want)
+	}
+	bad := []byte("yesterday at noon")
+	_, err = ParseTimeBytes(bad)
+	copy(bad, "XXXXXXXXXXXXXXXXX") // the error must not see the caller's buffer change
+	if err == nil || !strings.Contains(err.Error(), "yesterday at noon") {
+		t.Fatalf("error %v does not hold its own copy of the input", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseTimeBytes(buf) }); n != 0 {
+		t.Errorf("%v allocations per parse, want 0", n)
+	}
+}

@@ -15,7 +15,7 @@ func bloodPressure() *Kind {
 		Metrics: []string{"blood_pressure"},
 		Tagged:  []string{"BloodPressure"},
 		decode: func(env *Env, it *hae.Item, s Sink) {
-			o, err := decodeObject(it.Raw)
+			o, err := decodeItem(env, it.Raw)
 			if err == nil {
 				err = decodeBloodPressure(env, it, o, s, t)
 			}
@@ -39,7 +39,7 @@ func decodeBloodPressure(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Ta
 	if err != nil {
 		return err
 	}
-	if sys == nil || dia == nil {
+	if !sys.ok || !dia.ok {
 		return reasonf("blood pressure needs both systolic and diastolic")
 	}
 	if err := between("systolic", sys, 40, 250); err != nil {
@@ -56,6 +56,6 @@ func decodeBloodPressure(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Ta
 	if err != nil {
 		return err
 	}
-	s.Row(t, int64(it.Ordinal), at.Instant, src, *sys, *dia, offset(at))
+	s.Row(t, int64(it.Ordinal), at.Instant, src, sys.v, dia.v, offset(at))
 	return nil
 }

@@ -33,7 +33,7 @@ func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
 	if it.Key != "" {
 		return reasonf("%s: must be an array, got %s", it.Key, describeJSON(it.Raw))
 	}
-	o, err := decodeObject(it.Raw)
+	o, err := decodeItem(env, it.Raw)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
 		return err
 	}
 	s.Row(t, int64(it.Ordinal), start.Instant, src, instant(end), nullable(class), nullable(severity),
-		ptrValue(avgHR), ptrValue(hz), nullable(units), volts, offsets, details, offset(start))
+		avgHR.value(), hz.value(), nullable(units), volts, offsets, details, offset(start))
 	return nil
 }
 

@@ -49,7 +49,7 @@ func decodeEvent(env *Env, it *hae.Item, arrays map[string]eventArray, s Sink, t
 	if !ok {
 		return reasonf("%s is not an event array", it.Source)
 	}
-	o, err := decodeObject(it.Raw)
+	o, err := decodeItem(env, it.Raw)
 	if err != nil {
 		return err
 	}

@@ -120,14 +120,23 @@ const futureSlack = 24 * time.Hour
 
 // when reads a required timestamp member and checks it against the window.
 func (o object) when(env *Env, key string) (hae.Time, error) {
-	s, ok, err := o.str(key)
-	if err != nil {
-		return hae.Time{}, err
+	var (
+		t   hae.Time
+		err error
+	)
+	if raw, ok := o.get(key); ok && plainString(raw) {
+		// The common case: parsed in place, without copying the string.
+		t, err = hae.ParseTimeBytes(raw[1 : len(raw)-1])
+	} else {
+		s, ok, serr := o.str(key)
+		if serr != nil {
+			return hae.Time{}, serr
+		}
+		if !ok {
+			return hae.Time{}, reasonf("%s: missing", key)
+		}
+		t, err = hae.ParseTime(s)
 	}
-	if !ok {
-		return hae.Time{}, reasonf("%s: missing", key)
-	}
-	t, err := hae.ParseTime(s)
 	if err != nil {
 		return hae.Time{}, reasonf("%s: %v", key, err)
 	}
@@ -152,30 +161,44 @@ func inWindow(env *Env, key string, t time.Time) error {
 
 // between checks an optional value against a closed range. It runs for
 // every value of every item, so the reason is formatted only on failure.
-func between(key string, v *float64, lo, hi float64) error {
-	if v == nil || *v >= lo && *v <= hi {
+func between(key string, v optFloat, lo, hi float64) error {
+	if !v.ok || v.v >= lo && v.v <= hi {
 		return nil
 	}
-	return reasonf("%s: must be between %g and %g, got %g", key, lo, hi, *v)
+	return reasonf("%s: must be between %g and %g, got %g", key, lo, hi, v.v)
 }
 
-// optNum reads an optional number as a pointer (nil when absent).
-func (o object) optNum(key string) (*float64, error) {
-	f, ok, err := o.num(key)
-	if err != nil || !ok {
-		return nil, err
+// optFloat is an optional number: a value, not a pointer, so reading one
+// per point does not allocate.
+type optFloat struct {
+	v  float64
+	ok bool
+}
+
+func some(v float64) optFloat { return optFloat{v: v, ok: true} }
+
+// value is the number for a row, or nil (NULL).
+func (f optFloat) value() any {
+	if !f.ok {
+		return nil
 	}
-	return &f, nil
+	return f.v
+}
+
+// optNum reads an optional number.
+func (o object) optNum(key string) (optFloat, error) {
+	f, ok, err := o.num(key)
+	return optFloat{v: f, ok: ok && err == nil}, err
 }
 
 // firstNum reads the first present member of keys as a number.
-func (o object) firstNum(keys ...string) (*float64, error) {
+func (o object) firstNum(keys ...string) (optFloat, error) {
 	for _, k := range keys {
 		if raw, ok := o.get(k); ok && !isNull(raw) {
 			return o.optNum(k)
 		}
 	}
-	return nil, nil
+	return optFloat{}, nil
 }
 
 // rejectReason turns a decoding error into the reason stored for people.
@@ -188,12 +211,7 @@ func rejectReason(err error) string {
 
 func offset(t hae.Time) int16 { return int16(t.OffsetMin) }
 
-func ptrValue(p *float64) any {
-	if p == nil {
-		return nil
-	}
-	return *p
-}
+
 
 // optTime reads an optional timestamp: missing, null or unparseable is
 // (zero, false). For fields where "an unparseable value counts as missing".
@@ -268,4 +286,24 @@ func (o object) span(env *Env) (start hae.Time, end *hae.Time, src string, err e
 	}
 	src, err = o.source("source")
 	return
+}
+
+// plainString reports a JSON string literal without escapes.
+func plainString(raw []byte) bool {
+	return len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0
+}
+
+// decodeItem splits an item's object into the message's scratch space:
+// items are decoded one after the other, and none keeps its object.
+func decodeItem(env *Env, raw []byte) (object, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, reasonf("expected a JSON object, got %s", describeJSON(raw))
+	}
+	o, err := hae.Object(raw, env.scratch[:0])
+	env.scratch = o
+	if err != nil {
+		return nil, reasonf("not a valid JSON object")
+	}
+	return object(o), nil
 }

@@ -15,7 +15,7 @@ func heartRate() *Kind {
 		Metrics: []string{"heart_rate"},
 		Tagged:  []string{"HeartRate"},
 		decode: func(env *Env, it *hae.Item, s Sink) {
-			o, err := decodeObject(it.Raw)
+			o, err := decodeItem(env, it.Raw)
 			if err == nil {
 				err = decodeHeartRate(env, it, o, s, t)
 			}
@@ -29,7 +29,7 @@ func heartRate() *Kind {
 func decodeHeartRate(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Table) error {
 	var (
 		dateKey, sourceKey = "date", "source"
-		lo, avg, hi        *float64
+		lo, avg, hi        optFloat
 		err                error
 	)
 	if it.Tagged {
@@ -56,26 +56,27 @@ func decodeHeartRate(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Table)
 		if hi, err = o.firstNum("Max", "max"); err != nil {
 			return err
 		}
-		if lo == nil && avg == nil && hi == nil {
+		if !lo.ok && !avg.ok && !hi.ok {
 			if lo, err = o.optNum("qty"); err != nil {
 				return err
 			}
 			avg, hi = lo, lo
 		}
 	}
-	if lo == nil && avg == nil && hi == nil {
+	if !lo.ok && !avg.ok && !hi.ok {
 		if it.Tagged {
 			return reasonf("no heart rate value: expected min_bpm, avg_bpm or max_bpm")
 		}
 		return reasonf("no heart rate value: expected Min, Avg, Max or qty")
 	}
-	for _, c := range []struct {
-		name string
-		v    *float64
-	}{{"min_bpm", lo}, {"avg_bpm", avg}, {"max_bpm", hi}} {
-		if err := between(c.name, c.v, 20, 300); err != nil {
-			return err
-		}
+	if err := between("min_bpm", lo, 20, 300); err != nil {
+		return err
+	}
+	if err := between("avg_bpm", avg, 20, 300); err != nil {
+		return err
+	}
+	if err := between("max_bpm", hi, 20, 300); err != nil {
+		return err
 	}
 	at, err := o.when(env, dateKey)
 	if err != nil {
@@ -85,6 +86,6 @@ func decodeHeartRate(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Table)
 	if err != nil {
 		return err
 	}
-	s.Row(t, int64(it.Ordinal), at.Instant, src, ptrValue(lo), ptrValue(avg), ptrValue(hi), offset(at))
+	s.Row(t, int64(it.Ordinal), at.Instant, src, lo.value(), avg.value(), hi.value(), offset(at))
 	return nil
 }

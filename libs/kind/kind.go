@@ -26,6 +26,8 @@ type Env struct {
 	// The values every row of the message shares, boxed once per message
 	// rather than once per row (see FullRow).
 	boxed *boxedEnv
+	// scratch holds the members of the item being decoded.
+	scratch []hae.Member
 }
 
 type boxedEnv struct{ user, ingestion, seq any }

@@ -61,7 +61,7 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 		return reasonf("the metric at %s has no name", strings.TrimSuffix(it.Array, "/data"))
 	}
 	metric := canonicalMetric(aliases, it.Name)
-	o, err := decodeObject(it.Raw)
+	o, err := decodeItem(env, it.Raw)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 		extraSkip = append(extraSkip, "qty")
 	}
 	if lo, hi, ok := quantityRange(metric); ok {
-		if err := between("qty", &qty, lo, hi); err != nil {
+		if err := between("qty", some(qty), lo, hi); err != nil {
 			return err
 		}
 	} else if qty < 0 {

@@ -25,7 +25,7 @@ func sleep() *Kind {
 		Tables:  []*pgstore.Table{segments, sessions},
 		Metrics: []string{"sleep_analysis"},
 		decode: func(env *Env, it *hae.Item, s Sink) {
-			o, err := decodeObject(it.Raw)
+			o, err := decodeItem(env, it.Raw)
 			if err == nil {
 				if o.has("startDate") {
 					err = decodeSleepSegment(env, it, o, s, segments)
@@ -68,7 +68,7 @@ func decodeSleepSegment(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Tab
 	if err != nil {
 		return err
 	}
-	s.Row(t, int64(it.Ordinal), start.Instant, end.Instant, stage, src, ptrValue(hours), offset(start))
+	s.Row(t, int64(it.Ordinal), start.Instant, end.Instant, stage, src, hours.value(), offset(start))
 	return nil
 }
 
@@ -128,7 +128,7 @@ func decodeSleepSession(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Tab
 		if err != nil {
 			return err
 		}
-		hours = append(hours, ptrValue(v))
+		hours = append(hours, v.value())
 	}
 	times := make([]any, 0, 4)
 	for _, k := range []string{"sleepStart", "sleepEnd", "inBedStart", "inBedEnd"} {

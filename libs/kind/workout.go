@@ -143,7 +143,7 @@ func workoutRef(raw []byte, tagged bool) (hae.WorkoutRef, error) {
 }
 
 func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
-	o, err := decodeObject(it.Raw)
+	o, err := decodeItem(env, it.Raw)
 	if err != nil {
 		return err
 	}
@@ -160,9 +160,8 @@ func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
 	if err != nil {
 		return err
 	}
-	if sum.duration == nil {
-		d := h.end.Instant.Sub(h.start.Instant).Seconds()
-		sum.duration = &d
+	if !sum.duration.ok {
+		sum.duration = some(h.end.Instant.Sub(h.start.Instant).Seconds())
 	}
 	used := workoutFields()
 	var series []string
@@ -179,8 +178,8 @@ func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
 	if err != nil {
 		return err
 	}
-	s.Row(t.workouts, int64(it.Ordinal), h.key, h.name, h.start.Instant, h.end.Instant, ptrValue(sum.duration),
-		ptrValue(sum.distance), ptrValue(sum.active), ptrValue(sum.total), ptrValue(sum.avgHR), ptrValue(sum.maxHR),
+	s.Row(t.workouts, int64(it.Ordinal), h.key, h.name, h.start.Instant, h.end.Instant, sum.duration.value(),
+		sum.distance.value(), sum.active.value(), sum.total.value(), sum.avgHR.value(), sum.maxHR.value(),
 		details, offset(h.start))
 	// Route points and samples are judged one by one: a bad point is one
 	// rejected row, the workout and the other points stay.
@@ -276,7 +275,7 @@ func (t workoutTables) decodeRoutePoint(_ *Env, h header, ord int64, raw []byte,
 	if err != nil {
 		return err
 	}
-	if lat == nil || lon == nil {
+	if !lat.ok || !lon.ok {
 		return reasonf("a route point needs latitude and longitude (or lat and lon)")
 	}
 	if err := between("latitude", lat, -90, 90); err != nil {
@@ -299,13 +298,13 @@ func (t workoutTables) decodeRoutePoint(_ *Env, h header, ord int64, raw []byte,
 	if err := nearWorkout(h, "timestamp", at.Instant); err != nil {
 		return err
 	}
-	vals := []any{h.key, at.Instant, *lat, *lon}
+	vals := []any{h.key, at.Instant, lat.v, lon.v}
 	for _, k := range []string{"altitude", "speed", "course", "courseAccuracy", "horizontalAccuracy", "verticalAccuracy", "speedAccuracy"} {
 		v, err := o.optNum(k)
 		if err != nil {
 			return err
 		}
-		vals = append(vals, ptrValue(v))
+		vals = append(vals, v.value())
 	}
 	s.Row(t.route, ord, append(vals, offset(at))...)
 	return nil
@@ -352,7 +351,7 @@ func (t workoutTables) decodeSample(_ *Env, h header, series string, ord int64, 
 	if err != nil {
 		return err
 	}
-	if qty == nil && lo == nil && avg == nil && hi == nil {
+	if !qty.ok && !lo.ok && !avg.ok && !hi.ok {
 		return reasonf("no value: expected qty or Min/Avg/Max")
 	}
 	units, _, err := o.str("units")
@@ -363,13 +362,13 @@ func (t workoutTables) decodeSample(_ *Env, h header, series string, ord int64, 
 	if err != nil {
 		return err
 	}
-	s.Row(t.samples, ord, h.key, series, at.Instant, ptrValue(qty), ptrValue(lo), ptrValue(avg), ptrValue(hi), units, src, offset(at))
+	s.Row(t.samples, ord, h.key, series, at.Instant, qty.value(), lo.value(), avg.value(), hi.value(), units, src, offset(at))
 	return nil
 }
 
 // summary holds a workout's normalised summary values.
 type summary struct {
-	duration, distance, active, total, avgHR, maxHR *float64
+	duration, distance, active, total, avgHR, maxHR optFloat
 	activeFromV1                                    bool
 }
 
@@ -387,7 +386,7 @@ func haeSummary(o object) (summary, error) {
 	if s.active, err = o.quantity("activeEnergyBurned", toKcal); err != nil {
 		return s, err
 	}
-	if raw, ok := o.get("activeEnergy"); s.active == nil && ok && len(raw) > 0 && raw[0] == '{' {
+	if raw, ok := o.get("activeEnergy"); !s.active.ok && ok && len(raw) > 0 && raw[0] == '{' {
 		if s.active, err = o.quantity("activeEnergy", toKcal); err != nil {
 			return s, err
 		}
@@ -408,12 +407,12 @@ func haeSummary(o object) (summary, error) {
 			return s, reasonf("heartRate.%v", err)
 		}
 	}
-	if s.avgHR == nil {
+	if !s.avgHR.ok {
 		if s.avgHR, err = o.quantity("avgHeartRate", toBPM); err != nil {
 			return s, err
 		}
 	}
-	if s.maxHR == nil {
+	if !s.maxHR.ok {
 		if s.maxHR, err = o.quantity("maxHeartRate", toBPM); err != nil {
 			return s, err
 		}
@@ -475,35 +474,34 @@ func toBPM(u string) (float64, bool) {
 
 // quantity reads a {qty, units} summary object and converts it. A bare
 // number is taken as already in the column's unit.
-func (o object) quantity(key string, convert func(string) (float64, bool)) (*float64, error) {
+func (o object) quantity(key string, convert func(string) (float64, bool)) (optFloat, error) {
 	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
-		return nil, nil
+		return optFloat{}, nil
 	}
 	if raw[0] != '{' {
 		return o.optNum(key)
 	}
 	q, err := decodeObject(raw)
 	if err != nil {
-		return nil, reasonf("%s: %v", key, err)
+		return optFloat{}, reasonf("%s: %v", key, err)
 	}
 	v, err := q.optNum("qty")
-	if err != nil || v == nil {
-		return nil, prefixed(key, err)
+	if err != nil || !v.ok {
+		return optFloat{}, prefixed(key, err)
 	}
 	u, _, err := q.str("units")
 	if err != nil {
-		return nil, prefixed(key, err)
+		return optFloat{}, prefixed(key, err)
 	}
 	if u == "" {
 		return v, nil
 	}
 	f, ok := convert(strings.TrimSpace(u))
 	if !ok {
-		return nil, reasonf("%s: unknown unit %q", key, u)
+		return optFloat{}, reasonf("%s: unknown unit %q", key, u)
 	}
-	x := *v * f
-	return &x, nil
+	return some(v.v * f), nil
 }
 
 func prefixed(key string, err error) error {
