@@ -13,7 +13,7 @@ import (
 type discard struct{}
 
 func (discard) Row(*pgstore.Table, int64, ...any) {}
-func (discard) Reject(string, string, []byte)      {}
+func (discard) Reject(string, string, []byte)     {}
 
 type collect struct{ rows [][]any }
 

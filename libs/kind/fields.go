@@ -211,8 +211,6 @@ func rejectReason(err error) string {
 
 func offset(t hae.Time) int16 { return int16(t.OffsetMin) }
 
-
-
 // optTime reads an optional timestamp: missing, null or unparseable is
 // (zero, false). For fields where "an unparseable value counts as missing".
 func (o object) optTime(key string) (hae.Time, bool) {
