@@ -62,6 +62,9 @@ type Result struct {
 	PeakRSSMB          map[string]float64       `json:"peak_rss_mb"`
 	PeakRSS30MBMB      map[string]float64       `json:"peak_rss_during_30mb_mb"`
 	WriterRowsPerS     map[string]float64       `json:"writer_rows_per_s"`
+	// E2ECPUPerMPoints is the CPU seconds each component spent per million
+	// points in the end-to-end phase: where the machine's two cores go.
+	E2ECPUPerMPoints map[string]float64 `json:"e2e_cpu_s_per_million_points"`
 	Targets            map[string]Target        `json:"targets"`
 	Settings           []string                 `json:"settings,omitempty"`
 	CopyMeasurementBad bool                     `json:"copy_measurement_suspect"`
@@ -234,6 +237,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	perDevice := (bodies + sc.e2eDevices - 1) / sc.e2eDevices
 	want := int64(perDevice*sc.e2eDevices) * int64(perBody)
 	smp.markE2E()
+	cpu0 := st.cpuNow()
 	profiled := profile(ctx, cfg, st, 8*time.Second)
 	e2e := &AcceptResult{BodyBytes: 1 << 20, Devices: sc.e2eDevices, Requests: perDevice * sc.e2eDevices}
 	t0 = time.Now()
@@ -254,6 +258,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if got-before != want {
 		return nil, fmt.Errorf("end to end: %d rows committed, want %d", got-before, want)
 	}
+	cpu1 := st.cpuNow()
+	res.E2ECPUPerMPoints = map[string]float64{}
+	for k, v := range cpu1 {
+		res.E2ECPUPerMPoints[k] = (v - cpu0[k]) / (float64(want) / 1e6)
+	}
 	profiled()
 	res.E2EPoints = want
 	res.E2ESeconds = done.Sub(t0).Seconds()
@@ -262,6 +271,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.WriterRowsPerS = smp.writerRates()
 	fmt.Fprintf(cfg.Out, "  %d points committed in %.1f s: %.0f points/s (%.2f of the COPY ceiling)\n",
 		want, res.E2ESeconds, res.E2EPointsPerS, res.Ratios["e2e_vs_copy"])
+	fmt.Fprintf(cfg.Out, "  CPU seconds per million points: %v\n", rounded2(res.E2ECPUPerMPoints))
 	res.PeakRSSMB = smp.allPeaks()
 	res.Series = smp.series()
 	res.Targets = map[string]Target{
@@ -438,6 +448,14 @@ func rounded(m map[string]float64) map[string]int {
 	out := map[string]int{}
 	for k, v := range m {
 		out[k] = int(v + 0.5)
+	}
+	return out
+}
+
+func rounded2(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = float64(int(v*100+0.5)) / 100
 	}
 	return out
 }

@@ -252,3 +252,46 @@ func profile(ctx context.Context, cfg Config, st *stack, d time.Duration) func()
 	}
 	return wg.Wait
 }
+
+// cpuSeconds is the CPU time (user + system) processes have used: by pid
+// for the stack's own, and summed over every process of a command name
+// (PostgreSQL's backends).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	end := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[end+1:]))
+	if end < 0 || len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100 // clock ticks of 10 ms
+}
+
+func cpuSecondsOf(comm string) float64 {
+	total := 0.0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err == nil && strings.TrimSpace(string(b)) == comm {
+			total += cpuSeconds(pid)
+		}
+	}
+	return total
+}
+
+// cpuNow is every component's CPU time so far.
+func (s *stack) cpuNow() map[string]float64 {
+	out := map[string]float64{"postgres": cpuSecondsOf("postgres")}
+	for name, pid := range s.pids() {
+		out[name] = cpuSeconds(pid)
+	}
+	return out
+}
