@@ -394,13 +394,22 @@ func freshDatabase(ctx context.Context, adminURL, name string) (string, error) {
 		return "", fmt.Errorf("connect %s: %w", adminURL, err)
 	}
 	defer c.Close(ctx)
-	for _, s := range []string{
-		"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)",
-		"CREATE DATABASE " + name + " TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
-	} {
-		if _, err := c.Exec(ctx, s); err != nil {
-			return "", fmt.Errorf("%s: %w", s, err)
+	// FORCE cannot end an autovacuum worker (a superuser's): it finishes
+	// on its own, so try again for a while.
+	drop := "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
+	for deadline := time.Now().Add(time.Minute); ; {
+		_, err := c.Exec(ctx, drop)
+		if err == nil {
+			break
 		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s: %w", drop, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	create := "CREATE DATABASE " + name + " TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+	if _, err := c.Exec(ctx, create); err != nil {
+		return "", fmt.Errorf("%s: %w", create, err)
 	}
 	u, err := url.Parse(adminURL)
 	if err != nil {
