@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,12 +30,15 @@ func copyCeiling(ctx context.Context, pool *pgxpool.Pool, rows int) (float64, er
 		}
 	}
 	i := 0
+	// Rows shaped like the pipeline's: a device name as source and a real
+	// ingestion id (64 hex digits), so the ceiling is for the same bytes.
+	ingestion := strings.Repeat("5f3a9c0e", 8)
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		if i == rows {
 			return nil, nil
 		}
 		lo := float64(50 + i%40)
-		row := []any{user, start.Add(time.Duration(i) * time.Minute), "bench copy", lo, lo + 7.25, lo + 15, int16(-480), "copy-ceiling", int64(i)}
+		row := []any{user, start.Add(time.Duration(i) * time.Minute), "Bench Watch 00", lo, lo + 7.25, lo + 15, int16(-480), ingestion, int64(i / 5000)}
 		i++
 		return row, nil
 	})

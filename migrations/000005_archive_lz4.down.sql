@@ -1,0 +1,3 @@
+ALTER TABLE raw_ingestions ALTER COLUMN payload SET COMPRESSION pglz;
+ALTER TABLE ingestions ALTER COLUMN manifest SET COMPRESSION pglz;
+ALTER TABLE rejected_points ALTER COLUMN item SET COMPRESSION pglz;
