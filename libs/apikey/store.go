@@ -17,10 +17,12 @@ import (
 // nothing else; any other error means the key store is unavailable (503).
 var ErrUnauthorized = errors.New("invalid API key")
 
-// Principal is who an authenticated request acts for.
+// Principal is who an authenticated request acts for, and what the key
+// may do.
 type Principal struct {
 	UserID uuid.UUID
 	KeyID  string
+	Scopes Scopes
 }
 
 // Key is a stored key as shown to its owner (never the hash).
@@ -30,6 +32,7 @@ type Key struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+	Scopes     []string   `json:"scopes"`
 }
 
 // Store keeps keys in PostgreSQL.
@@ -44,15 +47,21 @@ func NewStore(pool *pgxpool.Pool, params Params) *Store {
 }
 
 // Create makes a key for a user and returns the token, shown only once.
-func (s *Store) Create(ctx context.Context, userID uuid.UUID, name string) (string, Key, error) {
+// scopes are scope names ("read", "ingest", or "read,ingest"); none gives
+// DefaultScopes, an unknown one ErrInvalidScope.
+func (s *Store) Create(ctx context.Context, userID uuid.UUID, name string, scopes ...string) (string, Key, error) {
+	sc, err := ParseScopes(scopes...)
+	if err != nil {
+		return "", Key{}, err
+	}
 	g, err := Generate(s.params)
 	if err != nil {
 		return "", Key{}, err
 	}
-	k := Key{ID: g.ID, Name: name}
+	k := Key{ID: g.ID, Name: name, Scopes: sc.Names()}
 	err = s.pool.QueryRow(ctx,
-		`INSERT INTO api_keys (id, user_id, name, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
-		g.ID, userID, name, g.Hash).Scan(&k.CreatedAt)
+		`INSERT INTO api_keys (id, user_id, name, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
+		g.ID, userID, name, g.Hash, k.Scopes).Scan(&k.CreatedAt)
 	if err != nil {
 		return "", Key{}, fmt.Errorf("store key: %w", err)
 	}
@@ -75,10 +84,11 @@ func (s *Store) check(ctx context.Context, id, secret string) (p Principal, need
 	var (
 		hash    string
 		revoked *time.Time
+		scopes  []string
 	)
 	p.KeyID = strings.Clone(id) // cached beyond the request: never a view of its buffer
-	err = s.pool.QueryRow(ctx, `SELECT user_id, secret_hash, revoked_at FROM api_keys WHERE id = $1`, id).
-		Scan(&p.UserID, &hash, &revoked)
+	err = s.pool.QueryRow(ctx, `SELECT user_id, secret_hash, revoked_at, scopes FROM api_keys WHERE id = $1`, id).
+		Scan(&p.UserID, &hash, &revoked, &scopes)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Principal{}, false, ErrUnauthorized
 	}
@@ -95,6 +105,7 @@ func (s *Store) check(ctx context.Context, id, secret string) (p Principal, need
 	if !ok {
 		return Principal{}, false, ErrUnauthorized
 	}
+	p.Scopes = scopesFromNames(scopes)
 	return p, weaker, nil
 }
 
@@ -132,13 +143,15 @@ func (s *Store) touch(ctx context.Context, used map[string]time.Time) error {
 // List returns a user's keys, newest first.
 func (s *Store) List(ctx context.Context, userID uuid.UUID) ([]Key, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
+		`SELECT id, name, created_at, last_used_at, revoked_at, scopes FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) {
 		var k Key
-		err := r.Scan(&k.ID, &k.Name, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+		err := r.Scan(&k.ID, &k.Name, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt, &k.Scopes)
+		// Stored in any order; shown in one.
+		k.Scopes = scopesFromNames(k.Scopes).Names()
 		return k, err
 	})
 	if err != nil {
@@ -156,4 +169,19 @@ func (s *Store) Revoke(ctx context.Context, userID uuid.UUID, keyID string) (boo
 		return false, fmt.Errorf("revoke key: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// RevokeAll revokes every key of a user that is not revoked yet and returns
+// their ids, so the caller can tell the running edges.
+func (s *Store) RevokeAll(ctx context.Context, userID uuid.UUID) ([]string, error) {
+	rows, err := s.pool.Query(ctx,
+		`UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("revoke keys: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("revoke keys: %w", err)
+	}
+	return ids, nil
 }

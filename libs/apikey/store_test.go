@@ -72,8 +72,8 @@ func TestStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p != (apikey.Principal{UserID: ana, KeyID: key.ID}) {
-			t.Errorf("Principal = %+v, want user %s key %s", p, ana, key.ID)
+		if p != (apikey.Principal{UserID: ana, KeyID: key.ID, Scopes: apikey.ScopeIngest}) {
+			t.Errorf("Principal = %+v, want user %s key %s scopes ingest", p, ana, key.ID)
 		}
 	})
 
@@ -172,10 +172,10 @@ func TestStoreListAndRevoke(t *testing.T) {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	if want := []string{"created_at", "id", "last_used_at", "name", "revoked_at"}; !slices.Equal(names, want) {
+	if want := []string{"created_at", "id", "last_used_at", "name", "revoked_at", "scopes"}; !slices.Equal(names, want) {
 		t.Errorf("Key JSON fields %v, want %v (%s)", names, want, b)
 	}
-	if string(fields["revoked_at"]) != "null" || string(fields["last_used_at"]) != "null" {
+	if string(fields["revoked_at"]) != "null" || string(fields["last_used_at"]) != "null" || string(fields["scopes"]) != `["ingest"]` {
 		t.Errorf("Key JSON %s", b)
 	}
 	if strings.Contains(string(b), "argon2") {

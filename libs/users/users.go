@@ -83,3 +83,103 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	}
 	return list, nil
 }
+
+// ByID returns a user's email.
+func (s *Store) ByID(ctx context.Context, id uuid.UUID) (string, error) {
+	var email string
+	err := s.pool.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, id).Scan(&email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("%s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up user: %w", err)
+	}
+	return email, nil
+}
+
+// bookkeeping are the tables besides the data tables that hold a user's
+// rows, in the order they are deleted (api_keys would go with the user by
+// ON DELETE CASCADE; deleting them explicitly counts them).
+var bookkeeping = []string{"rejected_points", "ingestion_parts", "ingestions", "raw_ingestions", "api_keys"}
+
+// rebuildSuffix names the tables a rebuild (healthctl replay --kind K) is
+// filling; they replace the live ones when it ends, so a user deleted
+// meanwhile is deleted there too.
+const rebuildSuffix = "_rebuild"
+
+// TableRows is how many of a user's rows one table holds (or held).
+type TableRows struct {
+	Table string
+	Rows  int64
+}
+
+// Count says how many rows of the user each table holds: dataTables (the
+// kind registry's tables), then the bookkeeping tables and users.
+func (s *Store) Count(ctx context.Context, id uuid.UUID, dataTables []string) ([]TableRows, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("count user rows: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	return userRows(ctx, tx, id, dataTables, "SELECT count(*) FROM %s WHERE %s = $1")
+}
+
+// Delete removes a user and everything stored for it, in one transaction:
+// its rows in dataTables (and in their _rebuild copies while a rebuild is
+// under way), rejected_points, ingestion_parts, ingestions, raw_ingestions,
+// api_keys and the users row. It returns what each table lost. It is
+// idempotent: run again (by id) it removes whatever was written for the
+// user since, and otherwise nothing.
+//
+// It does not touch the stream: callers revoke the keys first and let the
+// consumers catch up (healthctl users delete does both).
+func (s *Store) Delete(ctx context.Context, id uuid.UUID, dataTables []string) ([]TableRows, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	out, err := userRows(ctx, tx, id, dataTables, "WITH d AS (DELETE FROM %s WHERE %s = $1 RETURNING 1) SELECT count(*) FROM d")
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	return out, nil
+}
+
+// userRows runs sqlf (table, user column) on every table holding the user's
+// rows and collects the counts it returns.
+func userRows(ctx context.Context, tx pgx.Tx, id uuid.UUID, dataTables []string, sqlf string) ([]TableRows, error) {
+	var tables []string
+	for _, t := range dataTables {
+		tables = append(tables, t)
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{t + rebuildSuffix}.Sanitize()).Scan(&exists); err != nil {
+			return nil, err
+		}
+		if exists {
+			tables = append(tables, t+rebuildSuffix)
+		}
+	}
+	tables = append(tables, bookkeeping...)
+	out := make([]TableRows, 0, len(tables)+1)
+	run := func(table, column string) error {
+		var n int64
+		if err := tx.QueryRow(ctx, fmt.Sprintf(sqlf, pgx.Identifier{table}.Sanitize(), column), id).Scan(&n); err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
+		out = append(out, TableRows{Table: table, Rows: n})
+		return nil
+	}
+	for _, t := range tables {
+		if err := run(t, "user_id"); err != nil {
+			return nil, err
+		}
+	}
+	if err := run("users", "id"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

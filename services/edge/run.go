@@ -14,6 +14,7 @@ import (
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/service"
 	"github.com/healthexport/libs/stream"
@@ -131,7 +132,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		ProxyHeader:      cfg.ProxyHeader,
 		Pprof:            cfg.Pprof,
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
-		Ingestions: ingestions.NewStore(deps.Pool)},
+		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(deps.Pool)},
 		deps.Ready, deps.Metrics, schema.OpenAPI())
 
 	log.Info("edge listening", "addr", cfg.Addr)

@@ -101,11 +101,11 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	deps.Ready.ShuttingDown()
 	log.Info("draining: writing what was pulled, then stopping")
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
+	// The health server may still report into errs: look, do not close.
+	select {
+	case err := <-errs:
+		return err
+	default:
 	}
 	log.Info("metric-writer stopped cleanly")
 	return nil

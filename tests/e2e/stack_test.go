@@ -248,7 +248,7 @@ func (s *stack) stopAll() {
 	s.mu.Unlock()
 	for _, name := range append(extra, "edge", "metric-writer", "raw-archiver") {
 		if err := s.signal(name, syscall.SIGTERM); err != nil {
-			s.t.Errorf("stop %s: %v", name, err)
+			s.t.Errorf("stop %s: %v\n%s", name, err, tail(s.logs(name), 5))
 		}
 	}
 }
@@ -338,4 +338,10 @@ func (s *stack) text(sql string, args ...any) string {
 		s.t.Fatalf("%s: %v", sql, err)
 	}
 	return v
+}
+
+// tail is the last n lines of a log.
+func tail(log string, n int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

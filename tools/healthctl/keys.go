@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,8 +23,9 @@ type keysCmd struct {
 }
 
 type keysCreateCmd struct {
-	Email string `required:"" help:"The owner's email address."`
-	Name  string `help:"A name to recognise the key by (e.g. the phone)."`
+	Email  string   `required:"" help:"The owner's email address."`
+	Name   string   `help:"A name to recognise the key by (e.g. the phone)."`
+	Scopes []string `help:"What the key may do: ingest (upload), read (read the data back and export it), or read,ingest. Default: ingest." placeholder:"SCOPE"`
 }
 
 func (c *keysCreateCmd) Run(e *env) error {
@@ -32,11 +34,11 @@ func (c *keysCreateCmd) Run(e *env) error {
 		return err
 	}
 	defer pool.Close()
-	token, key, err := apikey.NewStore(pool, apikey.DefaultParams()).Create(e.ctx, uid, c.Name)
+	token, key, err := apikey.NewStore(pool, apikey.DefaultParams()).Create(e.ctx, uid, c.Name, c.Scopes...)
 	if err != nil {
 		return err
 	}
-	e.log.Info("key created", "key_id", key.ID, "user_id", uid.String())
+	e.log.Info("key created", "key_id", key.ID, "user_id", uid.String(), "scopes", strings.Join(key.Scopes, ","))
 	_, err = fmt.Fprintln(e.stdout, token)
 	return err
 }
@@ -56,9 +58,9 @@ func (c *keysListCmd) Run(e *env) error {
 		return err
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tNAME\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(w, "ID\tNAME\tSCOPES\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range keys {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","), stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
 	}
 	return w.Flush()
 }

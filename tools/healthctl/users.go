@@ -10,6 +10,7 @@ import (
 type usersCmd struct {
 	Create usersCreateCmd `cmd:"" help:"Create a user (or find the existing one) and print its id."`
 	List   usersListCmd   `cmd:"" help:"List users."`
+	Delete usersDeleteCmd `cmd:"" help:"Delete a user with all its data, uploads and keys (asks for --yes)."`
 }
 
 type usersCreateCmd struct {

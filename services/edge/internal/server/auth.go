@@ -92,3 +92,22 @@ func principal(c *fiber.Ctx) apikey.Principal {
 	p, _ := c.Locals(principalKey).(apikey.Principal)
 	return p
 }
+
+// need refuses a key without scope with 403 (after authentication and the
+// rate limit: the key is valid, it may just not do this).
+func (s *Server) need(scope apikey.Scopes) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p := principal(c)
+		if p.Scopes.Has(scope) {
+			return c.Next()
+		}
+		s.metrics.auth.WithLabelValues("forbidden").Inc()
+		if c.Request().Header.ContentLength() != 0 {
+			// A body (an upload) is not read: close instead of draining.
+			c.Context().SetConnectionClose()
+		}
+		return fail(fiber.StatusForbidden, "forbidden", fmt.Sprintf(
+			"this key has the scopes %q and needs %q; create a key with it (healthctl keys create --scopes %s, or POST /v1/keys with a key that has it)",
+			p.Scopes.String(), scope.String(), scope.String()))
+	}
+}

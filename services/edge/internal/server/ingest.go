@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/tidwall/gjson"
 
 	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/spool"
@@ -59,7 +60,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	digest := sha256.New()
 	digest.Write([]byte(p.UserID.String()))
 	digest.Write([]byte{0})
-	sp, err := spool.Fill(body, digest, s.cfg.SpoolMemoryBytes, s.cfg.MaxBodyBytes, s.cfg.SpoolDir)
+	sp, err := s.spools.Fill(body, digest, int64(c.Request().Header.ContentLength()))
 	if err != nil {
 		c.Context().SetConnectionClose()
 		return s.readError(err, encoding)
@@ -70,7 +71,9 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return fail(fiber.StatusBadRequest, "empty_body", `the body is empty: send {"data": {...}}`)
 	}
-	if !json.Valid(raw) {
+	// gjson validates about six times faster than encoding/json (the same
+	// answer: see FuzzValidAgrees); encoding/json finds where it broke.
+	if !gjson.ValidBytes(raw) {
 		return fail(fiber.StatusBadRequest, "malformed_json", syntaxMessage(raw))
 	}
 	up := &ingest.Upload{

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,25 +16,37 @@ import (
 const maxKeyName = 100
 
 // createKey makes a key for the caller's user; the key is shown only here.
+// A key may only grant scopes it has itself: a phone's ingest key cannot
+// make a key that reads.
 func (s *Server) createKey(c *fiber.Ctx) error {
 	var req struct {
-		Name string `json:"name"`
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
 	}
 	if body := c.Body(); len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			return fail(fiber.StatusBadRequest, "malformed_json", `send {"name": "..."} or nothing`)
+			return fail(fiber.StatusBadRequest, "malformed_json", `send {"name": "...", "scopes": ["ingest", "read"]} or nothing`)
 		}
 	}
 	req.Name = strings.TrimSpace(req.Name)
 	if len(req.Name) > maxKeyName {
 		return fail(fiber.StatusBadRequest, "invalid_name", "a key's name is at most 100 bytes")
 	}
-	token, k, err := s.deps.Keys.Create(c.UserContext(), principal(c).UserID, req.Name)
+	want, err := apikey.ParseScopes(req.Scopes...)
+	if err != nil {
+		return fail(fiber.StatusBadRequest, "invalid_scopes", err.Error())
+	}
+	p := principal(c)
+	if !p.Scopes.Has(want) {
+		return fail(fiber.StatusForbidden, "forbidden", fmt.Sprintf(
+			"this key has the scopes %q and cannot make a key with %q (an operator can: healthctl keys create --scopes)", p.Scopes.String(), want.String()))
+	}
+	token, k, err := s.deps.Keys.Create(c.UserContext(), p.UserID, req.Name, want.Names()...)
 	if err != nil {
 		s.log.Error("create key", "err", err)
 		return unavailable("key_store_unavailable", "keys cannot be created right now; retry later")
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": k.ID, "name": k.Name, "created_at": k.CreatedAt, "key": token})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": k.ID, "name": k.Name, "created_at": k.CreatedAt, "scopes": k.Scopes, "key": token})
 }
 
 // listKeys lists the caller's user's keys, never their hashes.

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -21,8 +22,10 @@ import (
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/services/edge/internal/ingest"
+	"github.com/healthexport/services/edge/internal/spool"
 )
 
 // Authenticator verifies API keys; client is the caller's address.
@@ -37,7 +40,7 @@ type Limiter interface {
 
 // Keys manages a user's API keys.
 type Keys interface {
-	Create(ctx context.Context, userID uuid.UUID, name string) (string, apikey.Key, error)
+	Create(ctx context.Context, userID uuid.UUID, name string, scopes ...string) (string, apikey.Key, error)
 	List(ctx context.Context, userID uuid.UUID) ([]apikey.Key, error)
 	Revoke(ctx context.Context, userID uuid.UUID, keyID string) (bool, error)
 }
@@ -45,6 +48,18 @@ type Keys interface {
 // Ingestions reports what happened to an upload.
 type Ingestions interface {
 	Get(ctx context.Context, userID uuid.UUID, ingestionID string) (*ingestions.Status, error)
+}
+
+// Reader reads a user's data back (the read scope's routes).
+type Reader interface {
+	Metric(ctx context.Context, uid uuid.UUID, name string, r query.Range, source *string, p query.Page) (string, string, *query.Result, error)
+	Sleep(ctx context.Context, uid uuid.UUID, typ string, r query.Range, p query.Page) (*query.Result, error)
+	Workouts(ctx context.Context, uid uuid.UUID, r query.Range, p query.Page) (*query.Result, error)
+	Workout(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
+	RouteGPX(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
+	Events(ctx context.Context, uid uuid.UUID, kind string, r query.Range, p query.Page) (*query.Result, error)
+	ECG(ctx context.Context, uid uuid.UUID, r query.Range, p query.Page) (*query.Result, error)
+	OpenExport(ctx context.Context, uid uuid.UUID, format query.Format) (*query.Export, error)
 }
 
 // Processor publishes an upload.
@@ -59,6 +74,7 @@ type Deps struct {
 	Keys       Keys
 	Ingest     Processor
 	Ingestions Ingestions
+	Query      Reader
 	// Revoked tells every edge a key was revoked (over NATS).
 	Revoked func(keyID string) error
 }
@@ -75,6 +91,9 @@ type Config struct {
 	ProxyHeader string
 	// Pprof serves /debug/pprof/ (PPROF_ENABLED; off by default).
 	Pprof bool
+	// MaxExports is how many exports may stream at once (each holds a
+	// database connection while it lasts); 0 means 2.
+	MaxExports int
 }
 
 // Server is the edge's HTTP API.
@@ -86,11 +105,16 @@ type Server struct {
 	cfg     Config
 	metrics *metrics
 	openapi []byte
+	exports chan struct{}
+	spools  *spool.Pool
 }
 
 // New builds the app and its routes.
 func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *prometheus.Registry, openapi []byte) *Server {
-	s := &Server{log: log, deps: deps, ready: ready, cfg: cfg, metrics: newMetrics(reg), openapi: openapi}
+	s := &Server{log: log, deps: deps, ready: ready, cfg: cfg, metrics: newMetrics(reg), openapi: openapi,
+		spools:  spool.NewPool(cfg.SpoolMemoryBytes, cfg.MaxBodyBytes, cfg.SpoolDir),
+		exports: make(chan struct{}, cmp.Or(cfg.MaxExports, 2))}
+	s.metrics.auth.WithLabelValues("forbidden") // starts at zero, like the other outcomes
 	s.app = fiber.New(fiber.Config{
 		AppName:               "health-export-edge",
 		DisableStartupMessage: true,
@@ -130,11 +154,22 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *pro
 	// Authentication, revocation included, comes before rate limiting:
 	// only authenticated requests count against a key's limit.
 	v1 := s.app.Group("/v1", s.authenticate, s.rateLimit)
-	v1.Post("/ingest", s.ingest)
+	// Scopes gate uploading and reading; key management and upload status
+	// are open to every key of the user.
+	ingest, read := s.need(apikey.ScopeIngest), s.need(apikey.ScopeRead)
+	v1.Post("/ingest", ingest, s.ingest)
 	v1.Post("/keys", s.createKey)
 	v1.Get("/keys", s.listKeys)
 	v1.Delete("/keys/:id", s.revokeKey)
 	v1.Get("/ingestions/:id", s.ingestionStatus)
+	v1.Get("/metrics/:name", read, s.readMetric)
+	v1.Get("/sleep", read, s.readSleep)
+	v1.Get("/workouts", read, s.readWorkouts)
+	v1.Get("/workouts/:key", read, s.readWorkout)
+	v1.Get("/workouts/:key/route.gpx", read, s.readRouteGPX)
+	v1.Get("/events", read, s.readEvents)
+	v1.Get("/ecg", read, s.readECG)
+	v1.Get("/export", read, s.export)
 	return s
 }
 
@@ -202,6 +237,8 @@ func codeForStatus(status int) string {
 	switch status {
 	case fiber.StatusNotFound:
 		return "not_found"
+	case fiber.StatusForbidden:
+		return "forbidden"
 	case fiber.StatusMethodNotAllowed:
 		return "method_not_allowed"
 	case fiber.StatusRequestEntityTooLarge:

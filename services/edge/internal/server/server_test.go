@@ -22,6 +22,7 @@ import (
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/testenv"
@@ -45,11 +46,11 @@ type edge struct {
 	logBuf   *bytes.Buffer
 }
 
-func newEdge(t *testing.T, partMax int, maxBody int64) *edge {
+func newEdge(t testing.TB, partMax int, maxBody int64) *edge {
 	return newEdgeLimited(t, partMax, maxBody, 1000)
 }
 
-func newEdgeLimited(t *testing.T, partMax int, maxBody int64, rateLimit int) *edge {
+func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int) *edge {
 	t.Helper()
 	ctx := context.Background()
 	names := testenv.NewNames()
@@ -83,7 +84,7 @@ func newEdgeLimited(t *testing.T, partMax int, maxBody int64, rateLimit int) *ed
 	e.srv = server.New(log, server.Config{MaxBodyBytes: maxBody, SpoolMemoryBytes: 4096, SpoolDir: t.TempDir(),
 		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute},
 		server.Deps{Auth: e.verifier, Limiter: limiter, Keys: e.keys, Ingest: pipe, Revoked: revoked,
-			Ingestions: ingestions.NewStore(e.db.Pool)},
+			Ingestions: ingestions.NewStore(e.db.Pool), Query: query.NewStore(e.db.Pool)},
 		obs.NewReadiness(), reg, []byte("openapi: 3.0.3\n"))
 	return e
 }
@@ -406,8 +407,8 @@ func TestKeyManagement(t *testing.T) {
 	}
 	for _, k := range keys {
 		m := k.(map[string]any)
-		if len(m) != 5 || m["id"] == otherKey.ID {
-			t.Errorf("listed key %v: want exactly id, name, created_at, last_used_at, revoked_at of the caller's keys", m)
+		if len(m) != 6 || m["id"] == otherKey.ID || fmt.Sprint(m["scopes"]) != "[ingest]" {
+			t.Errorf("listed key %v: want exactly id, name, created_at, last_used_at, revoked_at, scopes of the caller's keys", m)
 		}
 	}
 

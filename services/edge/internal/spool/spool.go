@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -20,17 +21,56 @@ type Spool struct {
 	mem    []byte
 	file   *os.File
 	mapped []byte
+	buf    *bytes.Buffer // the memory buffer, returned to its pool on Close
+	pool   *Pool
+}
+
+// Pool spools bodies with buffers reused between requests: growing a
+// fresh buffer to each body's size (and clearing it) cost a fifth of the
+// edge's CPU on 1 MB uploads.
+type Pool struct {
+	memBytes, maxBytes int64
+	dir                string
+	bufs               sync.Pool
+}
+
+// NewPool returns a pool spooling up to memBytes in memory, bodies of at
+// most maxBytes, temp files in dir.
+func NewPool(memBytes, maxBytes int64, dir string) *Pool {
+	p := &Pool{memBytes: memBytes, maxBytes: maxBytes, dir: dir}
+	p.bufs.New = func() any { return new(bytes.Buffer) }
+	return p
+}
+
+// Fill spools r; sizeHint (the Content-Length, or ≤ 0) sizes the buffer
+// up front.
+func (p *Pool) Fill(r io.Reader, sink io.Writer, sizeHint int64) (*Spool, error) {
+	buf := p.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	if sizeHint > 0 {
+		buf.Grow(int(min(sizeHint, p.memBytes) + 1))
+	}
+	s, err := fill(r, sink, p.memBytes, p.maxBytes, p.dir, buf)
+	if err != nil || s.file != nil {
+		p.bufs.Put(buf)
+		return s, err
+	}
+	s.buf, s.pool = buf, p
+	return s, nil
 }
 
 // Fill reads r to the end into a spool, writing every byte to sink as well
 // (the ingestion id's hash). Bodies over maxBytes fail with ErrTooLarge as
 // soon as the limit is crossed, without reading the rest.
 func Fill(r io.Reader, sink io.Writer, memBytes, maxBytes int64, dir string) (*Spool, error) {
+	return fill(r, sink, memBytes, maxBytes, dir, new(bytes.Buffer))
+}
+
+func fill(r io.Reader, sink io.Writer, memBytes, maxBytes int64, dir string, buf *bytes.Buffer) (*Spool, error) {
 	limited := &io.LimitedReader{R: r, N: maxBytes + 1}
 	src := io.TeeReader(limited, sink)
 	s := &Spool{}
-	var buf bytes.Buffer
-	if _, err := io.CopyN(&buf, src, memBytes+1); errors.Is(err, io.EOF) {
+	if _, err := io.CopyN(buf, src, memBytes+1); errors.Is(err, io.EOF) {
 		s.mem = buf.Bytes()
 		return s, s.check(limited)
 	} else if err != nil {
@@ -99,5 +139,9 @@ func (s *Spool) Close() error {
 		s.file = nil
 	}
 	s.mem = nil
+	if s.buf != nil {
+		s.pool.bufs.Put(s.buf)
+		s.buf = nil
+	}
 	return errors.Join(errs...)
 }

@@ -83,3 +83,30 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return len(p), nil
 }
+
+// Pooled buffers: a body spooled after another one gets its own bytes,
+// whatever the previous one left in the buffer.
+func TestPoolReusesBuffers(t *testing.T) {
+	p := NewPool(1024, 1<<20, t.TempDir())
+	first, err := p.Fill(bytes.NewReader(bytes.Repeat([]byte("a"), 900)), io.Discard, 900)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	second, err := p.Fill(bytes.NewReader([]byte("bb")), io.Discard, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if string(second.Bytes()) != "bb" {
+		t.Fatalf("second body %q", second.Bytes())
+	}
+	big, err := p.Fill(bytes.NewReader(bytes.Repeat([]byte("c"), 5000)), io.Discard, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	if !big.InFile() || len(big.Bytes()) != 5000 {
+		t.Fatalf("a body over the memory budget: in file %v, %d bytes", big.InFile(), len(big.Bytes()))
+	}
+}

@@ -47,28 +47,28 @@ type Config struct {
 
 // Result is what one run measured.
 type Result struct {
-	At                 time.Time                `json:"at"`
-	Quick              bool                     `json:"quick"`
-	Machine            Machine                  `json:"machine"`
-	CopyCeilingPerS    float64                  `json:"copy_ceiling_points_per_s"`
-	E2EPointsPerS      float64                  `json:"e2e_points_per_s"`
-	E2EPoints          int64                    `json:"e2e_points"`
-	E2ESeconds         float64                  `json:"e2e_seconds"`
-	Ratios             map[string]float64       `json:"ratios"`
-	Accept             map[string]*AcceptResult `json:"accept"`
-	AcceptP99Ms100KB   float64                  `json:"accept_p99_ms_100kb"`
-	Accept30MBSeconds  float64                  `json:"accept_30mb_s"`
-	Accept30MBMB       float64                  `json:"accept_30mb_body_mb"`
-	PeakRSSMB          map[string]float64       `json:"peak_rss_mb"`
-	PeakRSS30MBMB      map[string]float64       `json:"peak_rss_during_30mb_mb"`
-	WriterRowsPerS     map[string]float64       `json:"writer_rows_per_s"`
+	At                time.Time                `json:"at"`
+	Quick             bool                     `json:"quick"`
+	Machine           Machine                  `json:"machine"`
+	CopyCeilingPerS   float64                  `json:"copy_ceiling_points_per_s"`
+	E2EPointsPerS     float64                  `json:"e2e_points_per_s"`
+	E2EPoints         int64                    `json:"e2e_points"`
+	E2ESeconds        float64                  `json:"e2e_seconds"`
+	Ratios            map[string]float64       `json:"ratios"`
+	Accept            map[string]*AcceptResult `json:"accept"`
+	AcceptP99Ms100KB  float64                  `json:"accept_p99_ms_100kb"`
+	Accept30MBSeconds float64                  `json:"accept_30mb_s"`
+	Accept30MBMB      float64                  `json:"accept_30mb_body_mb"`
+	PeakRSSMB         map[string]float64       `json:"peak_rss_mb"`
+	PeakRSS30MBMB     map[string]float64       `json:"peak_rss_during_30mb_mb"`
+	WriterRowsPerS    map[string]float64       `json:"writer_rows_per_s"`
 	// E2ECPUPerMPoints is the CPU seconds each component spent per million
 	// points in the end-to-end phase: where the machine's two cores go.
-	E2ECPUPerMPoints map[string]float64 `json:"e2e_cpu_s_per_million_points"`
-	Targets            map[string]Target        `json:"targets"`
-	Settings           []string                 `json:"settings,omitempty"`
-	CopyMeasurementBad bool                     `json:"copy_measurement_suspect"`
-	Series             []Sample                 `json:"series"`
+	E2ECPUPerMPoints   map[string]float64 `json:"e2e_cpu_s_per_million_points"`
+	Targets            map[string]Target  `json:"targets"`
+	Settings           []string           `json:"settings,omitempty"`
+	CopyMeasurementBad bool               `json:"copy_measurement_suspect"`
+	Series             []Sample           `json:"series"`
 }
 
 // Machine says where it ran.
@@ -247,7 +247,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}, e2e)
 	e2e.summarize(time.Since(t0).Seconds())
 	res.Accept["e2e_1mb_heart_rate"] = e2e
-	done, err := smp.waitRows(ctx, "heart_rate", before+want, 10*time.Minute)
+	done, err := smp.waitRows(ctx, "heart_rate", "heart_rate_metrics", before, want, 10*time.Minute)
 	if err != nil {
 		return nil, err
 	}

@@ -150,27 +150,35 @@ func (s *sampler) drained(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// waitRows waits until the table of kind has target rows (counted in the
-// database), watching the writer's counter meanwhile, and returns when the
-// last of them was committed (the first sample that saw them all).
-func (s *sampler) waitRows(ctx context.Context, kind string, target int64, timeout time.Duration) (time.Time, error) {
+// waitRows waits until the writer has written want rows of kind since
+// markE2E (its counter, read with the samples: counting the table every
+// few milliseconds would load PostgreSQL, the thing measured), confirms
+// the count in the database, and returns when the last row was committed.
+func (s *sampler) waitRows(ctx context.Context, kind string, table string, before, want int64, timeout time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
-	table := map[string]string{"heart_rate": "heart_rate_metrics"}[kind]
+	s.mu.Lock()
+	base := s.data[s.mark].RowsByKind[kind]
+	s.mu.Unlock()
 	for {
-		var n int64
-		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-			return time.Time{}, err
-		}
-		if n >= target {
-			return time.Now(), nil
+		s.sample()
+		l := s.last()
+		if int64(l.RowsByKind[kind]-base) >= want {
+			at := s.t0.Add(time.Duration(l.T * float64(time.Second)))
+			var n int64
+			if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+				return time.Time{}, err
+			}
+			if n-before >= want {
+				return at, nil
+			}
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("%s: %d of %d rows after %v", table, n, target, timeout)
+			return time.Time{}, fmt.Errorf("%s: %.0f of %d rows written after %v", table, l.RowsByKind[kind]-base, want, timeout)
 		}
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

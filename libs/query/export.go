@@ -1,0 +1,235 @@
+package query
+
+import (
+	"archive/zip"
+	"bufio"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Format is an export's format.
+type Format string
+
+// The export formats.
+const (
+	NDJSON Format = "ndjson" // one JSON object per line: {"type": <table>, <column>: <value>, ...}
+	ZipCSV Format = "zip"    // a zip holding <table>.csv per table, with a header row
+)
+
+// hidden columns are not exported: whose rows they are (the caller's) and
+// the stream's bookkeeping.
+var hidden = map[string]bool{"user_id": true, "stream_seq": true}
+
+// exportTable is a table an export reads, in its key's order.
+type exportTable struct {
+	name string
+	key  []string
+}
+
+// ExportTables names the tables an export reads: every table of the kind
+// registry, then rejected_points (items that were sent but not stored, with
+// the reason and the bytes as sent).
+func (s *Store) ExportTables() []string {
+	var out []string
+	for _, t := range s.exportTables() {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+func (s *Store) exportTables() []exportTable {
+	var out []exportTable
+	for _, t := range s.reg.Tables() {
+		out = append(out, exportTable{name: t.Name, key: t.Key})
+	}
+	return append(out, exportTable{name: "rejected_points", key: []string{"user_id", "ingestion_id", "pointer"}})
+}
+
+// Export is an export under way: one read-only snapshot of the user's rows.
+type Export struct {
+	ctx    context.Context
+	tx     pgx.Tx
+	tables []exportTable
+	uid    uuid.UUID
+	format Format
+}
+
+// OpenExport starts an export: it takes the snapshot (so an unreachable
+// database is an error before anything is sent). ctx must outlive Stream;
+// Close ends the export.
+func (s *Store) OpenExport(ctx context.Context, uid uuid.UUID, format Format) (*Export, error) {
+	if format != NDJSON && format != ZipCSV {
+		return nil, fmt.Errorf("export: unknown format %q", format)
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return &Export{ctx: ctx, tx: tx, tables: s.exportTables(), uid: uid, format: format}, nil
+}
+
+// Close ends the snapshot.
+func (e *Export) Close() { _ = e.tx.Rollback(context.WithoutCancel(e.ctx)) }
+
+// Stream writes everything stored for the user to w, one table after the
+// other, row by row: nothing is collected in memory beyond a row. Columns
+// are the tables' own but user_id and stream_seq; timestamps in the offset
+// they were recorded in. NDJSON ends with {"type": "end", "rows": {<table>:
+// n}}, so a cut-off export is told from a complete one; a zip without its
+// central directory is unreadable. It returns the rows written per table;
+// an error from w (the client went away) ends it.
+func (e *Export) Stream(w io.Writer) (map[string]int64, error) {
+	ctx, tx, uid := e.ctx, e.tx, e.uid
+	counts := map[string]int64{}
+	switch e.format {
+	case NDJSON:
+		bw := bufio.NewWriterSize(w, 64<<10)
+		var line []byte
+		for _, t := range e.tables {
+			n, err := eachRow(ctx, tx, t, uid, nil, func(cols []string, vals []any, off *int16) error {
+				line = append(line[:0], `{"type":`...)
+				line = appendString(line, t.name)
+				for i, c := range cols {
+					if c == "" {
+						continue
+					}
+					line = append(line, ',')
+					line = appendString(line, c)
+					line = append(line, ':')
+					line = appendJSON(line, vals[i], off)
+				}
+				line = append(line, "}\n"...)
+				_, err := bw.Write(line)
+				return err
+			})
+			counts[t.name] = n
+			if err != nil {
+				return counts, err
+			}
+		}
+		line = append(line[:0], `{"type":"end","rows":{`...)
+		for i, t := range e.tables {
+			if i > 0 {
+				line = append(line, ',')
+			}
+			line = appendString(line, t.name)
+			line = append(line, ':')
+			line = strconv.AppendInt(line, counts[t.name], 10)
+		}
+		line = append(line, "}}\n"...)
+		if _, err := bw.Write(line); err != nil {
+			return counts, err
+		}
+		if err := bw.Flush(); err != nil {
+			return counts, err
+		}
+	case ZipCSV:
+		zw := zip.NewWriter(w)
+		now := time.Now()
+		for _, t := range e.tables {
+			f, err := zw.CreateHeader(&zip.FileHeader{Name: t.name + ".csv", Method: zip.Deflate, Modified: now})
+			if err != nil {
+				return counts, err
+			}
+			cw := csv.NewWriter(f)
+			var (
+				record []string
+				cell   []byte
+			)
+			n, err := eachRow(ctx, tx, t, uid,
+				func(cols []string) error {
+					var header []string
+					for _, c := range cols {
+						if c != "" {
+							header = append(header, c)
+						}
+					}
+					return cw.Write(header)
+				},
+				func(cols []string, vals []any, off *int16) error {
+					record = record[:0]
+					for i, c := range cols {
+						if c == "" {
+							continue
+						}
+						cell = appendText(cell[:0], vals[i], off)
+						record = append(record, string(cell))
+					}
+					return cw.Write(record)
+				})
+			counts[t.name] = n
+			if err != nil {
+				return counts, err
+			}
+			cw.Flush()
+			if err := cw.Error(); err != nil {
+				return counts, err
+			}
+		}
+		if err := zw.Close(); err != nil {
+			return counts, err
+		}
+	}
+	return counts, nil
+}
+
+// eachRow reads the user's rows of a table in key order and hands each to
+// fn with the column names ("" for a hidden column) and the row's offset.
+// header, when set, gets the names before any row.
+func eachRow(ctx context.Context, tx pgx.Tx, t exportTable, uid uuid.UUID, header func(cols []string) error,
+	fn func(cols []string, vals []any, off *int16) error) (int64, error) {
+	order := ""
+	for i, k := range t.key {
+		if i > 0 {
+			order += ", "
+		}
+		order += ident(k)
+	}
+	rows, err := tx.Query(ctx, "SELECT * FROM "+ident(t.name)+" WHERE user_id = $1 ORDER BY "+order, uid)
+	if err != nil {
+		return 0, fmt.Errorf("export %s: %w", t.name, err)
+	}
+	defer rows.Close()
+	fds := rows.FieldDescriptions()
+	cols := make([]string, len(fds))
+	offIx := -1
+	for i, fd := range fds {
+		if !hidden[fd.Name] {
+			cols[i] = fd.Name
+		}
+		if fd.Name == "recorded_offset_min" {
+			offIx = i
+		}
+	}
+	if header != nil {
+		if err := header(cols); err != nil {
+			return 0, err
+		}
+	}
+	vals := make([]any, len(fds))
+	var n int64
+	for rows.Next() {
+		if err := decodeRow(rows, vals); err != nil {
+			return n, fmt.Errorf("export %s: %w", t.name, err)
+		}
+		var off *int16
+		if offIx >= 0 {
+			off = offsetOf(vals[offIx])
+		}
+		if err := fn(cols, vals, off); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("export %s: %w", t.name, err)
+	}
+	return n, nil
+}

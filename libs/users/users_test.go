@@ -1,0 +1,113 @@
+package users_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/testenv"
+	"github.com/healthexport/libs/users"
+)
+
+// TestDelete: a user's rows go from every table, another user's stay; a
+// second run deletes nothing; a rebuild's table is cleaned too.
+func TestDelete(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	us := users.NewStore(db.Pool)
+	keys := apikey.NewStore(db.Pool, apikey.Params{MemoryKiB: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
+	var tables []string
+	for _, tb := range kind.New().Tables() {
+		tables = append(tables, tb.Name)
+	}
+	march := time.Date(2025, 3, 1, 16, 0, 0, 0, time.UTC)
+	if err := pgstore.NewPartitions(db.Pool).Ensure(ctx, "heart_rate_metrics", march); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgstore.NewPartitions(db.Pool).Ensure(ctx, "raw_ingestions", march); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	// A rebuild under way has its own copy of a table.
+	exec(`CREATE TABLE workouts_rebuild (LIKE workouts INCLUDING ALL)`)
+	ids := map[string]uuid.UUID{}
+	for _, email := range []string{"ana@example.org", "bob@example.org"} {
+		id, _, err := us.Ensure(ctx, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[email] = id
+		if _, _, err := keys.Create(ctx, id, "phone"); err != nil {
+			t.Fatal(err)
+		}
+		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 60, 70, 80, -480, 'i', 1)`, id, march)
+		exec(`INSERT INTO workouts (user_id, workout_key, name, started_at, ended_at, ingestion_id, stream_seq) VALUES ($1, 'w', 'Walk', $2, $2, 'i', 1)`, id, march)
+		exec(`INSERT INTO workouts_rebuild (user_id, workout_key, name, started_at, ended_at, ingestion_id, stream_seq) VALUES ($1, 'w', 'Walk', $2, $2, 'i', 1)`, id, march)
+		exec(`INSERT INTO rejected_points VALUES ($1, $2, '/data', 'heart_rate', 'p', 'bad', NULL, 1, $3)`, id, email, march)
+		exec(`INSERT INTO ingestion_parts VALUES ($1, 'p', $2, 'heart_rate', 1, 1, 0, 1)`, email, id)
+		exec(`INSERT INTO ingestions VALUES ($1, $2, 'k', $3, 1, '{}', 0, '{}', '{}', 1)`, email, id, march)
+		exec(`INSERT INTO raw_ingestions VALUES ($1, $2, 'p', $3, 'k', 'heart_rate', 1, '{}', '\x7b7d')`, march, email, id)
+	}
+	ana, bob := ids["ana@example.org"], ids["bob@example.org"]
+
+	before, err := us.Count(ctx, ana, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := us.Delete(ctx, ana, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != len(before) {
+		t.Fatalf("Delete reported %d tables, Count %d", len(deleted), len(before))
+	}
+	want := map[string]int64{"heart_rate_metrics": 1, "workouts": 1, "workouts_rebuild": 1, "rejected_points": 1,
+		"ingestion_parts": 1, "ingestions": 1, "raw_ingestions": 1, "api_keys": 1, "users": 1}
+	for i, d := range deleted {
+		if d.Rows != want[d.Table] || before[i] != d {
+			t.Errorf("%s: deleted %d, counted %d before, want %d", d.Table, d.Rows, before[i].Rows, want[d.Table])
+		}
+	}
+	for _, d := range deleted {
+		col := "user_id"
+		if d.Table == "users" {
+			col = "id"
+		}
+		for uid, want := range map[uuid.UUID]int64{ana: 0, bob: want[d.Table]} {
+			var n int64
+			if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+d.Table+" WHERE "+col+" = $1", uid).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != want {
+				t.Errorf("%s: %d rows of %s after deleting ana, want %d", d.Table, n, uid, want)
+			}
+		}
+	}
+	if _, err := us.ByID(ctx, ana); !errors.Is(err, users.ErrNotFound) {
+		t.Errorf("ByID after delete: %v", err)
+	}
+	if email, err := us.ByID(ctx, bob); err != nil || email != "bob@example.org" {
+		t.Errorf("ByID(bob) = %q, %v", email, err)
+	}
+	// Again: nothing left, nothing deleted, no error.
+	again, err := us.Delete(ctx, ana, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range again {
+		if d.Rows != 0 {
+			t.Errorf("second delete: %s lost %d rows", d.Table, d.Rows)
+		}
+	}
+}
