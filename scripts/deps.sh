@@ -281,7 +281,9 @@ EOF
 		stop_pids 10 "$pid"
 	fi
 	# setsid: a later Ctrl-C in this terminal must not reach the server
-	setsid nohup "$bin" -c "$conf" >>"$dir/nats.log" 2>&1 </dev/null 9>&- &
+	# A soft memory limit: the Go runtime collects and returns memory before
+	# reaching it, instead of keeping the high-water mark of past bursts.
+	GOMEMLIMIT="${NATS_GOMEMLIMIT:-384MiB}" setsid nohup "$bin" -c "$conf" >>"$dir/nats.log" 2>&1 </dev/null 9>&- &
 	pid=$!
 	printf '%s\n' "$pid" >"$dir/nats.pid"
 	if ! wait_for "$NATS_WAIT" tcp_open "$host" "$port"; then

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,9 +24,14 @@ var (
 
 // VerifierConfig sets the cache and the defences.
 type VerifierConfig struct {
-	TTL               time.Duration // a verified key is trusted this long (at most 60 s)
-	StaleGrace        time.Duration // and this much longer while the key store is failing
-	MaxHashing        int           // Argon2id runs at once; past it, ErrBusy
+	TTL        time.Duration // a verified key is trusted this long (at most 60 s)
+	StaleGrace time.Duration // and this much longer while the key store is failing
+	MaxHashing int           // Argon2id runs at once
+	// HashQueue is how many more may wait for a turn, at most HashWait:
+	// past that, ErrBusy (503) at once rather than a pile-up. A short queue
+	// absorbs the burst of devices whose cached keys expired together.
+	HashQueue         int
+	HashWait          time.Duration
 	FailuresPerMinute int           // failed attempts per client address before ErrTooManyFailures
 	TouchEvery        time.Duration // how often last-use times are written (each key at most once a minute)
 }
@@ -35,12 +41,13 @@ type VerifierConfig struct {
 // Argon2id runs are bounded, and clients that keep failing are refused
 // before any hashing. Revocations pushed over NATS evict at once.
 type Verifier struct {
-	store  *Store
-	cfg    VerifierConfig
-	log    *slog.Logger
-	now    func() time.Time
-	sem    chan struct{}
-	flight singleflight.Group
+	store   *Store
+	cfg     VerifierConfig
+	log     *slog.Logger
+	now     func() time.Time
+	sem     chan struct{}
+	waiting atomic.Int64
+	flight  singleflight.Group
 
 	mu       sync.Mutex
 	cache    map[[32]byte]entry
@@ -117,10 +124,8 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 	// Devices of one user often retry together: one Argon2id run serves
 	// every concurrent request with the same token.
 	res, err, _ := v.flight.Do(string(sum[:]), func() (any, error) {
-		select {
-		case v.sem <- struct{}{}:
-		default:
-			return nil, ErrBusy
+		if err := v.acquire(ctx); err != nil {
+			return nil, err
 		}
 		defer func() { <-v.sem }()
 		p, weaker, err := v.store.check(ctx, id, secret)
@@ -162,6 +167,30 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 	}
 	v.outcomes.WithLabelValues("unavailable").Inc()
 	return Principal{}, err
+}
+
+// acquire takes a hashing slot, waiting in a short queue when all are busy.
+func (v *Verifier) acquire(ctx context.Context) error {
+	select {
+	case v.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	if v.waiting.Add(1) > int64(v.cfg.HashQueue) {
+		v.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer v.waiting.Add(-1)
+	t := time.NewTimer(v.cfg.HashWait)
+	defer t.Stop()
+	select {
+	case v.sem <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Revoked evicts a key at once and denies it the stale grace; the edge

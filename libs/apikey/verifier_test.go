@@ -155,7 +155,7 @@ func TestVerifierThrottlesFailingClients(t *testing.T) {
 
 func TestVerifierBoundsHashing(t *testing.T) {
 	cfg := defaultCfg()
-	cfg.MaxHashing = 1
+	cfg.MaxHashing = 1 // and no queue: the test shows the bound
 	r := newVerifierRig(t, DefaultParams(), cfg)
 	var tokens []string
 	for i := range 6 {

@@ -3,9 +3,9 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
-	"fmt"
 	"sync"
 	"time"
 

@@ -13,11 +13,11 @@ import (
 // ConsumerLag is one consumer's position, as operators read it.
 type ConsumerLag struct {
 	Consumer      string     `json:"consumer"`
-	Pending       uint64     `json:"pending"`        // matching messages not yet delivered
-	AckPending    int        `json:"ack_pending"`    // delivered, not yet acknowledged
+	Pending       uint64     `json:"pending"`     // matching messages not yet delivered
+	AckPending    int        `json:"ack_pending"` // delivered, not yet acknowledged
 	MaxAckPending int        `json:"max_ack_pending"`
-	Redelivered   int        `json:"redelivered"`    // delivered more than once, not yet acknowledged
-	Acked         uint64     `json:"acked"`          // consumer sequence of the ack floor
+	Redelivered   int        `json:"redelivered"` // delivered more than once, not yet acknowledged
+	Acked         uint64     `json:"acked"`       // consumer sequence of the ack floor
 	AckFloorSeq   uint64     `json:"ack_floor_stream_seq"`
 	LastActive    *time.Time `json:"last_active,omitempty"`
 }

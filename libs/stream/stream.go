@@ -95,7 +95,7 @@ func Connect(ctx context.Context, log *slog.Logger, c Config, name string) (*nat
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect nats: %w", err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("jetstream: %w", err)

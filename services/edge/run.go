@@ -44,6 +44,8 @@ type settings struct {
 	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" envDefault:"60s"`
 	AuthStaleGrace   time.Duration `env:"AUTH_STALE_GRACE" envDefault:"10m"`
 	AuthMaxHashing   int           `env:"AUTH_MAX_CONCURRENT_HASHES" envDefault:"4"`
+	AuthHashQueue    int           `env:"AUTH_HASH_QUEUE" envDefault:"32"`
+	AuthHashWait     time.Duration `env:"AUTH_HASH_WAIT" envDefault:"2s"`
 	AuthFailures     int           `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10"`
 	Stream           stream.Config
 }
@@ -64,6 +66,7 @@ func (s settings) Validate() error {
 		validation.Field(&s.AuthCacheTTL, validation.Min(time.Duration(0)), validation.Max(time.Minute)),
 		validation.Field(&s.AuthStaleGrace, validation.Min(time.Duration(0)), validation.Max(10*time.Minute)),
 		validation.Field(&s.AuthMaxHashing, validation.Min(1)),
+		validation.Field(&s.AuthHashQueue, validation.Min(0)),
 		validation.Field(&s.AuthFailures, validation.Min(1)),
 		validation.Field(&s.Stream),
 	)
@@ -92,6 +95,8 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		TTL:               cfg.AuthCacheTTL,
 		StaleGrace:        cfg.AuthStaleGrace,
 		MaxHashing:        cfg.AuthMaxHashing,
+		HashQueue:         cfg.AuthHashQueue,
+		HashWait:          cfg.AuthHashWait,
 		FailuresPerMinute: cfg.AuthFailures,
 		TouchEvery:        10 * time.Second,
 	}, log, deps.Metrics)

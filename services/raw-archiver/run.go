@@ -1,10 +1,10 @@
 package main
 
 import (
-	"time"
 	"context"
 	"io"
 	"log/slog"
+	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 
@@ -16,10 +16,10 @@ import (
 )
 
 type settings struct {
-	DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
-	MetricsAddr string `env:"ARCHIVER_METRICS_ADDR" envDefault:"127.0.0.1:9101"`
-	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
-	Pprof       bool   `env:"PPROF_ENABLED"`
+	DatabaseURL string        `env:"DATABASE_URL,required" mask:"url"`
+	MetricsAddr string        `env:"ARCHIVER_METRICS_ADDR" envDefault:"127.0.0.1:9101"`
+	LogLevel    string        `env:"LOG_LEVEL" envDefault:"info"`
+	Pprof       bool          `env:"PPROF_ENABLED"`
 	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
 	// RawRetention drops raw_ingestions months older than this (0: keep
 	// everything, the default: the archive is what rebuilds tables once the
@@ -72,7 +72,9 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Pprof)) }()
+	go func() {
+		srvErr <- obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Pprof))
+	}()
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- arch.Run(ctx, cons) }()

@@ -234,7 +234,10 @@ func (pb *publisher) publish(part *hae.Part) error {
 			return err
 		}
 	}
-	fut, err := pb.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(pb.p.stream.Name))
+	// Many uploads at once share the connection's window of unacknowledged
+	// publishes: a full window is backpressure (wait), not a failure.
+	fut, err := pb.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(pb.p.stream.Name),
+		jetstream.WithStallWait(pb.p.cfg.PublishTimeout))
 	if err != nil {
 		return classify(err)
 	}

@@ -163,7 +163,7 @@ func TestAuthentication(t *testing.T) {
 		{"basic scheme", map[string]string{"Authorization": "Basic " + e.token}, 401},
 		{"bearer without key", map[string]string{"Authorization": "Bearer "}, 401},
 		{"malformed key", map[string]string{"Authorization": "Bearer hx_nope"}, 401},
-		{"wrong secret", map[string]string{"Authorization": "Bearer " + e.token[:len(e.token)-1] + "x"}, 401},
+		{"wrong secret", map[string]string{"Authorization": "Bearer " + flipLast(e.token)}, 401},
 		{"revoked key", map[string]string{"X-API-Key": revokedToken}, 401},
 	}
 	for _, tc := range tests {
@@ -452,4 +452,13 @@ func TestRateLimit(t *testing.T) {
 	if ra := r.header.Get("Retry-After"); ra != "1200" {
 		t.Errorf("Retry-After %q, want 1200 (an hour / 3)", ra)
 	}
+}
+
+// flipLast changes a token's last character, always to a different one.
+func flipLast(token string) string {
+	last := byte('x')
+	if token[len(token)-1] == last {
+		last = 'y'
+	}
+	return token[:len(token)-1] + string(last)
 }

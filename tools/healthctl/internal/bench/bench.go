@@ -17,7 +17,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,16 +79,17 @@ type Machine struct {
 
 // AcceptResult is one size class.
 type AcceptResult struct {
-	BodyBytes      int     `json:"body_bytes"`
-	Devices        int     `json:"devices"`
-	Requests       int     `json:"requests"`
-	PaceS          float64 `json:"pace_s"` // each device's interval between uploads; 0: back to back
-	Failed         int     `json:"failed"`
-	P50Ms          float64 `json:"p50_ms"`
-	P95Ms          float64 `json:"p95_ms"`
-	P99Ms          float64 `json:"p99_ms"`
-	PayloadsPerS   float64 `json:"payloads_per_s"`
-	PointsPerS     float64 `json:"points_per_s"`
+	BodyBytes      int            `json:"body_bytes"`
+	Devices        int            `json:"devices"`
+	Requests       int            `json:"requests"`
+	PaceS          float64        `json:"pace_s"` // each device's interval between uploads; 0: back to back
+	Failed         int            `json:"failed"`
+	FailedBy       map[string]int `json:"failed_by,omitempty"` // status or error
+	P50Ms          float64        `json:"p50_ms"`
+	P95Ms          float64        `json:"p95_ms"`
+	P99Ms          float64        `json:"p99_ms"`
+	PayloadsPerS   float64        `json:"payloads_per_s"`
+	PointsPerS     float64        `json:"points_per_s"`
 	latencies      []time.Duration
 	points, bodies int64
 }
@@ -142,7 +142,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	fmt.Fprintf(cfg.Out, "  %.0f rows/s\n", res.CopyCeilingPerS)
 	if res.CopyCeilingPerS < 300_000 {
 		res.CopyMeasurementBad = true
-		fmt.Fprintf(cfg.Out, "  WARNING: under 0.3 M rows/s: this measurement is wrong (a busy machine, a slow disk, or PostgreSQL misconfigured); the ratios below mean little\n")
+		// The reference box did 0.70 M; well under that is a slow disk, a busy machine or a
+		// misconfigured PostgreSQL. The e2e ratio still compares like with like, since the
+		// ceiling is measured in the same run; absolute numbers do not carry over.
+		fmt.Fprintf(cfg.Out, "  NOTE: under 0.3 M rows/s (reference box: 0.70 M): this PostgreSQL is slow or busy; read the ratios, not the absolute numbers\n")
 	}
 
 	stream := fmt.Sprintf("BENCH%d", time.Now().Unix())
@@ -197,8 +200,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		minute += c.requests * minutes
 		ar.summarize(elapsed)
 		res.Accept[c.name] = ar
-		fmt.Fprintf(cfg.Out, "  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, %.0f payloads/s, %.0f points/s, %d failed\n",
-			ar.P50Ms, ar.P95Ms, ar.P99Ms, ar.PayloadsPerS, ar.PointsPerS, ar.Failed)
+		fmt.Fprintf(cfg.Out, "  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, %.0f payloads/s, %.0f points/s, %d failed %v\n",
+			ar.P50Ms, ar.P95Ms, ar.P99Ms, ar.PayloadsPerS, ar.PointsPerS, ar.Failed, ar.FailedBy)
 	}
 	res.AcceptP99Ms100KB = res.Accept["100kb"].P99Ms
 	if err := smp.drained(ctx, 5*time.Minute); err != nil {
@@ -235,7 +238,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	perBody := minutesFor(1<<20, false)
 	bodies := (sc.e2ePoints + perBody - 1) / perBody
 	perDevice := (bodies + sc.e2eDevices - 1) / sc.e2eDevices
-	want := int64(perDevice*sc.e2eDevices) * int64(perBody)
 	smp.markE2E()
 	cpu0 := st.cpuNow()
 	profiled := profile(ctx, cfg, st, 8*time.Second)
@@ -247,6 +249,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}, e2e)
 	e2e.summarize(time.Since(t0).Seconds())
 	res.Accept["e2e_1mb_heart_rate"] = e2e
+	// Every accepted point must arrive; refused uploads are reported, not
+	// waited for.
+	want := e2e.points
+	if e2e.Failed > 0 {
+		fmt.Fprintf(cfg.Out, "  %d uploads refused: %v\n", e2e.Failed, e2e.FailedBy)
+	}
 	done, err := smp.waitRows(ctx, "heart_rate", "heart_rate_metrics", before, want, 10*time.Minute)
 	if err != nil {
 		return nil, err
@@ -331,10 +339,10 @@ func post(edge, key string, body []byte) (int, string, error) {
 // its own), or back to back when pace is 0.
 func runDevices(ctx context.Context, edge string, devs []device, requests int, pace time.Duration, body func(d, r int) ([]byte, int), ar *AcceptResult) {
 	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		failed atomic.Int64
+		wg sync.WaitGroup
+		mu sync.Mutex
 	)
+	ar.FailedBy = map[string]int{}
 	for d := range devs {
 		wg.Add(1)
 		go func() {
@@ -349,10 +357,19 @@ func runDevices(ctx context.Context, edge string, devs []device, requests int, p
 					time.Sleep(time.Until(start.Add(time.Duration(r) * pace)))
 				}
 				t0 := time.Now()
-				status, _, err := post(edge, devs[d].key, b)
+				status, reply, err := post(edge, devs[d].key, b)
 				lat := time.Since(t0)
 				if err != nil || status != 202 {
-					failed.Add(1)
+					var e struct{ Error string }
+					_ = json.Unmarshal([]byte(reply), &e)
+					why := fmt.Sprint(status, " ", e.Error)
+					if err != nil {
+						why = err.Error()
+					}
+					mu.Lock()
+					ar.Failed++
+					ar.FailedBy[why]++
+					mu.Unlock()
 					continue
 				}
 				mu.Lock()
@@ -364,7 +381,6 @@ func runDevices(ctx context.Context, edge string, devs []device, requests int, p
 		}()
 	}
 	wg.Wait()
-	ar.Failed = int(failed.Load())
 }
 
 func (a *AcceptResult) summarize(elapsed float64) {
