@@ -12,11 +12,11 @@ import (
 )
 
 type benchCmd struct {
-	Quick   bool     `env:"BENCH_QUICK" help:"A run of under two minutes with the same outputs (also BENCH_QUICK=1)."`
-	Bin     string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
-	Out     string   `default:"bench/results" help:"Where results (JSON, SVG chart) go; the newest also as latest.json and latest.svg."`
-	Settng  []string `name:"set" help:"Settings for the services under test, e.g. --set BATCH_MAX_ROWS=20000."`
-	Profile string   `help:"Take CPU profiles of the services during the end-to-end phase into this directory."`
+	Quick    bool     `env:"BENCH_QUICK" help:"A run of under two minutes with the same outputs (also BENCH_QUICK=1)."`
+	Bin      string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
+	Out      string   `default:"bench/results" help:"Where results (JSON, SVG chart) go; the newest also as latest.json and latest.svg."`
+	Settings []string `name:"set" help:"Settings for the services under test, e.g. --set BATCH_MAX_ROWS=20000."`
+	Profile  string   `help:"Take CPU profiles of the services during the end-to-end phase into this directory."`
 }
 
 // Help says what is measured.
@@ -44,7 +44,7 @@ func (c *benchCmd) Run(e *env) error {
 	}
 	res, err := bench.Run(e.ctx, bench.Config{
 		Quick: quick, BinDir: bin, AdminURL: cfg.DatabaseURL, NATSURL: cfg.NATSURL, RedisURL: cfg.RedisURL,
-		OutDir: c.Out, ExtraEnv: c.Settng, ProfileDir: c.Profile, Log: e.log, Out: e.stderr,
+		OutDir: c.Out, ExtraEnv: c.Settings, ProfileDir: c.Profile, Log: e.log, Out: e.stderr,
 	})
 	if err != nil {
 		return err
