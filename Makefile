@@ -12,7 +12,7 @@ GO ?= go
 # Main packages, built from the workspace root into bin/<last path element>.
 CMDS := ./services/edge ./services/raw-archiver ./services/metric-writer ./tools/healthctl
 
-.PHONY: help build deps test run up down clean conformance bench
+.PHONY: help build deps test run up down clean conformance bench chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,3 +47,6 @@ conformance: deps build ## only TestConformance: the conformance corpus against 
 
 bench: deps build ## measure the pipeline against this machine's COPY ceiling (BENCH_QUICK=1: under 2 minutes)
 	scripts/bench.sh
+
+chaos: deps build ## fault injection: ten scenarios under load, lost/duplicates/unexpected must be 0 (under 10 minutes)
+	scripts/chaos.sh

@@ -234,6 +234,21 @@ nats_version() {
 
 version_ge() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" == "$2" ]]; }
 
+# ensure_nats_binary: .run/bin/nats-server is there and new enough (the chaos
+# harness runs its own server from it); returns 0 when it had to be built.
+ensure_nats_binary() {
+	local bin="$HX_RUN/bin/nats-server" have=""
+	[[ -x "$bin" ]] && have="$(nats_version "$bin")"
+	if [[ -n "$have" ]] && version_ge "$have" "$NATS_SERVER_MIN"; then return 1; fi
+	command -v go >/dev/null 2>&1 || die "nats: go is needed to build nats-server"
+	log "nats: building nats-server $NATS_SERVER_VERSION into .run/bin (about a minute)"
+	mkdir -p "$HX_RUN/bin"
+	GOBIN="$HX_RUN/bin" GOWORK=off CGO_ENABLED=0 \
+		quiet go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION" ||
+		die "nats: building nats-server failed"
+	return 0
+}
+
 ensure_nats() {
 	local host port where bin have dir conf store pid status=""
 	host="$(url_host "$NATS_URL")"
@@ -248,17 +263,7 @@ ensure_nats() {
 	is_local_host "$host" || die "nats: nothing answers at $where (NATS_URL), and it is not a local address"
 
 	bin="$HX_RUN/bin/nats-server"
-	have=""
-	[[ -x "$bin" ]] && have="$(nats_version "$bin")"
-	if [[ -z "$have" ]] || ! version_ge "$have" "$NATS_SERVER_MIN"; then
-		command -v go >/dev/null 2>&1 || die "nats: go is needed to build nats-server"
-		log "nats: building nats-server $NATS_SERVER_VERSION into .run/bin (about a minute)"
-		mkdir -p "$HX_RUN/bin"
-		GOBIN="$HX_RUN/bin" GOWORK=off CGO_ENABLED=0 \
-			quiet go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION" ||
-			die "nats: building nats-server failed"
-		status="built $NATS_SERVER_VERSION; "
-	fi
+	ensure_nats_binary && status="built $NATS_SERVER_VERSION; "
 
 	dir="$HX_RUN/nats"
 	conf="$dir/nats.conf"
@@ -297,3 +302,5 @@ EOF
 ensure_postgres
 ensure_redis
 ensure_nats
+# the nats-server binary is needed even when a server already runs
+ensure_nats_binary || true

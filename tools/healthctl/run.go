@@ -25,6 +25,7 @@ type cli struct {
 	Partitions partitionsCmd `cmd:"" help:"List or make the monthly partitions."`
 	Replay     replayCmd     `cmd:"" help:"Rebuild a kind's tables, or replay messages into the live tables."`
 	Bench      benchCmd      `cmd:"" help:"Measure the pipeline against this machine's COPY ceiling (make bench)."`
+	Chaos      chaosCmd      `cmd:"" help:"Break things under load and prove nothing acknowledged is lost or doubled (make chaos)."`
 }
 
 // env is what every command gets.

@@ -227,6 +227,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 			ae = fail(fiber.StatusInternalServerError, "internal", "internal error")
 		}
 	}
+	// Bodies are streamed: one refused before the handler read it (no
+	// route, no key, rate limited) is still on the connection, and its
+	// bytes would be parsed as the next request. Close instead.
+	if c.Request().Header.ContentLength() != 0 {
+		c.Context().SetConnectionClose()
+	}
 	if ae.retry > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(ae.retry.Seconds()))))
 	}

@@ -462,3 +462,38 @@ func flipLast(token string) string {
 	}
 	return token[:len(token)-1] + string(last)
 }
+
+// A body refused before a handler read it is still on the connection:
+// the edge must close it, or the body's bytes become the next request.
+func TestUnreadBodyClosesTheConnection(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	body := bytes.Repeat([]byte("x"), 64<<10)
+	tests := []struct {
+		name, method, path string
+		body               []byte
+		headers            map[string]string
+		status             int
+		wantClose          bool
+	}{
+		{"no route", http.MethodPost, "/api/v1/ingest", body, nil, 404, true},
+		{"no key", http.MethodPost, "/v1/ingest", body, nil, 401, true},
+		{"wrong key", http.MethodPost, "/v1/ingest", body, map[string]string{"Authorization": "Bearer hx_nope"}, 401, true},
+		{"no body", http.MethodGet, "/livez", nil, nil, 200, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.path, bytes.NewReader(tc.body))
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := e.srv.App().Test(req, 30_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || resp.Close != tc.wantClose {
+				t.Fatalf("status %d, connection close %v; want %d, %v", resp.StatusCode, resp.Close, tc.status, tc.wantClose)
+			}
+		})
+	}
+}

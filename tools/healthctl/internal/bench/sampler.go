@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/healthexport/tools/healthctl/internal/proc"
 )
 
 // Sample is the pipeline at one moment.
@@ -68,7 +70,7 @@ func (s *sampler) stop() {
 func (s *sampler) sample() {
 	smp := Sample{T: time.Since(s.t0).Seconds(), RowsByKind: map[string]float64{}, RSSMB: map[string]float64{}}
 	for name, pid := range s.st.pids() {
-		smp.RSSMB[name] = rssMiB(pid)
+		smp.RSSMB[name] = proc.RSSMiB(pid)
 	}
 	for _, svc := range []string{"raw-archiver", "metric-writer"} {
 		for _, m := range scrape(s.st.metrics[svc]) {

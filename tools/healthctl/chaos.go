@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/healthexport/tools/healthctl/internal/chaos"
+)
+
+type chaosCmd struct {
+	Quick   bool     `help:"The short subset make test runs."`
+	Only    []string `help:"Run only these scenarios (comma-separated names)."`
+	Bin     string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
+	Out     string   `default:"chaos/results" help:"Where the results go (JSON; the newest also as latest.json)."`
+	Devices int      `default:"6" help:"Simulated devices, each with its own user and key."`
+	Keep    string   `help:"Keep the harness's servers' data and every service's log in this directory (default: a temporary one, removed)."`
+}
+
+// Help says what runs where.
+func (chaosCmd) Help() string {
+	return `Runs the built services against the harness's own PostgreSQL cluster, Redis and nats-server
+(on free loopback ports, never the stack of .env), posts uploads whose points have unique natural
+keys, and in each scenario breaks one thing under that load: kill -9 of a consumer, a crash between
+COMMIT and ack, PostgreSQL stopped for 30 s, nats-server killed, Redis stopped, SIGTERM to
+everything, poison items, gzip bombs, slow clients. After healing it waits for the consumers to
+drain and checks PostgreSQL against what each device was answered. Exits non-zero when a scenario
+fails. Needs initdb/postgres (Debian's postgresql package), redis-server and nats-server
+(.run/bin, built by make deps).`
+}
+
+func (c *chaosCmd) Run(e *env) error {
+	bin, err := filepath.Abs(c.Bin)
+	if err != nil {
+		return err
+	}
+	bins, err := chaos.FindBinaries(".")
+	if err != nil {
+		return err
+	}
+	rep, err := chaos.Run(e.ctx, chaos.Config{
+		BinDir: bin, Binaries: bins, WorkDir: c.Keep, Only: c.Only, Quick: c.Quick, Devices: c.Devices, Out: e.stderr, Log: e.log,
+	})
+	if err != nil {
+		return err
+	}
+	path, err := chaos.Write(rep, c.Out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	chaos.Table(e.stdout, rep)
+	fmt.Fprintf(e.stdout, "\n%d scenarios in %.0f s; results: %s (and %s)\n", len(rep.Scenarios), rep.Seconds, path, filepath.Join(c.Out, "latest.json"))
+	if !rep.Passed {
+		return errors.New("some scenarios failed: see above")
+	}
+	return nil
+}
