@@ -118,7 +118,7 @@ func dataBatch(items []*itemResult) *pgstore.Batch {
 }
 
 // bisect writes the items' rows under a savepoint; when the database
-// refuses the data (SQLSTATE class 22/23) it splits the items in halves
+// refuses the data (SQLSTATE class 22, 23 or 54) it splits the items in halves
 // until the refused ones are isolated, so one bad value never blocks a
 // batch and nothing is retried forever. It returns the refused items with
 // the database's reason.

@@ -13,6 +13,7 @@ type Bookkeeping struct {
 	Ingestions     *Table
 	IngestionParts *Table
 	RejectedPoints *Table
+	FailedParts    *Table
 }
 
 // NewBookkeeping describes the bookkeeping tables. All are insert-only: a
@@ -44,19 +45,27 @@ func NewBookkeeping() Bookkeeping {
 			Key:        []string{"user_id", "ingestion_id", "pointer"},
 			InsertOnly: true,
 		}),
+		FailedParts: MustTable(Table{
+			Name:       "failed_parts",
+			Columns:    []string{"consumer", "stream_seq", "ingestion_id", "part_id", "user_id", "kind", "deliveries", "class", "error"},
+			Key:        []string{"consumer", "stream_seq"},
+			InsertOnly: true,
+		}),
 	}
 }
 
 // HighestSeq is the highest stream sequence any stored row came from. Every
 // message leaves a row in one of these (indexed) tables, data rows included
-// through ingestion_parts, written in the same transaction.
+// through ingestion_parts, written in the same transaction, and a message
+// given up in failed_parts.
 func HighestSeq(ctx context.Context, pool *pgxpool.Pool) (uint64, error) {
 	var n int64
 	err := pool.QueryRow(ctx, `SELECT greatest(
 		(SELECT max(stream_seq) FROM raw_ingestions),
 		(SELECT max(stream_seq) FROM ingestions),
 		(SELECT max(stream_seq) FROM ingestion_parts),
-		(SELECT max(stream_seq) FROM rejected_points), 0)`).Scan(&n)
+		(SELECT max(stream_seq) FROM rejected_points),
+		(SELECT max(stream_seq) FROM failed_parts), 0)`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("highest stored stream sequence: %w", err)
 	}

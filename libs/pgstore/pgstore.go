@@ -1,12 +1,15 @@
 // Package pgstore holds what every writer needs from PostgreSQL: the pool,
 // one generic batch upsert over table descriptions, monthly partitions made
-// on demand, and the classification of errors into data and infrastructure.
+// on demand, and the classification of errors: data, conflict, the database
+// unavailable, or unexpected.
 package pgstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,30 +40,78 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Poo
 type Class int
 
 const (
-	// Infrastructure: the database is away or overloaded; retry the same
-	// batch later (NakWithDelay with backoff).
-	Infrastructure Class = iota
-	// Data: the database refused this data (SQLSTATE class 22 or 23);
+	// Unexpected: anything not known to be an outage or the data's fault (an
+	// undefined column, a missing privilege, a bug). Retried with backoff a
+	// bounded number of times, then the message is given up and recorded.
+	Unexpected Class = iota
+	// Unavailable: the database is away or overloaded (connection lost or
+	// refused, timeout, shutdown, out of resources). Retried with backoff for
+	// as long as it lasts.
+	Unavailable
+	// Data: the database refused this data (SQLSTATE class 22, 23 or 54);
 	// retrying the same rows fails the same way, so isolate them.
 	Data
 	// Conflict: a deadlock or serialization failure; retry at once.
 	Conflict
 )
 
-// Classify maps an error to what the caller should do.
-func Classify(err error) Class {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code[:2] {
-		case "22", "23":
-			return Data
-		case "40":
-			return Conflict
-		}
+func (c Class) String() string {
+	switch c {
+	case Unavailable:
+		return "unavailable"
+	case Data:
+		return "data"
+	case Conflict:
+		return "conflict"
+	default:
+		return "unexpected"
 	}
-	// Connection failures, timeouts, missing tables: the same rows will
-	// succeed once the database is back or migrated.
-	return Infrastructure
+}
+
+// Classify maps an error to what the caller should do. Signs of a lost
+// connection win over a server error found beside them (a failed rollback
+// joined to the error that caused it).
+func Classify(err error) Class {
+	if unavailable(err) {
+		return Unavailable
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return Unexpected
+	}
+	switch pgErr.Code {
+	case "25006", // read_only_sql_transaction: a standby, or read-only for maintenance
+		"25P03", // idle_in_transaction_session_timeout: the session is gone
+		"55P03": // lock_not_available: lock_timeout while someone else holds it
+		return Unavailable
+	}
+	if IsNoPartition(err) {
+		// Not the data's fault: the cache is refreshed and the next
+		// delivery makes the partition.
+		return Unexpected
+	}
+	switch pgErr.Code[:2] {
+	case "22", "23", "54": // data exception, integrity, program limit (an index row too big)
+		return Data
+	case "40":
+		return Conflict
+	case "08", "53", "57", "58": // connection, resources, operator intervention, system
+		return Unavailable
+	}
+	return Unexpected
+}
+
+// unavailable reports errors of reaching the server rather than of what
+// was asked of it.
+func unavailable(err error) bool {
+	var (
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 // IsNoPartition reports the error PostgreSQL gives when a row has no

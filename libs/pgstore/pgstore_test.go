@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/testenv"
@@ -167,25 +172,92 @@ func TestLargeBatchBeyondBindLimit(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	pg := func(code string) error { return fmt.Errorf("upsert x: %w", &pgconn.PgError{Code: code}) }
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	cases := []struct {
+		name string
+		err  error
+		want pgstore.Class
+	}{
+		{"invalid text (22P02)", pg("22P02"), pgstore.Data},
+		{"NUL in text (22021)", pg("22021"), pgstore.Data},
+		{"check violation (23514)", pg("23514"), pgstore.Data},
+		{"index row too big (54000)", pg("54000"), pgstore.Data},
+		{"deadlock (40P01)", pg("40P01"), pgstore.Conflict},
+		{"serialization failure (40001)", pg("40001"), pgstore.Conflict},
+		{"connection failure (08006)", pg("08006"), pgstore.Unavailable},
+		{"too many connections (53300)", pg("53300"), pgstore.Unavailable},
+		{"disk full (53100)", pg("53100"), pgstore.Unavailable},
+		{"admin shutdown (57P01)", pg("57P01"), pgstore.Unavailable},
+		{"cannot connect now (57P03)", pg("57P03"), pgstore.Unavailable},
+		{"statement timeout (57014)", pg("57014"), pgstore.Unavailable},
+		{"I/O error (58030)", pg("58030"), pgstore.Unavailable},
+		{"read-only transaction (25006)", pg("25006"), pgstore.Unavailable},
+		{"lock timeout (55P03)", pg("55P03"), pgstore.Unavailable},
+		{"connection refused", fmt.Errorf("ensure partitions: %w", refused), pgstore.Unavailable},
+		{"net timeout", &net.DNSError{Err: "i/o timeout", IsTimeout: true}, pgstore.Unavailable},
+		{"EOF", fmt.Errorf("receive message: %w", io.EOF), pgstore.Unavailable},
+		{"unexpected EOF", io.ErrUnexpectedEOF, pgstore.Unavailable},
+		{"deadline", fmt.Errorf("flush: %w", context.DeadlineExceeded), pgstore.Unavailable},
+		{"conn closed", pgconn.ErrConnClosed, pgstore.Unavailable},
+		{"lost connection beside a server error", errors.Join(pg("42P01"), io.ErrUnexpectedEOF), pgstore.Unavailable},
+		{"undefined table (42P01)", pg("42P01"), pgstore.Unexpected},
+		{"undefined column (42703)", pg("42703"), pgstore.Unexpected},
+		{"insufficient privilege (42501)", pg("42501"), pgstore.Unexpected},
+		{"raise exception (P0001)", pg("P0001"), pgstore.Unexpected},
+		{"internal error (XX000)", pg("XX000"), pgstore.Unexpected},
+		{"no partition for a row", &pgconn.PgError{Code: "23514", Routine: "ExecFindPartition"}, pgstore.Unexpected},
+		{"plain error", errors.New("connection refused"), pgstore.Unexpected},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := pgstore.Classify(c.err); got != c.want {
+				t.Errorf("Classify(%v) = %v, want %v", c.err, got, c.want)
+			}
+		})
+	}
+}
+
+// The classes of errors as the real server and driver return them.
+func TestClassifyRealErrors(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	ctx := context.Background()
 	_, err := db.Pool.Exec(ctx, "SELECT '\\u0000'::jsonb")
 	if got := pgstore.Classify(err); got != pgstore.Data {
-		t.Errorf("NUL in jsonb: class %v (err %v), want Data", got, err)
-	}
-	_, err = db.Pool.Exec(ctx, "SELECT 1/0")
-	if got := pgstore.Classify(err); got != pgstore.Data {
-		t.Errorf("division by zero: class %v, want Data", got)
-	}
-	if got := pgstore.Classify(&pgconn.PgError{Code: "40P01"}); got != pgstore.Conflict {
-		t.Errorf("deadlock: class %v, want Conflict", got)
-	}
-	if got := pgstore.Classify(errors.New("connection refused")); got != pgstore.Infrastructure {
-		t.Errorf("plain error: class %v, want Infrastructure", got)
+		t.Errorf("NUL in jsonb: class %v (err %v), want data", got, err)
 	}
 	_, err = db.Pool.Exec(ctx, "SELECT * FROM no_such_table")
-	if got := pgstore.Classify(err); got != pgstore.Infrastructure {
-		t.Errorf("missing table: class %v, want Infrastructure", got)
+	if got := pgstore.Classify(err); got != pgstore.Unexpected {
+		t.Errorf("missing table: class %v (err %v), want unexpected", got, err)
+	}
+	// A server that is not there: nothing listens on the proxy once cut.
+	proxy := testenv.NewProxy(t, testenv.HostPort(t, db.URL))
+	proxy.Cut()
+	_, err = pgstore.Open(ctx, proxy.Through(db.URL), 1)
+	if got := pgstore.Classify(err); got != pgstore.Unavailable {
+		t.Errorf("connection cut: class %v (err %v), want unavailable", got, err)
+	}
+	// A connection cut under a query.
+	pool, err := pgxpool.New(ctx, testenv.NewProxy(t, testenv.HostPort(t, db.URL)).Through(db.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var pid int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "SELECT 1")
+	if got := pgstore.Classify(err); got != pgstore.Unavailable {
+		t.Errorf("backend terminated: class %v (err %v), want unavailable", got, err)
 	}
 }
 

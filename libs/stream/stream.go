@@ -149,7 +149,10 @@ type ConsumerSpec struct {
 }
 
 // EnsureConsumer creates or updates a durable consumer: explicit acks and
-// MaxDeliver -1, so a message is never silently given up.
+// MaxDeliver -1. A MaxDeliver limit would make JetStream stop delivering a
+// message with nothing but an advisory, also during a database outage;
+// instead the consumers bound their own retries (WRITE_MAX_ATTEMPTS) and
+// record what they give up (libs/settle).
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, streamName string, spec ConsumerSpec) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       spec.Durable,

@@ -100,7 +100,7 @@ func (s *Store) ByID(ctx context.Context, id uuid.UUID) (string, error) {
 // bookkeeping are the tables besides the data tables that hold a user's
 // rows, in the order they are deleted (api_keys would go with the user by
 // ON DELETE CASCADE; deleting them explicitly counts them).
-var bookkeeping = []string{"rejected_points", "ingestion_parts", "ingestions", "raw_ingestions", "api_keys"}
+var bookkeeping = []string{"rejected_points", "ingestion_parts", "failed_parts", "ingestions", "raw_ingestions", "api_keys"}
 
 // rebuildSuffix names the tables a rebuild (healthctl replay --kind K) is
 // filling; they replace the live ones when it ends, so a user deleted
@@ -126,8 +126,8 @@ func (s *Store) Count(ctx context.Context, id uuid.UUID, dataTables []string) ([
 
 // Delete removes a user and everything stored for it, in one transaction:
 // its rows in dataTables (and in their _rebuild copies while a rebuild is
-// under way), rejected_points, ingestion_parts, ingestions, raw_ingestions,
-// api_keys and the users row. It returns what each table lost. It is
+// under way), rejected_points, ingestion_parts, failed_parts, ingestions,
+// raw_ingestions, api_keys and the users row. It returns what each table lost. It is
 // idempotent: run again (by id) it removes whatever was written for the
 // user since, and otherwise nothing.
 //

@@ -56,6 +56,7 @@ func TestDelete(t *testing.T) {
 		exec(`INSERT INTO workouts_rebuild (user_id, workout_key, name, started_at, ended_at, ingestion_id, stream_seq) VALUES ($1, 'w', 'Walk', $2, $2, 'i', 1)`, id, march)
 		exec(`INSERT INTO rejected_points VALUES ($1, $2, '/data', 'heart_rate', 'p', 'bad', NULL, 1, $3)`, id, email, march)
 		exec(`INSERT INTO ingestion_parts VALUES ($1, 'p', $2, 'heart_rate', 1, 1, 0, 1)`, email, id)
+		exec(`INSERT INTO failed_parts (consumer, stream_seq, ingestion_id, part_id, user_id, kind, deliveries, class, error) VALUES ('writer-heart_rate', $1, $2, 'p', $3, 'heart_rate', 10, 'unexpected', 'e')`, len(ids), email, id)
 		exec(`INSERT INTO ingestions VALUES ($1, $2, 'k', $3, 1, '{}', 0, '{}', '{}', 1)`, email, id, march)
 		exec(`INSERT INTO raw_ingestions VALUES ($1, $2, 'p', $3, 'k', 'heart_rate', 1, '{}', '\x7b7d')`, march, email, id)
 	}
@@ -73,7 +74,7 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("Delete reported %d tables, Count %d", len(deleted), len(before))
 	}
 	want := map[string]int64{"heart_rate_metrics": 1, "workouts": 1, "workouts_rebuild": 1, "rejected_points": 1,
-		"ingestion_parts": 1, "ingestions": 1, "raw_ingestions": 1, "api_keys": 1, "users": 1}
+		"ingestion_parts": 1, "failed_parts": 1, "ingestions": 1, "raw_ingestions": 1, "api_keys": 1, "users": 1}
 	for i, d := range deleted {
 		if d.Rows != want[d.Table] || before[i] != d {
 			t.Errorf("%s: deleted %d, counted %d before, want %d", d.Table, d.Rows, before[i].Rows, want[d.Table])

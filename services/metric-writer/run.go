@@ -13,6 +13,7 @@ import (
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/service"
+	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/services/metric-writer/internal/writer"
 )
@@ -25,6 +26,7 @@ type settings struct {
 	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
 	Stream      stream.Config
 	Batch       stream.BatchConfig
+	Settle      settle.Config
 }
 
 func (s settings) Validate() error {
@@ -33,6 +35,7 @@ func (s settings) Validate() error {
 		validation.Field(&s.MetricsAddr, validation.Required),
 		validation.Field(&s.Stream),
 		validation.Field(&s.Batch),
+		validation.Field(&s.Settle),
 	)
 }
 
@@ -47,6 +50,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	}
 	defer deps.Close()
 	metrics := writer.NewMetrics(deps.Metrics)
+	opts := writer.Options{Batch: cfg.Batch, Settle: cfg.Settle, AfterCommit: cfg.Settle.AfterCommit(log)}
 	registry := kind.New()
 	parts := pgstore.NewPartitions(deps.Pool)
 	// Partitions are made on demand too; ahead of time the common case never
@@ -73,7 +77,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 			return err
 		}
 		durables = append(durables, k.Durable(cfg.Stream.DurablePrefix))
-		w := writer.New(log, k, deps.Pool, parts, cfg.Batch, metrics)
+		w := writer.New(log, k, deps.Pool, parts, opts, metrics)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -8,9 +8,11 @@ import (
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 
+	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/service"
+	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/services/raw-archiver/internal/archive"
 )
@@ -27,6 +29,7 @@ type settings struct {
 	RawRetention time.Duration `env:"RAW_RETENTION"`
 	Stream       stream.Config
 	Batch        stream.BatchConfig
+	Settle       settle.Config
 }
 
 func (s settings) Validate() error {
@@ -38,6 +41,7 @@ func (s settings) Validate() error {
 		validation.Field(&s.RawRetention, validation.When(s.RawRetention > 0, validation.Min(s.Stream.MaxAge))),
 		validation.Field(&s.Stream),
 		validation.Field(&s.Batch),
+		validation.Field(&s.Settle),
 	)
 }
 
@@ -66,7 +70,12 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	parts := pgstore.NewPartitions(deps.Pool)
 	raw := pgstore.NewBookkeeping().RawIngestions
 	go parts.Maintain(ctx, log, cfg.Maintenance, cfg.RawRetention, []*pgstore.Table{raw}, raw)
-	arch := archive.New(log, deps.Pool, parts, cfg.Batch, archive.NewMetrics(deps.Metrics))
+	opts := archive.Options{Batch: cfg.Batch, Settle: cfg.Settle, AfterCommit: cfg.Settle.AfterCommit(log)}
+	var kinds []string
+	for _, k := range kind.New().Kinds() {
+		kinds = append(kinds, k.Name)
+	}
+	arch := archive.New(log, deps.Pool, parts, opts, archive.NewMetrics(deps.Metrics, kinds...))
 	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, cfg.Stream.DurablePrefix+durable))
 
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))

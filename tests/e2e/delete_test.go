@@ -33,7 +33,7 @@ func (s *stack) healthctlResult(args ...string) (stdout, stderr string, err erro
 // userTables are every table holding a user's rows, with the column.
 func userTables() map[string]string {
 	out := map[string]string{"users": "id"}
-	for _, t := range append(exportTables(), "ingestion_parts", "ingestions", "raw_ingestions", "api_keys") {
+	for _, t := range append(exportTables(), "ingestion_parts", "failed_parts", "ingestions", "raw_ingestions", "api_keys") {
 		out[t] = "user_id"
 	}
 	return out

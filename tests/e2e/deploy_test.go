@@ -766,7 +766,7 @@ func alertRules(t *testing.T) []alertRule {
 // and a description pointing at its runbook, and each unit-tested.
 func TestDeployAlertRules(t *testing.T) {
 	rules := alertRules(t)
-	want := []string{"ConsumerLagGrowing", "AckPendingAtMax", "RejectionsHigh", "StreamAlmostFull", "WriterRetrying", "ServiceDown"}
+	want := []string{"ConsumerLagGrowing", "AckPendingAtMax", "RejectionsHigh", "StreamAlmostFull", "WriterRetrying", "PartsGivenUp", "ServiceDown"}
 	seen := map[string]bool{}
 	for _, r := range rules {
 		if r.Alert == "" {

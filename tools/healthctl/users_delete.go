@@ -32,7 +32,8 @@ func (usersDeleteCmd) Help() string {
   2. the raw-archiver and every writer are waited for until they have handled every message
      already in the stream (at most --wait), so nothing in flight writes rows afterwards;
   3. in one transaction: the user's rows in every data table (and in a rebuild's tables),
-     rejected_points, ingestion_parts, ingestions, raw_ingestions, api_keys and the user.
+     rejected_points, ingestion_parts, failed_parts, ingestions, raw_ingestions, api_keys and
+     the user.
 Copies of the uploads stay in the stream until STREAM_MAX_AGE, where replays and rebuilds
 skip them (the user no longer exists). Running it again (--id) is safe and removes anything
 written for the user since. Without --yes it prints the rows it would delete and exits 1.`

@@ -1,6 +1,10 @@
 package writer
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/healthexport/libs/pgstore"
+)
 
 // Metrics are the batch writer's counters, labelled by kind only (never by
 // user or key).
@@ -10,6 +14,7 @@ type Metrics struct {
 	RowsUnchanged *prometheus.CounterVec
 	Rejected      *prometheus.CounterVec
 	Retries       *prometheus.CounterVec
+	GivenUp       *prometheus.CounterVec
 	FlushSeconds  *prometheus.HistogramVec
 }
 
@@ -25,11 +30,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "writer_rejected_total", Help: "Rejected items recorded, by class of reason."}, []string{"kind", "reason"}),
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_retries_total", Help: "Batch retries, by cause (conflict, infrastructure, data)."}, []string{"kind", "cause"}),
+			Name: "writer_retries_total", Help: "Batch retries, by cause (unavailable, unexpected, conflict, data)."}, []string{"kind", "cause"}),
+		GivenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_parts_given_up_total", Help: "Parts given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
 		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "writer_flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"kind"}),
 	}
-	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.FlushSeconds)
+	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.GivenUp, m.FlushSeconds)
 	return m
 }
 
@@ -39,8 +46,11 @@ func (m *Metrics) Init(kindName string) {
 	m.Batches.WithLabelValues(kindName)
 	m.RowsWritten.WithLabelValues(kindName)
 	m.RowsUnchanged.WithLabelValues(kindName)
-	for _, c := range []string{"conflict", "infrastructure", "data"} {
-		m.Retries.WithLabelValues(kindName, c)
+	for _, c := range []pgstore.Class{pgstore.Conflict, pgstore.Unavailable, pgstore.Unexpected, pgstore.Data} {
+		m.Retries.WithLabelValues(kindName, c.String())
+	}
+	for _, c := range []pgstore.Class{pgstore.Unexpected, pgstore.Data} {
+		m.GivenUp.WithLabelValues(kindName, c.String())
 	}
 	for _, r := range []string{"undecodable", "database", "time_window", "timestamp", "out_of_range", "wrong_type", "missing_field", "unknown_type", "invalid"} {
 		m.Rejected.WithLabelValues(kindName, r)

@@ -15,6 +15,7 @@ import (
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/partwrite"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
 )
 
@@ -24,18 +25,38 @@ type Worker struct {
 	kind    *kind.Kind
 	w       *partwrite.Writer
 	batch   stream.BatchConfig
+	settle  settle.Config
 	metrics *Metrics
+	given   *settle.Recorder
+	// afterCommit runs between COMMIT and the acks (a failpoint in tests).
+	afterCommit func()
+}
+
+// Options are how a worker batches and settles its messages.
+type Options struct {
+	Batch  stream.BatchConfig
+	Settle settle.Config
+	// AfterCommit runs after every committed batch, before its acks (the
+	// crash failpoint); nil for nothing.
+	AfterCommit func()
 }
 
 // New returns a worker for kind k.
-func New(log *slog.Logger, k *kind.Kind, pool *pgxpool.Pool, parts *pgstore.Partitions, batch stream.BatchConfig, m *Metrics) *Worker {
+func New(log *slog.Logger, k *kind.Kind, pool *pgxpool.Pool, parts *pgstore.Partitions, o Options, m *Metrics) *Worker {
 	m.Init(k.Name)
+	log = log.With("kind", k.Name)
+	if o.AfterCommit == nil {
+		o.AfterCommit = func() {}
+	}
 	return &Worker{
-		log:     log.With("kind", k.Name),
-		kind:    k,
-		w:       partwrite.New(log, k, pool, parts),
-		batch:   batch,
-		metrics: m,
+		log:         log,
+		kind:        k,
+		w:           partwrite.New(log, k, pool, parts),
+		batch:       o.Batch,
+		settle:      o.Settle,
+		metrics:     m,
+		given:       settle.NewRecorder(log, pool, m.GivenUp),
+		afterCommit: o.AfterCommit,
 	}
 }
 
@@ -69,28 +90,34 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 }
 
 // flush writes one batch and settles its messages: ack after COMMIT, Term
-// for undecodable parts once their rejection is stored, NakWithDelay when
-// the database is unavailable.
+// for undecodable parts once their rejection is stored; after a failure,
+// NakWithDelay, or give up the parts whose deliveries are used up.
 func (w *Worker) flush(ctx context.Context, batch []message) {
 	start := time.Now()
-	msgs := make([]jetstream.Msg, len(batch))
-	parts := make([]*partwrite.Decoded, len(batch))
-	for i, m := range batch {
-		msgs[i], parts[i] = m.msg, m.d
-	}
-	stop := stream.KeepAlive(msgs, w.batch.AckWait()/4)
+	stop := stream.KeepAlive(msgsOf(batch), w.batch.AckWait()/4)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, w.batch.FlushTimeout)
-	defer cancel()
-
-	res, err := w.w.Write(ctx, parts)
+	res, err := w.write(ctx, batch)
 	w.metrics.FlushSeconds.WithLabelValues(w.kind.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		w.metrics.Retries.WithLabelValues(w.kind.Name, "infrastructure").Inc()
-		w.log.Error("batch not written; will be redelivered", "messages", len(batch), "err", err)
-		stream.NakAll(msgs)
+		w.failed(ctx, batch, err)
 		return
 	}
+	w.committed(batch, res)
+	w.log.Debug("batch written", "messages", len(batch), "rows", res.Rows, "written", res.Written, "rejected", res.Rejected, "seconds", time.Since(start).Seconds())
+}
+
+func (w *Worker) write(ctx context.Context, batch []message) (*partwrite.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.batch.FlushTimeout)
+	defer cancel()
+	parts := make([]*partwrite.Decoded, len(batch))
+	for i, m := range batch {
+		parts[i] = m.d
+	}
+	return w.w.Write(ctx, parts)
+}
+
+// committed counts a committed batch and acknowledges it.
+func (w *Worker) committed(batch []message, res *partwrite.Result) {
 	w.metrics.Batches.WithLabelValues(w.kind.Name).Inc()
 	w.metrics.RowsWritten.WithLabelValues(w.kind.Name).Add(float64(res.Written))
 	w.metrics.RowsUnchanged.WithLabelValues(w.kind.Name).Add(float64(res.Rows - res.Written))
@@ -98,6 +125,7 @@ func (w *Worker) flush(ctx context.Context, batch []message) {
 	for class, n := range res.Reasons {
 		w.metrics.Rejected.WithLabelValues(w.kind.Name, class).Add(float64(n))
 	}
+	w.afterCommit()
 	var acks []jetstream.Msg
 	for _, m := range batch {
 		if m.d.Undecodable() {
@@ -109,5 +137,49 @@ func (w *Worker) flush(ctx context.Context, batch []message) {
 	if err := stream.AckAll(acks); err != nil {
 		w.log.Warn("ack after commit failed; the redelivery will change nothing", "err", err)
 	}
-	w.log.Debug("batch written", "messages", len(batch), "rows", res.Rows, "written", res.Written, "rejected", res.Rejected, "seconds", time.Since(start).Seconds())
+}
+
+// failed settles a batch that was not written. An outage is retried with
+// backoff for as long as it lasts. Any other failure is retried with
+// backoff too, but a part on its last allowed delivery is first written
+// alone (a batch-mate may be the cause) and, if that fails as well, given
+// up and recorded.
+func (w *Worker) failed(ctx context.Context, batch []message, err error) {
+	class := pgstore.Classify(err)
+	w.metrics.Retries.WithLabelValues(w.kind.Name, class.String()).Inc()
+	retry, last := settle.Split(w.settle, class, batch, func(m message) uint64 { return m.d.Part.Meta.Delivered })
+	w.log.Error("batch not written", "class", class.String(), "messages", len(batch), "redelivered", len(retry), "last_attempts", len(last), "err", err)
+	stream.NakAll(msgsOf(retry))
+	if len(last) == 0 {
+		return
+	}
+	var give []settle.Failure
+	for i, m := range last {
+		why := err
+		if len(batch) > 1 {
+			res, err := w.write(ctx, []message{m})
+			if err == nil {
+				w.committed([]message{m}, res)
+				continue
+			}
+			if !settle.Bounded(pgstore.Classify(err)) {
+				// The database went away: the rest waits for it too.
+				stream.NakAll(msgsOf(last[i:]))
+				break
+			}
+			why = err
+		}
+		give = append(give, settle.Failure{Msg: m.msg, Meta: m.d.Part.Meta, Err: why})
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.batch.FlushTimeout)
+	defer cancel()
+	w.given.GiveUp(ctx, give)
+}
+
+func msgsOf(batch []message) []jetstream.Msg {
+	out := make([]jetstream.Msg, len(batch))
+	for i, m := range batch {
+		out[i] = m.msg
+	}
+	return out
 }

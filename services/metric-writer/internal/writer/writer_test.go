@@ -1,9 +1,10 @@
 package writer_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,35 +13,63 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/replay"
+	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/services/metric-writer/internal/writer"
 )
 
 type rig struct {
-	db   *testenv.Database
-	js   jetstream.JetStream
-	cfg  stream.Config
-	reg  *kind.Registry
-	user uuid.UUID
-	log  *slog.Logger
-	m    *writer.Metrics
+	db     *testenv.Database
+	pool   *pgxpool.Pool // what the workers write through (the database's own pool unless a test proxies it)
+	js     jetstream.JetStream
+	cfg    stream.Config
+	reg    *kind.Registry
+	user   uuid.UUID
+	log    *slog.Logger
+	logs   *syncBuffer
+	m      *writer.Metrics
+	settle settle.Config
+}
+
+// syncBuffer collects the workers' logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	names := testenv.NewNames()
+	logs := &syncBuffer{}
 	r := &rig{
-		db:   testenv.NewDatabase(t),
-		reg:  kind.New(),
-		user: uuid.New(),
-		log:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		m:    writer.NewMetrics(obs.NewRegistry()),
+		db:     testenv.NewDatabase(t),
+		reg:    kind.New(),
+		user:   uuid.New(),
+		log:    slog.New(slog.NewJSONHandler(logs, nil)),
+		logs:   logs,
+		m:      writer.NewMetrics(obs.NewRegistry()),
+		settle: settle.Config{MaxAttempts: 10},
 		cfg: stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
 			DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 256 << 20, DuplicateWindow: time.Minute},
 	}
@@ -51,6 +80,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(nc.Close)
 	r.js = js
+	r.pool = r.db.Pool
 	if _, err := stream.Ensure(ctx, js, r.cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +105,7 @@ func (r *rig) start(t *testing.T, pool *pgstore.Partitions, kinds ...string) fun
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := writer.New(r.log, k, r.db.Pool, pool, r.batch(), r.m)
+		w := writer.New(r.log, k, r.pool, pool, writer.Options{Batch: r.batch(), Settle: r.settle}, r.m)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -231,26 +261,35 @@ func TestUndecodablePartIsRejectedAndTerminated(t *testing.T) {
 	}
 }
 
-// A database error that is not about the data leaves the batch for
-// redelivery with backoff; once the cause is gone it is written.
-func TestInfrastructureErrorIsRetried(t *testing.T) {
+// durableInfo reads a kind's consumer.
+func (r *rig) durableInfo(t *testing.T, kindName string) *jetstream.ConsumerInfo {
+	t.Helper()
+	k, _ := r.reg.Lookup(kindName)
+	c, err := r.js.Consumer(context.Background(), r.cfg.Name, k.Durable(r.cfg.DurablePrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// An unexpected error (here a missing table) is retried with backoff; once
+// the cause is gone within WRITE_MAX_ATTEMPTS the batch is written and
+// nothing is given up.
+func TestUnexpectedErrorIsRetried(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	parts := pgstore.NewPartitions(r.db.Pool)
-	// Make this month's partition ahead so the outage hits the insert.
 	if _, err := r.db.Pool.Exec(ctx, "ALTER TABLE heart_rate_metrics RENAME TO heart_rate_metrics_away"); err != nil {
 		t.Fatal(err)
 	}
 	r.start(t, parts, "heart_rate")
 	testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("ing4"), readFixture(t, "mixed.json"), 512<<10, true)
-	k, _ := r.reg.Lookup("heart_rate")
 	waitFor(t, "a failed delivery", func() bool {
-		c, err := r.js.Consumer(ctx, r.cfg.Name, k.Durable(r.cfg.DurablePrefix))
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumRedelivered+info.NumAckPending > 0 && r.count(t, "SELECT count(*) FROM ingestion_parts") == 0
+		return testutil.ToFloat64(r.m.Retries.WithLabelValues("heart_rate", "unexpected")) > 0
 	})
 	if _, err := r.db.Pool.Exec(ctx, "ALTER TABLE heart_rate_metrics_away RENAME TO heart_rate_metrics"); err != nil {
 		t.Fatal(err)
@@ -259,6 +298,163 @@ func TestInfrastructureErrorIsRetried(t *testing.T) {
 		return r.count(t, "SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1", r.user) == 2
 	})
 	r.settled(t, "heart_rate")
+	if n := r.count(t, "SELECT count(*) FROM failed_parts"); n != 0 {
+		t.Errorf("%d parts given up, want 0", n)
+	}
+}
+
+// heartRates is a body of heart-rate points, one a minute, each with the
+// given source.
+func heartRates(sources ...string) []byte {
+	var b strings.Builder
+	b.WriteString(`{"data":{"metrics":[{"name":"step_count","units":"count","data":[{"date":"2025-03-02 00:00:00 -0800","qty":12}]},{"name":"heart_rate","units":"count/min","data":[`)
+	for i, src := range sources {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"date":"2025-03-01 08:%02d:00 -0800","Min":60,"Avg":70,"Max":80,"source":%q}`, i, src)
+	}
+	b.WriteString(`]}]}}`)
+	return []byte(b.String())
+}
+
+// A part that keeps failing for an unexpected reason (here a trigger that
+// refuses one row with a non-data SQLSTATE) is retried with backoff up to
+// WRITE_MAX_ATTEMPTS deliveries, then given up loudly: recorded in
+// failed_parts, terminated, logged and counted. Its batch-mates and the
+// other kinds are written, and a replay writes it once the cause is gone.
+func TestPoisonPartIsGivenUpAfterMaxAttempts(t *testing.T) {
+	r := newRig(t)
+	r.settle.MaxAttempts = 3
+	ctx := context.Background()
+	for _, sql := range []string{
+		`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN IF NEW.source = 'Poison' THEN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'P0001'; END IF; RETURN NEW; END $$`,
+		`CREATE TRIGGER refuse_poison BEFORE INSERT ON heart_rate_metrics FOR EACH ROW EXECUTE FUNCTION refuse_poison()`,
+	} {
+		if _, err := r.db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start(t, pgstore.NewPartitions(r.db.Pool), "heart_rate", "quantity")
+	start := time.Now()
+	// One point a part: the poison and its batch-mates travel apart.
+	ids := testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("poison"), heartRates("Watch", "Watch", "Poison", "Watch"), 128, true)
+	if len(ids) != 5 {
+		t.Fatalf("%d parts (%v), want 5: a step count and four heart rates", len(ids), ids)
+	}
+	poison := ids[3]
+	waitFor(t, "the other kind written", func() bool {
+		return r.count(t, "SELECT count(*) FROM quantity_metrics WHERE user_id=$1", r.user) == 1
+	})
+	waitFor(t, "the part given up", func() bool {
+		return r.count(t, "SELECT count(*) FROM failed_parts") == 1
+	})
+	r.settled(t, "heart_rate")
+	r.settled(t, "quantity")
+	// Deliveries at 0, 1 s and 3 s (backoff 1 s, then 2 s).
+	if d := time.Since(start); d < stream.Backoff(1)+stream.Backoff(2) {
+		t.Errorf("given up after %v: sooner than the backoff allows", d)
+	}
+	var (
+		consumer, ingestion, part, kindName, class, errText string
+		seq                                                 int64
+		deliveries                                          int
+	)
+	if err := r.db.Pool.QueryRow(ctx, `SELECT consumer, ingestion_id, part_id, kind, class, error, stream_seq, deliveries FROM failed_parts`).
+		Scan(&consumer, &ingestion, &part, &kindName, &class, &errText, &seq, &deliveries); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := r.reg.Lookup("heart_rate")
+	if consumer != k.Durable(r.cfg.DurablePrefix) || ingestion != "poison" || part != poison || kindName != "heart_rate" ||
+		class != "unexpected" || deliveries != 3 || !strings.Contains(errText, "refused by a test trigger") {
+		t.Errorf("failed_parts row: %s %s %s %s %s %d deliveries %q", consumer, ingestion, part, kindName, class, deliveries, errText)
+	}
+	for sql, want := range map[string]int{
+		"SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1":                           3,
+		"SELECT count(*) FROM ingestion_parts WHERE user_id=$1":                              4,
+		"SELECT count(*) FROM ingestion_parts WHERE user_id=$1 AND part_id='" + poison + "'": 0,
+		"SELECT count(*) FROM rejected_points WHERE user_id=$1":                              0,
+	} {
+		if got := r.count(t, sql, r.user); got != want {
+			t.Errorf("%s = %d, want %d", sql, got, want)
+		}
+	}
+	if n := testutil.ToFloat64(r.m.GivenUp.WithLabelValues("heart_rate", "unexpected")); n != 1 {
+		t.Errorf("writer_parts_given_up_total = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(r.m.Retries.WithLabelValues("heart_rate", "unexpected")); n < 2 {
+		t.Errorf("writer_retries_total{cause=unexpected} = %v, want at least 2", n)
+	}
+	// Terminated: nothing redelivers it.
+	if info := r.durableInfo(t, "heart_rate"); info.NumAckPending != 0 || info.NumRedelivered != 0 {
+		t.Errorf("consumer after the give-up: %d ack pending, %d redelivered", info.NumAckPending, info.NumRedelivered)
+	}
+	// Logged once, with where it came from, never the body.
+	var given []map[string]any
+	for _, line := range strings.Split(r.logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(fmt.Sprint(rec["msg"]), "message given up") {
+			given = append(given, rec)
+		}
+	}
+	if len(given) != 1 || given[0]["level"] != "ERROR" || given[0]["part"] != poison || given[0]["ingestion"] != "poison" ||
+		given[0]["kind"] != "heart_rate" || given[0]["seq"] != float64(seq) {
+		t.Errorf("give-up log lines: %v", given)
+	}
+	if strings.Contains(r.logs.String(), `"Poison"`) {
+		t.Error("the logs hold the part's body")
+	}
+
+	// The operator fixes the cause and replays from the recorded sequence
+	// (replays skip users that do not exist).
+	if _, err := r.db.Pool.Exec(ctx, "DROP TRIGGER refuse_poison ON heart_rate_metrics"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.db.Pool.Exec(ctx, "INSERT INTO users (id, email) VALUES ($1, 'poison@example.org')", r.user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replay.New(r.log, r.db.Pool, r.js, r.cfg).Upsert(ctx, k, replay.Options{FromSeq: uint64(seq)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.count(t, "SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1 AND source='Poison'", r.user); got != 1 {
+		t.Errorf("after the replay: %d poison rows, want 1", got)
+	}
+}
+
+// An outage is not the part's fault: however many deliveries it takes, the
+// part is retried with backoff until the database is back, never given up.
+func TestUnavailableIsNotGivenUp(t *testing.T) {
+	r := newRig(t)
+	r.settle.MaxAttempts = 2
+	ctx := context.Background()
+	proxy := testenv.NewProxy(t, testenv.HostPort(t, r.db.URL))
+	pool, err := pgxpool.New(ctx, proxy.Through(r.db.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	r.pool = pool
+	proxy.Cut()
+	r.start(t, pgstore.NewPartitions(pool), "heart_rate")
+	testenv.PublishBody(t, r.js, r.cfg, r.reg, r.origin("outage"), heartRates("Watch", "Watch"), 512<<10, true)
+	unavailable := r.m.Retries.WithLabelValues("heart_rate", "unavailable")
+	waitFor(t, "more failed deliveries than WRITE_MAX_ATTEMPTS", func() bool {
+		return testutil.ToFloat64(unavailable) > float64(r.settle.MaxAttempts)
+	})
+	proxy.Restore()
+	waitFor(t, "the points once the database is back", func() bool {
+		return r.count(t, "SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1", r.user) == 2
+	})
+	r.settled(t, "heart_rate")
+	if n := r.count(t, "SELECT count(*) FROM failed_parts"); n != 0 {
+		t.Errorf("%d parts given up during an outage, want 0", n)
+	}
+	for _, reason := range []string{"unexpected", "data"} {
+		if n := testutil.ToFloat64(r.m.GivenUp.WithLabelValues("heart_rate", reason)); n != 0 {
+			t.Errorf("writer_parts_given_up_total{reason=%s} = %v, want 0", reason, n)
+		}
+	}
 }
 
 // longWorkout is a v2 workout with a route point and a heart-rate sample

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
 )
 
@@ -27,7 +28,11 @@ type Archiver struct {
 	parts   *pgstore.Partitions
 	books   pgstore.Bookkeeping
 	batch   stream.BatchConfig
+	settle  settle.Config
 	metrics *Metrics
+	given   *settle.Recorder
+	// afterCommit runs between COMMIT and the acks (a failpoint in tests).
+	afterCommit func()
 }
 
 // Metrics count what the archiver did.
@@ -35,12 +40,14 @@ type Metrics struct {
 	Archived     *prometheus.CounterVec
 	Batches      prometheus.Counter
 	Retries      prometheus.Counter
+	GivenUp      *prometheus.CounterVec
 	Dropped      prometheus.Counter
 	FlushSeconds prometheus.Histogram
 }
 
-// NewMetrics registers the archiver's metrics.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewMetrics registers the archiver's metrics; the series of manifests and
+// of the kinds named start at zero, so rates and alerts see them at once.
+func NewMetrics(reg prometheus.Registerer, kinds ...string) *Metrics {
 	m := &Metrics{
 		Archived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archiver_messages_total", Help: "Messages archived, by kind (manifest for manifests)."}, []string{"kind"}),
@@ -48,19 +55,39 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "archiver_batches_total", Help: "Batches committed."}),
 		Retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "archiver_retries_total", Help: "Batches left for redelivery after a database error."}),
+		GivenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archiver_messages_given_up_total", Help: "Messages given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
 		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "archiver_unreadable_total", Help: "Messages without the edge's headers, terminated."}),
 		FlushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "archiver_flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
-	reg.MustRegister(m.Archived, m.Batches, m.Retries, m.Dropped, m.FlushSeconds)
-	m.Archived.WithLabelValues("manifest")
+	reg.MustRegister(m.Archived, m.Batches, m.Retries, m.GivenUp, m.Dropped, m.FlushSeconds)
+	for _, k := range append([]string{stream.ManifestKind}, kinds...) {
+		m.Archived.WithLabelValues(k)
+		for _, c := range []pgstore.Class{pgstore.Unexpected, pgstore.Data} {
+			m.GivenUp.WithLabelValues(k, c.String())
+		}
+	}
 	return m
 }
 
+// Options are how the archiver batches and settles its messages.
+type Options struct {
+	Batch  stream.BatchConfig
+	Settle settle.Config
+	// AfterCommit runs after every committed batch, before its acks (the
+	// crash failpoint); nil for nothing.
+	AfterCommit func()
+}
+
 // New returns an archiver.
-func New(log *slog.Logger, pool *pgxpool.Pool, parts *pgstore.Partitions, batch stream.BatchConfig, m *Metrics) *Archiver {
-	return &Archiver{log: log, pool: pool, parts: parts, books: pgstore.NewBookkeeping(), batch: batch, metrics: m}
+func New(log *slog.Logger, pool *pgxpool.Pool, parts *pgstore.Partitions, o Options, m *Metrics) *Archiver {
+	if o.AfterCommit == nil {
+		o.AfterCommit = func() {}
+	}
+	return &Archiver{log: log, pool: pool, parts: parts, books: pgstore.NewBookkeeping(), batch: o.Batch, settle: o.Settle,
+		metrics: m, given: settle.NewRecorder(log, pool, m.GivenUp), afterCommit: o.AfterCommit}
 }
 
 // Run consumes until ctx ends, then drains.
@@ -74,24 +101,51 @@ func (a *Archiver) Run(ctx context.Context, cons jetstream.Consumer) error {
 	return <-pumpErr
 }
 
+// archived is a message read for archiving.
+type archived struct {
+	msg  jetstream.Msg
+	meta stream.Meta
+	row  []any
+	t    *pgstore.Table
+}
+
+// flush archives one batch and settles its messages: ack after COMMIT;
+// messages our edge cannot have sent are terminated at once.
 func (a *Archiver) flush(ctx context.Context, msgs []jetstream.Msg) {
 	start := time.Now()
 	stop := stream.KeepAlive(msgs, a.batch.AckWait()/4)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
-	defer cancel()
 
-	b := &pgstore.Batch{}
-	var good, unreadable []jetstream.Msg
-	kinds := map[string]int{}
+	var good []archived
 	for _, m := range msgs {
-		if err := a.add(b, m); err != nil {
+		r, err := a.read(m)
+		if err != nil {
 			a.log.Error("message without the edge's headers terminated", "subject", m.Subject(), "err", err)
-			unreadable = append(unreadable, m)
+			a.metrics.Dropped.Inc()
+			_ = m.TermWithReason("missing Health-* headers")
 			continue
 		}
-		good = append(good, m)
-		kinds[m.Headers().Get(stream.HeaderKind)]++
+		good = append(good, r)
+	}
+	err := a.write(ctx, good)
+	a.metrics.FlushSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.failed(ctx, good, err)
+		return
+	}
+	a.committed(good)
+}
+
+// write stores the messages in one transaction.
+func (a *Archiver) write(ctx context.Context, rs []archived) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
+	defer cancel()
+	b := &pgstore.Batch{}
+	for _, r := range rs {
+		b.Add(r.t, r.row)
 	}
 	err := b.EnsurePartitions(ctx, a.parts)
 	if err == nil {
@@ -100,48 +154,88 @@ func (a *Archiver) flush(ctx context.Context, msgs []jetstream.Msg) {
 			return err
 		})
 	}
-	a.metrics.FlushSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		if pgstore.IsNoPartition(err) {
-			a.parts.Forget()
-		}
-		a.metrics.Retries.Inc()
-		a.log.Error("batch not archived; will be redelivered", "messages", len(msgs), "err", err)
-		stream.NakAll(msgs)
+	if pgstore.IsNoPartition(err) {
+		a.parts.Forget()
+	}
+	return err
+}
+
+// committed counts committed messages and acknowledges them.
+func (a *Archiver) committed(rs []archived) {
+	if len(rs) == 0 {
 		return
 	}
 	a.metrics.Batches.Inc()
-	for k, n := range kinds {
-		a.metrics.Archived.WithLabelValues(k).Add(float64(n))
+	for _, r := range rs {
+		a.metrics.Archived.WithLabelValues(r.meta.Kind).Inc()
 	}
-	for _, m := range unreadable {
-		a.metrics.Dropped.Inc()
-		_ = m.TermWithReason("missing Health-* headers")
-	}
-	if err := stream.AckAll(good); err != nil {
+	a.afterCommit()
+	if err := stream.AckAll(msgsOf(rs)); err != nil {
 		a.log.Warn("ack after commit failed; the redelivery will change nothing", "err", err)
 	}
 }
 
-// add turns one message into its row.
-func (a *Archiver) add(b *pgstore.Batch, m jetstream.Msg) error {
+// failed settles a batch that was not archived, as the writers do: an
+// outage is retried with backoff for as long as it lasts; any other failure
+// with backoff too, but a message on its last allowed delivery is archived
+// alone and, if that fails as well, given up and recorded.
+func (a *Archiver) failed(ctx context.Context, rs []archived, err error) {
+	class := pgstore.Classify(err)
+	a.metrics.Retries.Inc()
+	retry, last := settle.Split(a.settle, class, rs, func(r archived) uint64 { return r.meta.Delivered })
+	a.log.Error("batch not archived", "class", class.String(), "messages", len(rs), "redelivered", len(retry), "last_attempts", len(last), "err", err)
+	stream.NakAll(msgsOf(retry))
+	var give []settle.Failure
+	for i, r := range last {
+		why := err
+		if len(rs) > 1 {
+			err := a.write(ctx, []archived{r})
+			if err == nil {
+				a.committed([]archived{r})
+				continue
+			}
+			if !settle.Bounded(pgstore.Classify(err)) {
+				// The database went away: the rest waits for it too.
+				stream.NakAll(msgsOf(last[i:]))
+				break
+			}
+			why = err
+		}
+		give = append(give, settle.Failure{Msg: r.msg, Meta: r.meta, Err: why})
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
+	defer cancel()
+	a.given.GiveUp(ctx, give)
+}
+
+// read turns one message into its row.
+func (a *Archiver) read(m jetstream.Msg) (archived, error) {
 	meta, err := stream.ReadMeta(m)
 	if err != nil {
-		return err
+		return archived{}, err
 	}
+	r := archived{msg: m, meta: meta}
 	if meta.Kind == stream.ManifestKind {
 		var man stream.Manifest
 		if err := json.Unmarshal(m.Data(), &man); err != nil {
-			return fmt.Errorf("manifest: %w", err)
+			return archived{}, fmt.Errorf("manifest: %w", err)
 		}
 		accepted, _ := json.Marshal(man.Accepted)
 		headers, _ := json.Marshal(man.Headers)
-		b.Add(a.books.Ingestions, []any{meta.IngestionID, pgtype.UUID{Bytes: meta.UserID, Valid: true}, meta.KeyID, meta.ReceivedAt,
-			len(man.Parts), string(accepted), man.Rejected, string(headers), string(m.Data()), int64(meta.Seq), int64(0)})
-		return nil
+		r.t, r.row = a.books.Ingestions, []any{meta.IngestionID, pgtype.UUID{Bytes: meta.UserID, Valid: true}, meta.KeyID, meta.ReceivedAt,
+			len(man.Parts), string(accepted), man.Rejected, string(headers), string(m.Data()), int64(meta.Seq), int64(0)}
+		return r, nil
 	}
 	headers, _ := json.Marshal(m.Headers())
-	b.Add(a.books.RawIngestions, []any{meta.ReceivedAt, meta.IngestionID, meta.PartID, pgtype.UUID{Bytes: meta.UserID, Valid: true}, meta.KeyID,
-		meta.Kind, int64(meta.Seq), string(headers), m.Data(), int64(0)})
-	return nil
+	r.t, r.row = a.books.RawIngestions, []any{meta.ReceivedAt, meta.IngestionID, meta.PartID, pgtype.UUID{Bytes: meta.UserID, Valid: true}, meta.KeyID,
+		meta.Kind, int64(meta.Seq), string(headers), m.Data(), int64(0)}
+	return r, nil
+}
+
+func msgsOf(rs []archived) []jetstream.Msg {
+	out := make([]jetstream.Msg, len(rs))
+	for i, r := range rs {
+		out[i] = r.msg
+	}
+	return out
 }

@@ -10,10 +10,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/services/raw-archiver/internal/archive"
@@ -47,7 +49,7 @@ func TestArchivesPartsAndManifestsOnce(t *testing.T) {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), batch, archive.NewMetrics(obs.NewRegistry()))
+	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), archive.Options{Batch: batch, Settle: settle.Config{MaxAttempts: 10}}, archive.NewMetrics(obs.NewRegistry()))
 	go func() { done <- arch.Run(runCtx, cons) }()
 
 	user := uuid.New()
@@ -102,5 +104,82 @@ func TestArchivesPartsAndManifestsOnce(t *testing.T) {
 	}
 	if accepted != `{"heart_rate": 2}` || appHeaders != `{"automation-name": "Nightly"}` {
 		t.Errorf("ingestion row: %s %s", accepted, appHeaders)
+	}
+}
+
+// A message the database keeps refusing for an unexpected reason (here a
+// trigger on one part) is retried with backoff up to WRITE_MAX_ATTEMPTS
+// deliveries, then recorded in failed_parts and terminated; the rest is
+// archived.
+func TestPoisonMessageIsGivenUp(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	for _, sql := range []string{
+		`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN IF NEW.part_id LIKE '%heart_rate%' THEN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'P0001'; END IF; RETURN NEW; END $$`,
+		`CREATE TRIGGER refuse_poison BEFORE INSERT ON raw_ingestions FOR EACH ROW EXECUTE FUNCTION refuse_poison()`,
+	} {
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := testenv.NewNames()
+	cfg := stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
+		DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 64 << 20, DuplicateWindow: time.Minute}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	nc, js, err := stream.Connect(ctx, log, cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := stream.Ensure(ctx, js, cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	batch := stream.BatchConfig{MaxRows: 100, MaxMessages: 100, MaxBytes: 8 << 20, MaxAge: 20 * time.Millisecond, FlushTimeout: 10 * time.Second}
+	cons, err := stream.EnsureConsumer(ctx, js, cfg.Name, stream.ConsumerSpec{Durable: names.DurablePrefix + "raw-archiver",
+		Filters: []string{cfg.IngestSubjects(), cfg.ManifestSubjects()}, AckWait: batch.AckWait(), MaxAckPending: batch.MaxAckPending()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	metrics := archive.NewMetrics(obs.NewRegistry())
+	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), archive.Options{Batch: batch, Settle: settle.Config{MaxAttempts: 2}}, metrics)
+	go func() { done <- arch.Run(runCtx, cons) }()
+
+	user := uuid.New()
+	o := stream.Origin{UserID: user.String(), KeyID: "key1", IngestionID: "ing1", ReceivedAt: time.Now()}
+	parts := testenv.PublishBody(t, js, cfg, kind.New(), o, []byte(body), 512<<10, true)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := cons.Info(ctx)
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("archiver did not settle: %+v", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var archived, failed, deliveries int
+	var consumer, part string
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM raw_ingestions WHERE user_id=$1", user).Scan(&archived); err != nil {
+		t.Fatal(err)
+	}
+	if archived != len(parts)-1 {
+		t.Errorf("%d parts archived, want %d (all but the heart rates)", archived, len(parts)-1)
+	}
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*), min(consumer), min(part_id), min(deliveries) FROM failed_parts").Scan(&failed, &consumer, &part, &deliveries); err != nil {
+		t.Fatal(err)
+	}
+	if failed != 1 || consumer != names.DurablePrefix+"raw-archiver" || part != "ing1:heart_rate:0-1" || deliveries != 2 {
+		t.Errorf("failed_parts: %d rows, %s %s after %d deliveries", failed, consumer, part, deliveries)
+	}
+	if n := testutil.ToFloat64(metrics.GivenUp.WithLabelValues("heart_rate", "unexpected")); n != 1 {
+		t.Errorf("archiver_messages_given_up_total = %v, want 1", n)
 	}
 }
