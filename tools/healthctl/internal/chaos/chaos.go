@@ -184,6 +184,7 @@ type run struct {
 	loadStart time.Time
 	loadUntil time.Time
 	firstKey  string // a device's key, for requests that are not uploads
+	devs      []device
 
 	mu       sync.Mutex
 	checks   []string
@@ -234,7 +235,7 @@ func runScenario(ctx context.Context, cfg Config, in *infra, sc scenario, n int,
 		return res
 	}
 
-	r.firstKey = devs[0].key
+	r.firstKey, r.devs = devs[0].key, devs
 	// The first upload of each device makes the edge know its key, as a
 	// phone that has been uploading for a while.
 	load := loadConfig{edgeURL: r.svc.edgeURL, pace: sc.pace, giveUp: time.Now().Add(30 * time.Second), poison: sc.poison}

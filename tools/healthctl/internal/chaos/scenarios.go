@@ -232,6 +232,7 @@ func killNATS(at, down time.Duration) faultFunc {
 		} else {
 			r.ok("%d attempts answered 503 (or failed) around the outage, and were sent again", refused)
 		}
+		r.resendAcknowledged(ctx)
 		return start, healed
 	}
 }
@@ -439,4 +440,37 @@ func slowClients(at time.Duration, n int, headerTimeout time.Duration) faultFunc
 		}
 		return start, healed
 	}
+}
+
+// resendAcknowledged sends each device's last acknowledged upload again,
+// as a phone that never saw the 202 would: JetStream must drop the copy
+// (the answer says duplicate), and the checker sees no older value
+// written over a newer one.
+func (r *run) resendAcknowledged(ctx context.Context) {
+	last := map[int]*upload{}
+	r.ledger.mu.Lock()
+	for _, u := range r.ledger.uploads {
+		if u.outcome == acked && (last[u.device] == nil || u.seq > last[u.device].seq) {
+			last[u.device] = u
+		}
+	}
+	r.ledger.mu.Unlock()
+	dup := 0
+	for _, d := range r.devs {
+		u := last[d.n]
+		if u == nil {
+			continue
+		}
+		b, _ := body(d, u.seq, u.poison)
+		status, a, err := post(ctx, r.svc.edgeURL, d.key, b)
+		switch {
+		case err != nil:
+			r.fail("resending upload %d of device %d: %v", u.seq, d.n, err)
+		case status != http.StatusAccepted || !a.Duplicate || a.IngestionID != u.ingestionID:
+			r.fail("resending upload %d of device %d: %d, duplicate %v, id %s", u.seq, d.n, status, a.Duplicate, a.IngestionID)
+		default:
+			dup++
+		}
+	}
+	r.ok("%d acknowledged uploads sent again after the restart: each answered 202 duplicate", dup)
 }
