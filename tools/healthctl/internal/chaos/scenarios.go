@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,7 +65,7 @@ func scenarios(quick bool) []scenario {
 		with(scenario{
 			name: "writer-kill-9", quick: true,
 			about: "kill -9 of the metric-writer mid-batch, restarted 1 s later",
-			fault: killService("metric-writer", faultAt, time.Second),
+			fault: killService("metric-writer", "-writer-", faultAt, time.Second),
 		}),
 		with(scenario{
 			name: "crash-between-commit-and-ack", quick: true,
@@ -78,7 +79,7 @@ func scenarios(quick bool) []scenario {
 		with(scenario{
 			name:  "archiver-kill-9",
 			about: "kill -9 of the raw-archiver mid-batch, restarted 1 s later",
-			fault: killService("raw-archiver", faultAt, time.Second),
+			fault: killService("raw-archiver", "-raw-archiver", faultAt, time.Second),
 		}),
 		pg,
 		with(scenario{
@@ -122,12 +123,28 @@ func noFault(ctx context.Context, r *run) (time.Time, time.Time) {
 }
 
 // killService kill -9s a service and starts it again after down.
-func killService(name string, at, down time.Duration) faultFunc {
+func killService(name, consumer string, at, down time.Duration) faultFunc {
 	return func(ctx context.Context, r *run) (time.Time, time.Time) {
 		r.at(ctx, at)
+		// Mid-batch: wait (briefly) until the service holds messages it
+		// was delivered and has not acknowledged, so that the kill takes
+		// them down with it and their redelivery is what gets tested.
+		var held map[string]int
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			var err error
+			held, err = r.inFlight(ctx, func(c string) bool { return strings.Contains(c, consumer) })
+			if err != nil || len(held) > 0 || time.Now().After(deadline) {
+				break
+			}
+			sleep(ctx, 20*time.Millisecond)
+		}
 		start := time.Now()
 		r.svc.proc(name).Kill()
-		r.ok("%s killed with SIGKILL", name)
+		if len(held) == 0 {
+			r.fail("%s killed with SIGKILL, but it held no unacknowledged message within 5 s", name)
+		} else {
+			r.ok("%s killed with SIGKILL holding unacknowledged messages (%s)", name, describeInFlight(held))
+		}
 		sleep(ctx, down)
 		if err := r.svc.start(ctx, name); err != nil {
 			r.fail("restarting %s: %v", name, err)
@@ -279,43 +296,61 @@ func sigtermAll(at, down time.Duration) faultFunc {
 // checkNothingInFlight: with every consumer stopped, no message may be
 // delivered and unacknowledged (it would have to be redelivered).
 func (r *run) checkNothingInFlight(ctx context.Context) {
-	nc, err := nats.Connect(r.in.NATSURL)
-	if err != nil {
-		r.fail("nats: %v", err)
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		r.fail("nats: %v", err)
-		return
-	}
 	// Acks are processed by the server a moment after the client sent
 	// them: look for a second, far less than AckWait (which a message
 	// left unacknowledged would wait before its redelivery).
-	var inFlight []string
+	var held map[string]int
 	for deadline := time.Now().Add(time.Second); ; {
-		_, lags, err := stream.Lag(ctx, js, r.svc.streamName)
+		var err error
+		held, err = r.inFlight(ctx, func(string) bool { return true })
 		if err != nil {
 			r.fail("consumer state: %v", err)
 			return
 		}
-		inFlight = inFlight[:0]
-		for _, l := range lags {
-			if l.AckPending > 0 {
-				inFlight = append(inFlight, fmt.Sprintf("%s: %d", l.Consumer, l.AckPending))
-			}
-		}
-		if len(inFlight) == 0 || time.Now().After(deadline) {
+		if len(held) == 0 || time.Now().After(deadline) {
 			break
 		}
 		sleep(ctx, 50*time.Millisecond)
 	}
-	if len(inFlight) > 0 {
-		r.fail("messages delivered and not acknowledged after the consumers stopped: %s", strings.Join(inFlight, ", "))
+	if len(held) > 0 {
+		r.fail("messages delivered and not acknowledged after the consumers stopped: %s", describeInFlight(held))
 		return
 	}
 	r.ok("no message delivered and unacknowledged after SIGTERM")
+}
+
+// inFlight gives, per consumer whose name matches, how many messages are
+// delivered and not yet acknowledged (consumers with none are left out).
+func (r *run) inFlight(ctx context.Context, match func(consumer string) bool) (map[string]int, error) {
+	nc, err := nats.Connect(r.in.NATSURL)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	_, lags, err := stream.Lag(ctx, js, r.svc.streamName)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]int{}
+	for _, l := range lags {
+		if l.AckPending > 0 && match(l.Consumer) {
+			held[l.Consumer] = l.AckPending
+		}
+	}
+	return held, nil
+}
+
+func describeInFlight(held map[string]int) string {
+	parts := make([]string, 0, len(held))
+	for c, n := range held {
+		parts = append(parts, fmt.Sprintf("%s: %d", c, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // gzipBomb posts n gzip bodies that inflate to size bytes, past the
