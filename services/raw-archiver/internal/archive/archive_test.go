@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/healthexport/libs/kind"
@@ -29,28 +30,8 @@ const body = `{"data": {"metrics": [
 func TestArchivesPartsAndManifestsOnce(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.NewDatabase(t)
-	names := testenv.NewNames()
-	cfg := stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
-		DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 64 << 20, DuplicateWindow: time.Minute}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	nc, js, err := stream.Connect(ctx, log, cfg, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := stream.Ensure(ctx, js, cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
-		t.Fatal(err)
-	}
-	batch := stream.BatchConfig{MaxRows: 100, MaxMessages: 100, MaxBytes: 8 << 20, MaxAge: 20 * time.Millisecond, FlushTimeout: 10 * time.Second}
-	cons, err := stream.EnsureConsumer(ctx, js, cfg.Name, stream.ConsumerSpec{Durable: names.DurablePrefix + "raw-archiver",
-		Filters: []string{cfg.IngestSubjects(), cfg.ManifestSubjects()}, AckWait: batch.AckWait(), MaxAckPending: batch.MaxAckPending()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), archive.Options{Batch: batch, Settle: settle.Config{MaxAttempts: 10}}, archive.NewMetrics(obs.NewRegistry()))
-	go func() { done <- arch.Run(runCtx, cons) }()
+	h := startArchiver(t, ctx, db, settle.Config{MaxAttempts: 10})
+	cfg, js := h.cfg, h.js
 
 	user := uuid.New()
 	// Received in 1998 to show raw_ingestions partitions are made on demand too.
@@ -69,21 +50,7 @@ func TestArchivesPartsAndManifestsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		info, err := cons.Info(ctx)
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("archiver did not settle: %+v", info)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	h.settleAndStop(t, ctx)
 
 	var n int
 	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM raw_ingestions WHERE user_id=$1", user).Scan(&n); err != nil || n != len(parts) {
@@ -123,48 +90,13 @@ func TestPoisonMessageIsGivenUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	names := testenv.NewNames()
-	cfg := stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
-		DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 64 << 20, DuplicateWindow: time.Minute}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	nc, js, err := stream.Connect(ctx, log, cfg, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := stream.Ensure(ctx, js, cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
-		t.Fatal(err)
-	}
-	batch := stream.BatchConfig{MaxRows: 100, MaxMessages: 100, MaxBytes: 8 << 20, MaxAge: 20 * time.Millisecond, FlushTimeout: 10 * time.Second}
-	cons, err := stream.EnsureConsumer(ctx, js, cfg.Name, stream.ConsumerSpec{Durable: names.DurablePrefix + "raw-archiver",
-		Filters: []string{cfg.IngestSubjects(), cfg.ManifestSubjects()}, AckWait: batch.AckWait(), MaxAckPending: batch.MaxAckPending()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	metrics := archive.NewMetrics(obs.NewRegistry())
-	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), archive.Options{Batch: batch, Settle: settle.Config{MaxAttempts: 2}}, metrics)
-	go func() { done <- arch.Run(runCtx, cons) }()
+	h := startArchiver(t, ctx, db, settle.Config{MaxAttempts: 2})
+	cfg, js, names, metrics := h.cfg, h.js, h.names, h.metrics
 
 	user := uuid.New()
 	o := stream.Origin{UserID: user.String(), KeyID: "key1", IngestionID: "ing1", ReceivedAt: time.Now()}
 	parts := testenv.PublishBody(t, js, cfg, kind.New(), o, []byte(body), 512<<10, true)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		info, err := cons.Info(ctx)
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("archiver did not settle: %+v", info)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	h.settleAndStop(t, ctx)
 	var archived, failed, deliveries int
 	var consumer, part string
 	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM raw_ingestions WHERE user_id=$1", user).Scan(&archived); err != nil {
@@ -181,5 +113,65 @@ func TestPoisonMessageIsGivenUp(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(metrics.GivenUp.WithLabelValues("heart_rate", "unexpected")); n != 1 {
 		t.Errorf("archiver_messages_given_up_total = %v, want 1", n)
+	}
+}
+
+// archiver is a raw-archiver running on its own stream, subjects and
+// durable against the test's database.
+type archiver struct {
+	names   testenv.Names
+	cfg     stream.Config
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	metrics *archive.Metrics
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startArchiver(t *testing.T, ctx context.Context, db *testenv.Database, sc settle.Config) *archiver {
+	t.Helper()
+	names := testenv.NewNames()
+	cfg := stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
+		DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 64 << 20, DuplicateWindow: time.Minute}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	nc, js, err := stream.Connect(ctx, log, cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := stream.Ensure(ctx, js, cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	batch := stream.BatchConfig{MaxRows: 100, MaxMessages: 100, MaxBytes: 8 << 20, MaxAge: 20 * time.Millisecond, FlushTimeout: 10 * time.Second}
+	cons, err := stream.EnsureConsumer(ctx, js, cfg.Name, stream.ConsumerSpec{Durable: names.DurablePrefix + "raw-archiver",
+		Filters: []string{cfg.IngestSubjects(), cfg.ManifestSubjects()}, AckWait: batch.AckWait(), MaxAckPending: batch.MaxAckPending()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	h := &archiver{names: names, cfg: cfg, js: js, cons: cons, metrics: archive.NewMetrics(obs.NewRegistry()), cancel: cancel, done: make(chan error, 1)}
+	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), archive.Options{Batch: batch, Settle: sc}, h.metrics)
+	go func() { h.done <- arch.Run(runCtx, cons) }()
+	return h
+}
+
+// settleAndStop waits until the archiver has nothing pending or
+// unacknowledged, then stops it.
+func (h *archiver) settleAndStop(t *testing.T, ctx context.Context) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := h.cons.Info(ctx)
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("archiver did not settle: %+v", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.cancel()
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -22,10 +22,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/synth"
-	"github.com/healthexport/libs/users"
 	"github.com/healthexport/migrations"
+	"github.com/healthexport/tools/healthctl/internal/fleet"
 )
 
 // Config is how to run.
@@ -104,7 +103,7 @@ type Target struct {
 // scale is how much work a run does.
 type scale struct {
 	copyRows      int
-	smallRequests int // per device, for 50 KB and 100 KB
+	smallRequests int // per fleet.Device, for 50 KB and 100 KB
 	e2ePoints     int
 	e2eDevices    int
 }
@@ -156,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer st.stop()
 	defer deleteStream(cfg.NATSURL, stream)
 
-	devices, err := makeDevices(ctx, pool, max(32, sc.e2eDevices))
+	devices, err := fleet.Make(ctx, pool, max(32, sc.e2eDevices), "bench", "Bench Watch")
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// A phone verifies its key once, then the edge's cache answers: warm
 	// every device's key before measuring, as a running system has them.
 	for _, d := range devices {
-		if status, reply, err := post(st.edgeURL, d.key, []byte(`{"data":{}}`)); err != nil || status != 202 {
+		if status, reply, err := post(st.edgeURL, d.Key, []byte(`{"data":{}}`)); err != nil || status != 202 {
 			return nil, fmt.Errorf("warm-up: %d %s %v", status, reply, err)
 		}
 	}
@@ -194,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		minutes := minutesFor(c.size, true)
 		t0 := time.Now()
 		runDevices(ctx, st.edgeURL, devices[:c.devices], c.requests, c.pace, func(d, r int) ([]byte, int) {
-			return hrBody(devices[d].source, minute+r*minutes, minutes, true)
+			return hrBody(devices[d].Source, minute+r*minutes, minutes, true)
 		}, ar)
 		elapsed := time.Since(t0).Seconds()
 		minute += c.requests * minutes
@@ -217,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	fmt.Fprintf(cfg.Out, "accept one %.1f MB body…\n", res.Accept30MBMB)
 	smp.resetPeaks()
 	t0 := time.Now()
-	status, reply, err := post(st.edgeURL, devices[0].key, big.Bytes())
+	status, reply, err := post(st.edgeURL, devices[0].Key, big.Bytes())
 	res.Accept30MBSeconds = time.Since(t0).Seconds()
 	if err != nil || status != 202 {
 		return nil, fmt.Errorf("30 MB upload: %d %s %v", status, reply, err)
@@ -245,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t0 = time.Now()
 	base := minute + 1
 	runDevices(ctx, st.edgeURL, devices[:sc.e2eDevices], perDevice, 0, func(d, r int) ([]byte, int) {
-		return hrBody(devices[d].source+" e2e", base+r*perBody, perBody, false)
+		return hrBody(devices[d].Source+" e2e", base+r*perBody, perBody, false)
 	}, e2e)
 	e2e.summarize(time.Since(t0).Seconds())
 	res.Accept["e2e_1mb_heart_rate"] = e2e
@@ -291,31 +290,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-type device struct {
-	key    string
-	source string
-}
-
-// makeDevices gives every simulated device its own user and key, as
-// phones have.
-func makeDevices(ctx context.Context, pool *pgxpool.Pool, n int) ([]device, error) {
-	us := users.NewStore(pool)
-	keys := apikey.NewStore(pool, apikey.DefaultParams())
-	out := make([]device, n)
-	for i := range n {
-		uid, _, err := us.Ensure(ctx, fmt.Sprintf("device%02d@bench.invalid", i))
-		if err != nil {
-			return nil, err
-		}
-		tok, _, err := keys.Create(ctx, uid, "bench")
-		if err != nil {
-			return nil, err
-		}
-		out[i] = device{key: tok, source: fmt.Sprintf("Bench Watch %02d", i)}
-	}
-	return out, nil
-}
-
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}
 
 func post(edge, key string, body []byte) (int, string, error) {
@@ -337,7 +311,7 @@ func post(edge, key string, body []byte) (int, string, error) {
 // runDevices has every device send requests bodies, all devices at once,
 // recording each accept latency: one every pace (starting at a phase of
 // its own), or back to back when pace is 0.
-func runDevices(ctx context.Context, edge string, devs []device, requests int, pace time.Duration, body func(d, r int) ([]byte, int), ar *AcceptResult) {
+func runDevices(ctx context.Context, edge string, devs []fleet.Device, requests int, pace time.Duration, body func(d, r int) ([]byte, int), ar *AcceptResult) {
 	var (
 		wg sync.WaitGroup
 		mu sync.Mutex
@@ -357,7 +331,7 @@ func runDevices(ctx context.Context, edge string, devs []device, requests int, p
 					time.Sleep(time.Until(start.Add(time.Duration(r) * pace)))
 				}
 				t0 := time.Now()
-				status, reply, err := post(edge, devs[d].key, b)
+				status, reply, err := post(edge, devs[d].Key, b)
 				lat := time.Since(t0)
 				if err != nil || status != 202 {
 					var e struct{ Error string }

@@ -34,13 +34,11 @@ type stack struct {
 
 func startStack(ctx context.Context, cfg Config, dbURL, stream string) (*stack, error) {
 	s := &stack{procs: map[string]*proc.Proc{}, metrics: map[string]string{}, readyURL: map[string]string{}, binDir: cfg.BinDir}
-	addrs := map[string]string{}
-	for _, n := range []string{"edge", "raw-archiver", "metric-writer"} {
-		a, err := proc.FreeAddr()
-		if err != nil {
-			return nil, err
-		}
-		addrs[n] = a
+	addrs, err := proc.FreeAddrs("edge", "raw-archiver", "metric-writer")
+	if err != nil {
+		return nil, err
+	}
+	for n, a := range addrs {
 		s.metrics[n] = "http://" + a + "/metrics"
 		s.readyURL[n] = "http://" + a + "/readyz"
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/migrations"
+	"github.com/healthexport/tools/healthctl/internal/fleet"
 	"github.com/healthexport/tools/healthctl/internal/proc"
 )
 
@@ -184,7 +185,7 @@ type run struct {
 	loadStart time.Time
 	loadUntil time.Time
 	firstKey  string // a device's key, for requests that are not uploads
-	devs      []device
+	devs      []fleet.Device
 
 	mu       sync.Mutex
 	checks   []string
@@ -229,19 +230,19 @@ func runScenario(ctx context.Context, cfg Config, in *infra, sc scenario, n int,
 		return res
 	}
 	defer pool.Close()
-	devs, err := makeDevices(ctx, pool, cfg.Devices)
+	devs, err := fleet.Make(ctx, pool, cfg.Devices, "chaos", "Chaos Watch")
 	if err != nil {
 		r.fail("devices: %v", err)
 		return res
 	}
 
-	r.firstKey, r.devs = devs[0].key, devs
+	r.firstKey, r.devs = devs[0].Key, devs
 	// The first upload of each device makes the edge know its key, as a
 	// phone that has been uploading for a while.
 	load := loadConfig{edgeURL: r.svc.edgeURL, pace: sc.pace, giveUp: time.Now().Add(30 * time.Second), poison: sc.poison}
 	for _, d := range devs {
 		if u := send(ctx, d, 0, load, r.ledger); u.outcome != acked {
-			r.fail("the first upload of device %d was not accepted (answers %v)", d.n, r.ledger.byStatus)
+			r.fail("the first upload of device %d was not accepted (answers %v)", d.N, r.ledger.byStatus)
 			return res
 		}
 	}
@@ -489,13 +490,11 @@ type services struct {
 
 func newServices(binDir, logDir string, in *infra, dbURL, streamName string) (*services, error) {
 	s := &services{binDir: binDir, logDir: logDir, streamName: streamName, readyURL: map[string]string{}, procs: map[string]*proc.Proc{}}
-	addrs := map[string]string{}
-	for _, n := range []string{"edge", "raw-archiver", "metric-writer"} {
-		a, err := proc.FreeAddr()
-		if err != nil {
-			return nil, err
-		}
-		addrs[n] = a
+	addrs, err := proc.FreeAddrs("edge", "raw-archiver", "metric-writer")
+	if err != nil {
+		return nil, err
+	}
+	for n, a := range addrs {
 		s.readyURL[n] = "http://" + a + "/readyz"
 	}
 	s.edgeURL = "http://" + addrs["edge"]

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/healthexport/tools/healthctl/internal/fleet"
 )
 
 // tally is what the checker found in PostgreSQL against the ledger.
@@ -79,11 +81,11 @@ type storedRow struct {
 
 // check compares the database with the ledger. It runs once the
 // pipeline has drained.
-func check(ctx context.Context, pool *pgxpool.Pool, l *ledger, devs []device) (tally, error) {
+func check(ctx context.Context, pool *pgxpool.Pool, l *ledger, devs []fleet.Device) (tally, error) {
 	var t tally
-	byUser := map[uuid.UUID]device{}
+	byUser := map[uuid.UUID]fleet.Device{}
 	for _, d := range devs {
-		byUser[d.userID] = d
+		byUser[d.UserID] = d
 	}
 	rows, err := storedRows(ctx, pool, byUser)
 	if err != nil {
@@ -93,7 +95,7 @@ func check(ctx context.Context, pool *pgxpool.Pool, l *ledger, devs []device) (t
 	seen := map[pointKey]bool{}
 	for _, r := range rows {
 		sends, ok := exp[r.key]
-		if !ok || r.source != devs[r.key.device].source {
+		if !ok || r.source != devs[r.key.device].Source {
 			t.unexpected++
 			continue
 		}
@@ -130,7 +132,7 @@ func contains(vs []float64, v float64) bool {
 }
 
 // storedRows are the harness's rows in both tables, as natural keys.
-func storedRows(ctx context.Context, pool *pgxpool.Pool, byUser map[uuid.UUID]device) ([]storedRow, error) {
+func storedRows(ctx context.Context, pool *pgxpool.Pool, byUser map[uuid.UUID]fleet.Device) ([]storedRow, error) {
 	var out []storedRow
 	queries := []struct{ metric, sql string }{
 		{"heart_rate", `SELECT user_id, recorded_at, source, avg_bpm FROM heart_rate_metrics`},
@@ -155,7 +157,7 @@ func storedRows(ctx context.Context, pool *pgxpool.Pool, byUser map[uuid.UUID]de
 			}
 			d, ok := byUser[user]
 			minutes := at.Sub(epoch)
-			r := storedRow{key: pointKey{device: d.n, metric: q.metric, minute: int(minutes / time.Minute)}, source: source}
+			r := storedRow{key: pointKey{device: d.N, metric: q.metric, minute: int(minutes / time.Minute)}, source: source}
 			if v != nil {
 				r.value = *v
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/testenv"
+	"github.com/healthexport/tools/healthctl/internal/fleet"
 )
 
 // The checker is what makes the harness mean anything: each kind of
@@ -63,7 +64,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := testenv.NewDatabase(t)
-			devs, err := makeDevices(ctx, db.Pool, 1)
+			devs, err := fleet.Make(ctx, db.Pool, 1, "chaos", "Chaos Watch")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,16 +91,16 @@ func TestCheck(t *testing.T) {
 // 00:01; up-2 (acknowledged, poison) sends 00:00 again with a new value
 // and carries two rejected items; up-3 (never acknowledged, not stored)
 // sends 00:00 once more and a point at 00:10.
-func correctState(t *testing.T, ctx context.Context, pool *pgxpool.Pool, d device) *ledger {
+func correctState(t *testing.T, ctx context.Context, pool *pgxpool.Pool, d fleet.Device) *ledger {
 	t.Helper()
-	hr := func(minute int) pointKey { return pointKey{d.n, "heart_rate", minute} }
-	steps := func(minute int) pointKey { return pointKey{d.n, "step_count", minute} }
+	hr := func(minute int) pointKey { return pointKey{d.N, "heart_rate", minute} }
+	steps := func(minute int) pointKey { return pointKey{d.N, "step_count", minute} }
 	l := &ledger{byStatus: map[string]int{}}
-	l.add(&upload{device: d.n, seq: 0, outcome: acked, ingestionID: "up-1", answeredID: "up-1", parts: 2,
+	l.add(&upload{device: d.N, seq: 0, outcome: acked, ingestionID: "up-1", answeredID: "up-1", parts: 2,
 		points: map[pointKey]float64{hr(0): 60, hr(5): 65, steps(1): 11}})
-	l.add(&upload{device: d.n, seq: 1, outcome: acked, poison: true, ingestionID: "up-2", answeredID: "up-2", parts: 2,
+	l.add(&upload{device: d.N, seq: 1, outcome: acked, poison: true, ingestionID: "up-2", answeredID: "up-2", parts: 2,
 		points: map[pointKey]float64{hr(0): 60.25}})
-	l.add(&upload{device: d.n, seq: 2, outcome: unknown, ingestionID: "up-3",
+	l.add(&upload{device: d.N, seq: 2, outcome: unknown, ingestionID: "up-3",
 		points: map[pointKey]float64{hr(0): 60.75, hr(10): 99}})
 	at := func(minute int) time.Time { return epoch.Add(time.Duration(minute) * time.Minute) }
 	stmts := []struct {
@@ -110,30 +111,30 @@ func correctState(t *testing.T, ctx context.Context, pool *pgxpool.Pool, d devic
 		{`CREATE TABLE q_default PARTITION OF quantity_metrics DEFAULT`, nil},
 		{`CREATE TABLE raw_default PARTITION OF raw_ingestions DEFAULT`, nil},
 		{`INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq)
-			VALUES ($1, $2, $3, 60.25, 'up-2', 4), ($1, $4, $3, 65, 'up-1', 1)`, []any{d.userID, at(0), d.source, at(5)}},
+			VALUES ($1, $2, $3, 60.25, 'up-2', 4), ($1, $4, $3, 65, 'up-1', 1)`, []any{d.UserID, at(0), d.Source, at(5)}},
 		{`INSERT INTO quantity_metrics (user_id, metric, recorded_at, source, qty, ingestion_id, stream_seq)
-			VALUES ($1, 'step_count', $2, $3, 11, 'up-1', 2)`, []any{d.userID, at(1), d.source}},
+			VALUES ($1, 'step_count', $2, $3, 11, 'up-1', 2)`, []any{d.UserID, at(1), d.Source}},
 	}
 	for _, id := range []string{"up-1", "up-2"} {
 		stmts = append(stmts, struct {
 			sql  string
 			args []any
 		}{`INSERT INTO ingestions (ingestion_id, user_id, key_id, received_at, parts, accepted, rejected, headers, manifest, stream_seq)
-			VALUES ($1, $2, 'k', now(), 2, '{}', 0, '{}', '{}', 3)`, []any{id, d.userID}})
+			VALUES ($1, $2, 'k', now(), 2, '{}', 0, '{}', '{}', 3)`, []any{id, d.UserID}})
 	}
 	for _, p := range [][2]string{{"up-1", "heart_rate:0"}, {"up-1", "step_count:0"}, {"up-2", "heart_rate:0"}, {"up-2", "step_count:0"}} {
 		stmts = append(stmts, struct {
 			sql  string
 			args []any
 		}{`INSERT INTO raw_ingestions (received_at, ingestion_id, part_id, user_id, key_id, kind, stream_seq, headers, payload)
-			VALUES ('2026-11-01', $1, $2, $3, 'k', 'heart_rate', 1, '{}', '\x00')`, []any{p[0], p[1], d.userID}})
+			VALUES ('2026-11-01', $1, $2, $3, 'k', 'heart_rate', 1, '{}', '\x00')`, []any{p[0], p[1], d.UserID}})
 	}
 	for i := range 2 {
 		stmts = append(stmts, struct {
 			sql  string
 			args []any
 		}{`INSERT INTO rejected_points (user_id, ingestion_id, pointer, kind, part_id, reason, stream_seq, received_at)
-			VALUES ($1, 'up-2', $2, 'heart_rate', 'heart_rate:0', 'refused', 4, now())`, []any{d.userID, fmt.Sprintf("/data/metrics/0/data/%d", i)}})
+			VALUES ($1, 'up-2', $2, 'heart_rate', 'heart_rate:0', 'refused', 4, now())`, []any{d.UserID, fmt.Sprintf("/data/metrics/0/data/%d", i)}})
 	}
 	for _, s := range stmts {
 		if _, err := pool.Exec(ctx, s.sql, s.args...); err != nil {

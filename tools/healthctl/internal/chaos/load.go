@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/healthexport/libs/apikey"
-	"github.com/healthexport/libs/users"
+	"github.com/healthexport/tools/healthctl/internal/fleet"
 )
 
 // epoch is the first minute of the harness's data: recent, so the
@@ -33,7 +31,7 @@ const (
 	poisonNULMinute   = 2_000_000
 )
 
-// pointKey is a natural key as the harness sends it: device, metric and
+// pointKey is a natural key as the harness sends it: fleet.Device, metric and
 // minute (the source is the device's).
 type pointKey struct {
 	device int
@@ -88,31 +86,6 @@ func (l *ledger) status(s string) {
 	l.mu.Unlock()
 }
 
-type device struct {
-	n      int
-	userID uuid.UUID
-	key    string
-	source string
-}
-
-func makeDevices(ctx context.Context, pool *pgxpool.Pool, n int) ([]device, error) {
-	us := users.NewStore(pool)
-	keys := apikey.NewStore(pool, apikey.DefaultParams())
-	out := make([]device, n)
-	for i := range n {
-		uid, _, err := us.Ensure(ctx, fmt.Sprintf("device%02d@chaos.invalid", i))
-		if err != nil {
-			return nil, fmt.Errorf("user: %w", err)
-		}
-		tok, _, err := keys.Create(ctx, uid, "chaos")
-		if err != nil {
-			return nil, fmt.Errorf("key: %w", err)
-		}
-		out[i] = device{n: i, userID: uid, key: tok, source: fmt.Sprintf("Chaos Watch %02d", i)}
-	}
-	return out, nil
-}
-
 // value is what a device sends for a key in a given version: different
 // for every version, so the checker can tell which send a row came from.
 func value(k pointKey, version int) float64 {
@@ -126,18 +99,18 @@ func value(k pointKey, version int) float64 {
 // the previous upload again with new values, and, for a poison upload,
 // a heart rate out of range (rejected on validation) and a source with a
 // NUL byte (PostgreSQL refuses it, so the writer must isolate it).
-func body(d device, seq int, poison bool) ([]byte, map[pointKey]float64) {
+func body(d fleet.Device, seq int, poison bool) ([]byte, map[pointKey]float64) {
 	points := map[pointKey]float64{}
 	type item map[string]any
 	var hr, steps []item
 	add := func(minute, version int) {
 		at := epoch.Add(time.Duration(minute) * time.Minute).Format("2006-01-02 15:04:05 -0700")
-		kh := pointKey{d.n, "heart_rate", minute}
-		ks := pointKey{d.n, "step_count", minute}
+		kh := pointKey{d.N, "heart_rate", minute}
+		ks := pointKey{d.N, "step_count", minute}
 		avg, qty := value(kh, version), value(ks, version)
 		points[kh], points[ks] = avg, qty
-		hr = append(hr, item{"date": at, "Min": avg - 5, "Avg": avg, "Max": avg + 5, "source": d.source})
-		steps = append(steps, item{"date": at, "qty": qty, "source": d.source})
+		hr = append(hr, item{"date": at, "Min": avg - 5, "Avg": avg, "Max": avg + 5, "source": d.Source})
+		steps = append(steps, item{"date": at, "qty": qty, "source": d.Source})
 	}
 	for m := range newPerBody {
 		add(seq*newPerBody+m, 0)
@@ -152,8 +125,8 @@ func body(d device, seq int, poison bool) ([]byte, map[pointKey]float64) {
 			return epoch.Add(time.Duration(minute) * time.Minute).Format("2006-01-02 15:04:05 -0700")
 		}
 		hr = append(hr,
-			item{"date": at(poisonRangeMinute + seq), "Min": 990, "Avg": 999, "Max": 1000, "source": d.source},
-			item{"date": at(poisonNULMinute + seq), "Min": 60, "Avg": 65, "Max": 70, "source": d.source + "\x00"},
+			item{"date": at(poisonRangeMinute + seq), "Min": 990, "Avg": 999, "Max": 1000, "source": d.Source},
+			item{"date": at(poisonNULMinute + seq), "Min": 60, "Avg": 65, "Max": 70, "source": d.Source + "\x00"},
 		)
 	}
 	b, _ := json.Marshal(item{"data": item{"metrics": []item{
@@ -176,22 +149,22 @@ var client = &http.Client{Timeout: 10 * time.Second}
 
 // runDevice sends uploads one after the other until cfg.until; an upload
 // without a 202 is sent again, as the app does, until cfg.giveUp.
-func runDevice(ctx context.Context, d device, firstSeq int, cfg loadConfig, l *ledger) {
+func runDevice(ctx context.Context, d fleet.Device, firstSeq int, cfg loadConfig, l *ledger) {
 	for seq := firstSeq; time.Now().Before(cfg.until) && ctx.Err() == nil; seq++ {
 		send(ctx, d, seq, cfg, l)
 		sleep(ctx, cfg.pace)
 	}
 }
 
-func send(ctx context.Context, d device, seq int, cfg loadConfig, l *ledger) *upload {
+func send(ctx context.Context, d fleet.Device, seq int, cfg loadConfig, l *ledger) *upload {
 	poison := cfg.poison != nil && cfg.poison(seq)
 	b, points := body(d, seq, poison)
-	u := &upload{device: d.n, seq: seq, poison: poison, points: points, firstSent: time.Now(), ingestionID: ingestionID(d.userID, b)}
+	u := &upload{device: d.N, seq: seq, poison: poison, points: points, firstSent: time.Now(), ingestionID: ingestionID(d.UserID, b)}
 	l.add(u)
 	backoff := 100 * time.Millisecond
 	for {
 		u.attempts++
-		status, answer, err := post(ctx, cfg.edgeURL, d.key, b)
+		status, answer, err := post(ctx, cfg.edgeURL, d.Key, b)
 		switch {
 		case err != nil:
 			l.status(errorClass(err))

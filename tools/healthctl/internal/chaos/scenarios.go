@@ -492,17 +492,17 @@ func (r *run) resendAcknowledged(ctx context.Context) {
 	r.ledger.mu.Unlock()
 	dup := 0
 	for _, d := range r.devs {
-		u := last[d.n]
+		u := last[d.N]
 		if u == nil {
 			continue
 		}
 		b, _ := body(d, u.seq, u.poison)
-		status, a, err := post(ctx, r.svc.edgeURL, d.key, b)
+		status, a, err := post(ctx, r.svc.edgeURL, d.Key, b)
 		switch {
 		case err != nil:
-			r.fail("resending upload %d of device %d: %v", u.seq, d.n, err)
+			r.fail("resending upload %d of device %d: %v", u.seq, d.N, err)
 		case status != http.StatusAccepted || !a.Duplicate || a.IngestionID != u.ingestionID:
-			r.fail("resending upload %d of device %d: %d, duplicate %v, id %s", u.seq, d.n, status, a.Duplicate, a.IngestionID)
+			r.fail("resending upload %d of device %d: %d, duplicate %v, id %s", u.seq, d.N, status, a.Duplicate, a.IngestionID)
 		default:
 			dup++
 		}

@@ -136,6 +136,19 @@ func FreeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// FreeAddrs gives each name its own free loopback address.
+func FreeAddrs(names ...string) (map[string]string, error) {
+	addrs := make(map[string]string, len(names))
+	for _, n := range names {
+		a, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[n] = a
+	}
+	return addrs, nil
+}
+
 // WaitHTTP waits until url answers 200.
 func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	return waitFor(ctx, timeout, func() error {
