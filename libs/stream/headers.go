@@ -78,6 +78,11 @@ func MetaFromHeaders(h nats.Header, seq uint64, subject string) (Meta, error) {
 		Seq:         seq,
 		Subject:     subject,
 	}
+	if m.PartID == "" {
+		// Parts published before Health-Part-Id existed carry their id
+		// only in the Nats-Msg-Id; they are still in streams and archives.
+		m.PartID = h.Get(nats.MsgIdHdr)
+	}
 	var (
 		errs []error
 		err  error

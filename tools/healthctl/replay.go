@@ -125,6 +125,7 @@ type progress struct {
 	last  time.Time
 	done  int64
 	total int64
+	shown bool // the last plain line shows done and total as they are
 }
 
 func newProgress(w io.Writer, label string) *progress {
@@ -147,7 +148,9 @@ func newProgress(w io.Writer, label string) *progress {
 func (p *progress) update(done, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.done, p.total = done, total
+	if p.done != done || p.total != total {
+		p.done, p.total, p.shown = done, total, false
+	}
 	if p.bar != nil {
 		if total > 0 && p.bar.GetMax64() != total {
 			p.bar.ChangeMax64(total)
@@ -155,7 +158,7 @@ func (p *progress) update(done, total int64) {
 		_ = p.bar.Set64(done)
 		return
 	}
-	if time.Since(p.last) >= 2*time.Second || done == total {
+	if !p.shown && (time.Since(p.last) >= 2*time.Second || done == total) {
 		p.last = time.Now()
 		p.line()
 	}
@@ -175,6 +178,7 @@ func (p *progress) line() {
 		}
 	}
 	fmt.Fprintf(p.w, "%s: %d/%d parts%s, %.0f parts/s, ETA %s\n", p.label, p.done, p.total, pct, rate, eta)
+	p.shown = true
 }
 
 func (p *progress) finish() {
@@ -184,5 +188,7 @@ func (p *progress) finish() {
 		_ = p.bar.Finish()
 		return
 	}
-	p.line()
+	if !p.shown {
+		p.line()
+	}
 }
