@@ -37,6 +37,10 @@ type Status struct {
 	Parts      int                   `json:"parts"`
 	Archived   int                   `json:"archived"`
 	Written    int                   `json:"written"` // parts the writers have committed
+	// Failed are parts a consumer gave up on (failed_parts) that are still
+	// not both archived and written: the upload will not complete until an
+	// operator replays them, so a client can stop waiting.
+	Failed int `json:"failed"`
 	Kinds      map[string]KindStatus `json:"kinds"`
 	Errors     []ItemError           `json:"errors"`
 	ReceivedAt time.Time             `json:"received_at"`
@@ -112,6 +116,13 @@ func (s *Store) Get(ctx context.Context, userID uuid.UUID, ingestionID string) (
 		return nil, fmt.Errorf("ingestion %s: rejections: %w", ingestionID, err)
 	}
 	st.Errors = append(st.Errors, list...)
+	if err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT f.part_id) FROM failed_parts f
+		WHERE f.ingestion_id = $1 AND f.user_id = $2 AND f.part_id = ANY($3)
+		  AND (NOT EXISTS (SELECT 1 FROM raw_ingestions r WHERE r.received_at = $4 AND r.ingestion_id = f.ingestion_id AND r.part_id = f.part_id)
+		    OR NOT EXISTS (SELECT 1 FROM ingestion_parts p WHERE p.ingestion_id = f.ingestion_id AND p.part_id = f.part_id))`,
+		ingestionID, userID, ids, m.ReceivedAt).Scan(&st.Failed); err != nil {
+		return nil, fmt.Errorf("ingestion %s: given-up parts: %w", ingestionID, err)
+	}
 	st.Complete = st.Archived == st.Parts && st.Written == st.Parts
 	return st, nil
 }
