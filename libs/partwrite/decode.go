@@ -6,6 +6,7 @@
 package partwrite
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -133,7 +134,8 @@ func (d *Decoded) rejectedItems() int {
 // FromMsg reads a stream message as a part.
 func FromMsg(msg jetstream.Msg) *Part {
 	meta, err := stream.ReadMeta(msg)
-	return &Part{Meta: meta, MetaErr: err, Items: stream.Items(msg), Payload: msg.Data()}
+	payload, perr := stream.PartPayload(msg.Headers(), msg.Data())
+	return &Part{Meta: meta, MetaErr: errors.Join(err, perr), Items: stream.Items(msg), Payload: payload}
 }
 
 // FromArchive reads a raw_ingestions row as the part it archived.

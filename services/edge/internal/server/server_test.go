@@ -344,6 +344,15 @@ func TestPartsAndManifest(t *testing.T) {
 		if p.Bytes > 1024 || p.Seq == 0 || !strings.HasPrefix(p.ID, id+":") {
 			t.Errorf("part %+v", p)
 		}
+		// Each part travels s2-compressed and decodes to its JSON.
+		msg, err := s.GetMsg(context.Background(), p.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := stream.PartPayload(msg.Header, msg.Data)
+		if msg.Header.Get(stream.HeaderEncoding) != "s2" || err != nil || len(payload) != p.Bytes || !json.Valid(payload) {
+			t.Errorf("part %s: encoding %q, %d bytes decoded (err %v), manifest says %d", p.ID, msg.Header.Get(stream.HeaderEncoding), len(payload), err, p.Bytes)
+		}
 		if p.Kind == "heart_rate" {
 			want := fmt.Sprintf("%s:heart_rate:%d-%d", id, next, next+p.Items-1)
 			if p.ID != want {

@@ -84,7 +84,7 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 		}
 	}()
 	stream.Batch(decoded, w.batch.Limits(),
-		func(m message) (int, int) { return max(m.d.Rows(), 1), len(m.msg.Data()) },
+		func(m message) (int, int) { return max(m.d.Rows(), 1), stream.PartSize(m.msg.Headers(), m.msg.Data()) },
 		func(b []message) { w.flush(context.WithoutCancel(ctx), b) })
 	return <-pumpErr
 }

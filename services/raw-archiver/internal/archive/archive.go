@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,7 +97,7 @@ func (a *Archiver) Run(ctx context.Context, cons jetstream.Consumer) error {
 	pumpErr := make(chan error, 1)
 	go func() { pumpErr <- stream.Pump(ctx, a.log, cons, msgs, 2*a.batch.MaxBytes) }()
 	stream.Batch(msgs, a.batch.Limits(),
-		func(m jetstream.Msg) (int, int) { return 1, len(m.Data()) },
+		func(m jetstream.Msg) (int, int) { return 1, stream.PartSize(m.Headers(), m.Data()) },
 		func(b []jetstream.Msg) { a.flush(context.WithoutCancel(ctx), b) })
 	return <-pumpErr
 }
@@ -226,9 +227,20 @@ func (a *Archiver) read(m jetstream.Msg) (archived, error) {
 			len(man.Parts), string(accepted), man.Rejected, string(headers), string(m.Data()), int64(meta.Seq), int64(0)}
 		return r, nil
 	}
-	headers, _ := json.Marshal(m.Headers())
+	// The archive keeps the part's JSON as it was cut from the body
+	// (PostgreSQL compresses it with lz4), not the stream's encoding.
+	payload, err := stream.PartPayload(m.Headers(), m.Data())
+	if err != nil {
+		return archived{}, err
+	}
+	h := m.Headers()
+	if h.Get(stream.HeaderEncoding) != "" {
+		h = maps.Clone(h)
+		h.Del(stream.HeaderEncoding)
+	}
+	headers, _ := json.Marshal(h)
 	r.t, r.row = a.books.RawIngestions, []any{meta.ReceivedAt, meta.IngestionID, meta.PartID, pgtype.UUID{Bytes: meta.UserID, Valid: true}, meta.KeyID,
-		meta.Kind, int64(meta.Seq), string(headers), m.Data(), int64(0)}
+		meta.Kind, int64(meta.Seq), string(headers), payload, int64(0)}
 	return r, nil
 }
 

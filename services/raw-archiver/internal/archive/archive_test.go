@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,10 @@ func TestArchivesPartsAndManifestsOnce(t *testing.T) {
 	}
 	if !received.Equal(o.ReceivedAt) || kind != "heart_rate" || len(payload) == 0 {
 		t.Errorf("raw row: %v %s %d bytes", received, kind, len(payload))
+	}
+	// The archive keeps the part's JSON, not the stream's s2 encoding.
+	if !json.Valid(payload) || strings.Contains(headers, stream.HeaderEncoding) {
+		t.Errorf("archived payload is not the part's JSON (%.40q), or headers still name an encoding: %s", payload, headers)
 	}
 	var accepted, appHeaders string
 	if err := db.Pool.QueryRow(ctx, "SELECT accepted::text, headers::text FROM ingestions WHERE ingestion_id='ing1' AND user_id=$1", user).Scan(&accepted, &appHeaders); err != nil {

@@ -48,19 +48,33 @@ func hrBody(source string, firstMinute, minutes int, withQuantities bool) ([]byt
 		b = append(b, '\n')
 	}
 	metric("heart_rate", "count/min", func(b []byte, i int, _ string) []byte {
-		lo := 50 + i%40
-		return fmt.Appendf(b, "      \"Min\": %d,\n      \"Avg\": %s,\n      \"Max\": %d,\n", lo, strconv.FormatFloat(float64(lo)+7.25, 'f', -1, 64), lo+15)
+		// Fractional, irregular values as aggregated exports carry: bodies
+		// of repeating values would compress (and travel) unrealistically well.
+		h := noise(i)
+		avg := 55 + float64(h%550000)/10000
+		lo, hi := avg-float64(h>>20%800)/100, avg+float64(h>>10%800)/100
+		return fmt.Appendf(b, "      \"Min\": %s,\n      \"Avg\": %s,\n      \"Max\": %s,\n",
+			strconv.FormatFloat(lo, 'f', 2, 64), strconv.FormatFloat(avg, 'f', 4, 64), strconv.FormatFloat(hi, 'f', 2, 64))
 	}, !withQuantities)
 	if withQuantities {
 		metric("step_count", "count", func(b []byte, i int, _ string) []byte {
-			return fmt.Appendf(b, "      \"qty\": %d,\n", i%120)
+			return fmt.Appendf(b, "      \"qty\": %d,\n", noise(i)%120)
 		}, false)
 		metric("active_energy", "kcal", func(b []byte, i int, _ string) []byte {
-			return fmt.Appendf(b, "      \"qty\": %s,\n", strconv.FormatFloat(0.5+float64(i%17)/10, 'f', -1, 64))
+			return fmt.Appendf(b, "      \"qty\": %s,\n", strconv.FormatFloat(0.5+float64(noise(i)%1700)/1000, 'f', 3, 64))
 		}, true)
 	}
 	b = append(b, "  ]\n }\n}\n"...)
 	return b, points
+}
+
+// noise is a fixed pseudo-random number per minute (Knuth's multiplicative
+// hash, then xorshift), so every run sends the same bodies.
+func noise(i int) uint32 {
+	h := uint32(i)*2654435761 + 0x9e3779b9
+	h ^= h >> 15
+	h *= 2246822519
+	return h ^ h>>13
 }
 
 // minutesFor is how many minutes make a body of about size bytes.
