@@ -33,14 +33,14 @@ type ItemError struct {
 
 // Status is GET /v1/ingestions/{id}.
 type Status struct {
-	Complete   bool                  `json:"complete"`
-	Parts      int                   `json:"parts"`
-	Archived   int                   `json:"archived"`
-	Written    int                   `json:"written"` // parts the writers have committed
+	Complete bool `json:"complete"`
+	Parts    int  `json:"parts"`
+	Archived int  `json:"archived"`
+	Written  int  `json:"written"` // parts the writers have committed
 	// Failed are parts a consumer gave up on (failed_parts) that are still
 	// not both archived and written: the upload will not complete until an
 	// operator replays them, so a client can stop waiting.
-	Failed int `json:"failed"`
+	Failed     int                   `json:"failed"`
 	Kinds      map[string]KindStatus `json:"kinds"`
 	Errors     []ItemError           `json:"errors"`
 	ReceivedAt time.Time             `json:"received_at"`
