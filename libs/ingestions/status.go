@@ -31,15 +31,15 @@ type ItemError struct {
 	Reason  string `json:"reason"`
 }
 
-// Status is GET /v1/ingestions/{id}.
+// Status is GET /v1/ingestions/{id}. Failed are parts a consumer gave up
+// on (failed_parts) that are still not both archived and written: the
+// upload will not complete until an operator replays them, so a client
+// can stop waiting.
 type Status struct {
-	Complete bool `json:"complete"`
-	Parts    int  `json:"parts"`
-	Archived int  `json:"archived"`
-	Written  int  `json:"written"` // parts the writers have committed
-	// Failed are parts a consumer gave up on (failed_parts) that are still
-	// not both archived and written: the upload will not complete until an
-	// operator replays them, so a client can stop waiting.
+	Complete   bool                  `json:"complete"`
+	Parts      int                   `json:"parts"`
+	Archived   int                   `json:"archived"`
+	Written    int                   `json:"written"` // parts the writers have committed
 	Failed     int                   `json:"failed"`
 	Kinds      map[string]KindStatus `json:"kinds"`
 	Errors     []ItemError           `json:"errors"`
