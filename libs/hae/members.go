@@ -89,7 +89,7 @@ func Array(raw []byte, dst [][]byte) ([][]byte, error) {
 func String(raw []byte) (string, bool) { return decodeString(raw) }
 
 // AppendString appends s as a JSON string literal; non-ASCII is written as
-// UTF-8, as the app writes it.
+// UTF-8, as the app writes it, except U+2028 and U+2029 (escaped).
 func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
 // plain reports a key that needs no decoding: no escape, valid UTF-8.

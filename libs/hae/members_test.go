@@ -82,3 +82,24 @@ func FuzzObject(f *testing.F) {
 		}
 	})
 }
+
+// Strings as the query API and export write them: they read back as
+// given, and U+2028/U+2029 are escaped as encoding/json does.
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "iPhone", "Ana\u2019s Apple\u00a0Watch", "a|b", `quote " and \ backslash`, "tab\tnew\nline\r", "\x00\x01\x1f",
+		"line\u2028sep\u2029", "<tag> & amp", "emoji 🫀", "ends with \\"} {
+		got := AppendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || back != s {
+			t.Errorf("AppendString(%q) = %s: reads back %q, %v", s, got, back, err)
+		}
+	}
+	if got := string(AppendString(nil, "a\u2028b\u2029")); got != `"a\u2028b\u2029"` {
+		t.Errorf("line separators: %s, want them escaped", got)
+	}
+	// Invalid UTF-8 becomes U+FFFD, still valid JSON.
+	got := AppendString(nil, "a\xffb")
+	if string(got) != `"a\ufffdb"` || !json.Valid(got) {
+		t.Errorf("invalid UTF-8: %s", got)
+	}
+}

@@ -216,7 +216,8 @@ func decodeString(raw []byte) (string, bool) {
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so
-// the output is always valid JSON and decodes to what decodeString gives.
+// the output is always valid JSON and decodes to what decodeString gives;
+// nothing is HTML-escaped.
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
@@ -250,6 +251,15 @@ func appendString(dst []byte, s string) []byte {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
 			i++
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 end lines in JavaScript; encoding/json escapes
+		// them too.
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
 			start = i
 			continue
 		}

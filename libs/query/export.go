@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/healthexport/libs/hae"
 )
 
 // Format is an export's format.
@@ -95,13 +97,13 @@ func (e *Export) Stream(w io.Writer) (map[string]int64, error) {
 		for _, t := range e.tables {
 			n, err := eachRow(ctx, tx, t, uid, nil, func(cols []string, vals []any, off *int16) error {
 				line = append(line[:0], `{"type":`...)
-				line = appendString(line, t.name)
+				line = hae.AppendString(line, t.name)
 				for i, c := range cols {
 					if c == "" {
 						continue
 					}
 					line = append(line, ',')
-					line = appendString(line, c)
+					line = hae.AppendString(line, c)
 					line = append(line, ':')
 					line = appendJSON(line, vals[i], off)
 				}
@@ -119,7 +121,7 @@ func (e *Export) Stream(w io.Writer) (map[string]int64, error) {
 			if i > 0 {
 				line = append(line, ',')
 			}
-			line = appendString(line, t.name)
+			line = hae.AppendString(line, t.name)
 			line = append(line, ':')
 			line = strconv.AppendInt(line, counts[t.name], 10)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
 )
 
@@ -253,7 +254,7 @@ func appendObject(b []byte, cols []string, vals []any, off *int16) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, c)
+		b = hae.AppendString(b, c)
 		b = append(b, ':')
 		b = appendJSON(b, vals[i], off)
 	}

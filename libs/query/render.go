@@ -7,10 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/healthexport/libs/hae"
 )
 
 // FormatTime renders an instant in the offset it was recorded in (RFC 3339,
@@ -64,59 +65,6 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string. Invalid UTF-8 becomes U+FFFD;
-// nothing is HTML-escaped (this is not HTML).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 end lines in JavaScript.
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // appendJSON writes a decoded column value as JSON; timestamps in the
 // row's offset.
 func appendJSON(b []byte, v any, off *int16) []byte {
@@ -134,7 +82,7 @@ func appendJSON(b []byte, v any, off *int16) []byte {
 	case rawJSON:
 		return append(b, x...)
 	case string:
-		return appendString(b, x)
+		return hae.AppendString(b, x)
 	case float64:
 		return appendFloat(b, x)
 	case float32:
@@ -148,9 +96,9 @@ func appendJSON(b []byte, v any, off *int16) []byte {
 	case bool:
 		return strconv.AppendBool(b, x)
 	case []byte:
-		return appendString(b, string(x))
+		return hae.AppendString(b, string(x))
 	case [16]byte:
-		return appendString(b, uuidString(x))
+		return hae.AppendString(b, uuidString(x))
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
@@ -161,7 +109,7 @@ func appendJSON(b []byte, v any, off *int16) []byte {
 		}
 		return append(b, ']')
 	}
-	return appendString(b, fmt.Sprint(v))
+	return hae.AppendString(b, fmt.Sprint(v))
 }
 
 // appendText writes a column value as a CSV cell's text: what appendJSON

@@ -59,22 +59,6 @@ func TestAppendFloat(t *testing.T) {
 	}
 }
 
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "iPhone", "Ana\u2019s Apple\u00a0Watch", "a|b", `quote " and \ backslash`, "tab\tnew\nline\r", "\x00\x01\x1f",
-		"line\u2028sep\u2029", "<tag> & amp", "emoji 🫀", "ends with \\"} {
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != s {
-			t.Errorf("appendString(%q) = %s: reads back %q, %v", s, got, back, err)
-		}
-	}
-	// Invalid UTF-8 becomes U+FFFD, still valid JSON.
-	got := appendString(nil, "a\xffb")
-	if string(got) != `"a\ufffdb"` || !json.Valid(got) {
-		t.Errorf("invalid UTF-8: %s", got)
-	}
-}
-
 func TestAppendJSONValues(t *testing.T) {
 	vals := []any{nil, "x", 1.5, int16(-480), int64(7), true, rawJSON(`{"mealTime": "Before Meal"}`),
 		[]any{-0.0008, 0.0, nil}, date(time.Date(2025, 3, 5, 0, 0, 0, 0, time.UTC)), []byte("{\"a\":1}"),

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/healthexport/libs/hae"
 )
 
 // routePoint is a row of workout_route_points.
@@ -74,11 +76,11 @@ func appendSamples(ctx context.Context, q querier, b []byte, uid uuid.UUID, key 
 		series, _ := vals[0].(string)
 		switch {
 		case n == 0:
-			b = appendString(b, series)
+			b = hae.AppendString(b, series)
 			b = append(b, ":["...)
 		case series != current:
 			b = append(b, "],"...)
-			b = appendString(b, series)
+			b = hae.AppendString(b, series)
 			b = append(b, ":["...)
 		default:
 			b = append(b, ',')
@@ -141,7 +143,7 @@ func appendGeoJSON(b []byte, key string, pts []routePoint) []byte {
 		b = append(b, ']')
 	}
 	b = append(b, `},"properties":{"workout_key":`...)
-	b = appendString(b, key)
+	b = hae.AppendString(b, key)
 	b = append(b, `,"coordTimes":[`...)
 	for i, p := range pts {
 		if i > 0 {
@@ -164,7 +166,7 @@ func appendGeoJSON(b []byte, key string, pts []routePoint) []byte {
 		{"speed_accuracy", func(p routePoint) *float64 { return p.spdAcc }},
 	} {
 		b = append(b, ',')
-		b = appendString(b, prop.name)
+		b = hae.AppendString(b, prop.name)
 		b = append(b, ":["...)
 		for i, p := range pts {
 			if i > 0 {
