@@ -174,3 +174,21 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, streamName stri
 	}
 	return cons, nil
 }
+
+// DeleteStream removes a stream from the server at url; one already gone
+// is no error. For the tests and tools that make streams of their own.
+func DeleteStream(ctx context.Context, url, name string) error {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete stream %s: %w", name, err)
+	}
+	return nil
+}

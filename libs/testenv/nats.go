@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthexport/libs/stream"
 )
 
 // NATSServer starts an in-process nats-server with JetStream on a random
@@ -52,22 +52,12 @@ func NATSURL(t testing.TB) string {
 }
 
 // DeleteStreamOnCleanup removes a test's stream from a shared server.
-func DeleteStreamOnCleanup(t testing.TB, url, stream string) {
+func DeleteStreamOnCleanup(t testing.TB, url, name string) {
 	t.Cleanup(func() {
-		nc, err := nats.Connect(url)
-		if err != nil {
-			t.Logf("cleanup stream %s: %v", stream, err)
-			return
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := js.DeleteStream(ctx, stream); err != nil && err != jetstream.ErrStreamNotFound {
-			t.Logf("cleanup stream %s: %v", stream, err)
+		if err := stream.DeleteStream(ctx, url, name); err != nil {
+			t.Logf("cleanup stream %s: %v", name, err)
 		}
 	})
 }

@@ -12,9 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/tools/healthctl/internal/proc"
 )
 
@@ -115,18 +113,9 @@ func (s *stack) pids() map[string]int {
 
 // deleteStream removes the benchmark's stream from the shared server.
 func deleteStream(natsURL, name string) {
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = js.DeleteStream(ctx, name)
+	_ = stream.DeleteStream(ctx, natsURL, name)
 }
 
 // profile takes CPU profiles of the services for d, in the background;

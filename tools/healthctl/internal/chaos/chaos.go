@@ -323,12 +323,7 @@ func (r *run) cleanup(n int) {
 	defer cancel()
 	r.svc.stopAll()
 	if r.in.nats.p.Running() {
-		if nc, err := nats.Connect(r.in.NATSURL); err == nil {
-			if js, err := jetstream.New(nc); err == nil {
-				_ = js.DeleteStream(ctx, r.svc.streamName)
-			}
-			nc.Close()
-		}
+		_ = stream.DeleteStream(ctx, r.in.NATSURL, r.svc.streamName)
 	}
 	if c, err := pgx.Connect(ctx, r.in.PostgresURL); err == nil {
 		_, _ = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS chaos_%d WITH (FORCE)", n))
