@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,15 +12,11 @@ import (
 // healthctlErr runs healthctl and returns stdout and stderr (progress).
 func (s *stack) healthctlErr(args ...string) (string, string) {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(bins(s.t), "healthctl"), args...)
-	cmd.Env = s.env
-	cmd.Dir = s.logDir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		s.t.Fatalf("healthctl %v: %v\n%s", args, err, errb.String())
+	out, errOut, err := s.healthctlResult(args...)
+	if err != nil {
+		s.t.Fatalf("healthctl %v: %v\n%s", args, err, errOut)
 	}
-	return out.String(), errb.String()
+	return out, errOut
 }
 
 // checksum is the heart-rate rows of a user (or all users), every column.

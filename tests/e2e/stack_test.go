@@ -125,15 +125,8 @@ func newStack(t *testing.T, extra ...string) *stack {
 // healthctl runs the CLI and returns its stdout.
 func (s *stack) healthctl(args ...string) string {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(bins(s.t), "healthctl"), args...)
-	cmd.Env = s.env
-	cmd.Dir = s.logDir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		s.t.Fatalf("healthctl %v: %v\n%s", args, err, errb.String())
-	}
-	return strings.TrimSpace(out.String())
+	out, _ := s.healthctlErr(args...)
+	return strings.TrimSpace(out)
 }
 
 // user creates a user and a key with healthctl, as an operator would.

@@ -9,8 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/users"
@@ -106,15 +104,7 @@ func (e *env) announceRevocation(keyID string) error {
 	if err := loadInto(e, &sc); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(sc.Stream.URL, nats.Name("healthctl"), nats.Timeout(3*time.Second))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if err := nc.Publish(sc.Stream.RevokeSubject(), []byte(keyID)); err != nil {
-		return err
-	}
-	return nc.FlushTimeout(3 * time.Second)
+	return e.announceRevocations(sc.Stream, []string{keyID})
 }
 
 // owner opens the database and finds a key owner by email.
