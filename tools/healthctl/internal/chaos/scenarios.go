@@ -129,15 +129,9 @@ func killService(name, consumer string, at, down time.Duration) faultFunc {
 		// Mid-batch: wait (briefly) until the service holds messages it
 		// was delivered and has not acknowledged, so that the kill takes
 		// them down with it and their redelivery is what gets tested.
-		var held map[string]int
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			var err error
-			held, err = r.inFlight(ctx, func(c string) bool { return strings.Contains(c, consumer) })
-			if err != nil || len(held) > 0 || time.Now().After(deadline) {
-				break
-			}
-			sleep(ctx, 20*time.Millisecond)
-		}
+		held, _ := r.waitInFlight(ctx, 5*time.Second, 20*time.Millisecond,
+			func(c string) bool { return strings.Contains(c, consumer) },
+			func(held map[string]int) bool { return len(held) > 0 })
 		start := time.Now()
 		r.svc.proc(name).Kill()
 		if len(held) == 0 {
@@ -299,18 +293,12 @@ func (r *run) checkNothingInFlight(ctx context.Context) {
 	// Acks are processed by the server a moment after the client sent
 	// them: look for a second, far less than AckWait (which a message
 	// left unacknowledged would wait before its redelivery).
-	var held map[string]int
-	for deadline := time.Now().Add(time.Second); ; {
-		var err error
-		held, err = r.inFlight(ctx, func(string) bool { return true })
-		if err != nil {
-			r.fail("consumer state: %v", err)
-			return
-		}
-		if len(held) == 0 || time.Now().After(deadline) {
-			break
-		}
-		sleep(ctx, 50*time.Millisecond)
+	held, err := r.waitInFlight(ctx, time.Second, 50*time.Millisecond,
+		func(string) bool { return true },
+		func(held map[string]int) bool { return len(held) == 0 })
+	if err != nil {
+		r.fail("consumer state: %v", err)
+		return
 	}
 	if len(held) > 0 {
 		r.fail("messages delivered and not acknowledged after the consumers stopped: %s", describeInFlight(held))
@@ -319,9 +307,10 @@ func (r *run) checkNothingInFlight(ctx context.Context) {
 	r.ok("no message delivered and unacknowledged after SIGTERM")
 }
 
-// inFlight gives, per consumer whose name matches, how many messages are
-// delivered and not yet acknowledged (consumers with none are left out).
-func (r *run) inFlight(ctx context.Context, match func(consumer string) bool) (map[string]int, error) {
+// waitInFlight polls, for up to within, how many messages each consumer
+// whose name matches holds delivered and not yet acknowledged (consumers
+// with none are left out), until done says so; it returns the last count.
+func (r *run) waitInFlight(ctx context.Context, within, every time.Duration, match func(consumer string) bool, done func(held map[string]int) bool) (map[string]int, error) {
 	nc, err := nats.Connect(r.in.NATSURL)
 	if err != nil {
 		return nil, err
@@ -331,17 +320,22 @@ func (r *run) inFlight(ctx context.Context, match func(consumer string) bool) (m
 	if err != nil {
 		return nil, err
 	}
-	_, lags, err := stream.Lag(ctx, js, r.svc.streamName)
-	if err != nil {
-		return nil, err
-	}
-	held := map[string]int{}
-	for _, l := range lags {
-		if l.AckPending > 0 && match(l.Consumer) {
-			held[l.Consumer] = l.AckPending
+	for deadline := time.Now().Add(within); ; {
+		_, lags, err := stream.Lag(ctx, js, r.svc.streamName)
+		if err != nil {
+			return nil, err
 		}
+		held := map[string]int{}
+		for _, l := range lags {
+			if l.AckPending > 0 && match(l.Consumer) {
+				held[l.Consumer] = l.AckPending
+			}
+		}
+		if done(held) || time.Now().After(deadline) || ctx.Err() != nil {
+			return held, nil
+		}
+		sleep(ctx, every)
 	}
-	return held, nil
 }
 
 func describeInFlight(held map[string]int) string {
