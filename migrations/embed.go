@@ -121,7 +121,12 @@ func withMigrate(databaseURL string, fn func(*migrate.Migrate) error) (err error
 func driverURL(databaseURL string) (string, error) {
 	u, err := url.Parse(databaseURL)
 	if err != nil {
-		return "", fmt.Errorf("DATABASE_URL: %w", err)
+		// Not the *url.Error itself: it quotes the URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("DATABASE_URL is not a valid URL: %w", err)
 	}
 	switch u.Scheme {
 	case "postgres", "postgresql", "pgx5":

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/url"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -119,16 +121,105 @@ func collect(v reflect.Value, attrs *[]slog.Attr) {
 	}
 }
 
-// MaskURL hides the password of a URL such as postgres://u:secret@host/db.
+// masked replaces every secret MaskURL finds.
+const masked = "xxxxx"
+
+// MaskURL hides the secrets of a connection string, in every form the
+// services accept: a URL's password (postgres://u:secret@h, redis://:secret@h),
+// a NATS token (nats://secret@h, which has no password), secret query
+// parameters (?password=, ?sslpassword=, ?token=), each URL of a
+// comma-separated NATS server list, and libpq key=value strings
+// ("host=h password=secret", quoted values too). What cannot be parsed is
+// hidden whole: it may be a secret pasted in the wrong place.
 func MaskURL(raw string) string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return ""
+	}
+	if !strings.Contains(raw, "://") && libpqPair.MatchString(raw) {
+		return libpqSecret.ReplaceAllString(raw, "${1}"+masked)
+	}
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		parts[i] = maskOne(strings.TrimSpace(p))
+	}
+	return strings.Join(parts, ",")
+}
+
+// userIsName lists the schemes whose URL user without a password is an
+// account name; elsewhere (nats://secret@host) it is a token.
+var userIsName = map[string]bool{"postgres": true, "postgresql": true, "redis": true, "rediss": true, "unix": true}
+
+func maskOne(raw string) string {
+	if !strings.Contains(raw, "://") {
+		// host:port, or user:pass@host:port: NATS adds nats:// itself.
+		if at := strings.LastIndex(raw, "@"); at >= 0 {
+			return masked + raw[at:]
+		}
+		return raw
+	}
 	u, err := url.Parse(raw)
-	if err != nil {
+	// A fragment, or an @ past the host, is a password with an unescaped
+	// '#', '?' or '/' in it: part of it would be printed as something else.
+	if err != nil || u.Fragment != "" || strings.Contains(u.RawQuery, "@") || strings.Contains(u.Path, "@") {
 		return "(unparseable URL)"
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	return maskParsed(u)
+}
+
+func maskParsed(u *url.URL) string {
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), masked)
+		} else if u.User.Username() != "" && !userIsName[strings.ToLower(u.Scheme)] {
+			u.User = url.User(masked)
+		}
+	}
+	if u.RawQuery != "" {
+		pairs := strings.Split(u.RawQuery, "&")
+		for i, p := range pairs {
+			k, _, _ := strings.Cut(p, "=")
+			if name, err := url.QueryUnescape(k); err == nil && secretName(name) {
+				pairs[i] = k + "=" + masked
+			}
+		}
+		u.RawQuery = strings.Join(pairs, "&")
 	}
 	return u.String()
+}
+
+// secretName reports parameter names that hold secrets (password,
+// sslpassword, token, auth_token, secret, ...).
+func secretName(name string) bool {
+	name = strings.ToLower(name)
+	for _, s := range []string{"pass", "pwd", "token", "secret", "auth", "credential"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	// libpqPair recognises a libpq key=value connection string.
+	libpqPair = regexp.MustCompile(`(?i)^\s*[a-z_]+\s*=`)
+	// libpqSecret is one secret key=value pair; values may be single-quoted
+	// with backslash escapes.
+	libpqSecret = regexp.MustCompile(`(?i)(\b[a-z_]*(?:pass|pwd|token|secret|auth|credential)[a-z_]*\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
+)
+
+// SafeError hides the credentials of any URL quoted in err: net/url puts the
+// whole URL, password included, in its parse errors (redis.ParseURL and
+// nats.Connect return them as they are).
+func SafeError(err error) error {
+	var ue *url.Error
+	if err == nil || !errors.As(err, &ue) || ue.URL == "" {
+		return err
+	}
+	msg := err.Error()
+	safe := MaskURL(ue.URL)
+	msg = strings.ReplaceAll(msg, strconv.Quote(ue.URL), strconv.Quote(safe))
+	return errors.New(strings.ReplaceAll(msg, ue.URL, safe))
 }
 
 // FromEnvironment is WithDotEnv for the file named by ENV_FILE (default

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
+
+	"github.com/healthexport/libs/config"
 )
 
 // Decision is the outcome for one request.
@@ -158,7 +160,7 @@ func (l *local) sweep(now time.Time) {
 func Connect(redisURL string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, fmt.Errorf("REDIS_URL: %w", config.SafeError(err))
 	}
 	opts.DialTimeout = 200 * time.Millisecond
 	opts.ReadTimeout = 200 * time.Millisecond

@@ -12,6 +12,8 @@ import (
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthexport/libs/config"
 )
 
 // MaxMessageBytes is the stream's MaxMsgSize and the server's max_payload.
@@ -93,7 +95,7 @@ func Connect(ctx context.Context, log *slog.Logger, c Config, name string) (*nat
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect nats: %w", err)
+		return nil, nil, fmt.Errorf("connect nats: %w", config.SafeError(err))
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
