@@ -71,7 +71,8 @@ type failures struct {
 	seen time.Time
 }
 
-// NewVerifier wraps a store.
+// NewVerifier wraps a store; reg names its metric
+// (obs.Edge.Registerer: healthexport_edge_auth_verifications_total).
 func NewVerifier(store *Store, cfg VerifierConfig, log *slog.Logger, reg prometheus.Registerer) *Verifier {
 	v := &Verifier{
 		store:    store,

@@ -45,7 +45,8 @@ type Limiter struct {
 	outcomes *prometheus.CounterVec
 }
 
-// New returns a limiter over rdb; prefix is REDIS_KEY_PREFIX.
+// New returns a limiter over rdb; prefix is REDIS_KEY_PREFIX. reg names its
+// metrics (obs.Edge.Registerer: healthexport_edge_ratelimit_...).
 func New(log *slog.Logger, rdb *redis.Client, prefix string, requests int, window time.Duration, reg prometheus.Registerer) *Limiter {
 	l := &Limiter{
 		log:     log,

@@ -90,7 +90,8 @@ type LagCollector struct {
 }
 
 // NewLagCollector exports the named consumers (all when none is named);
-// withStream adds the stream's fill.
+// withStream adds the stream's fill. Its names get the service's prefix from
+// the registerer (obs.Subsystem.Registerer): healthexport_writer_consumer_pending.
 func NewLagCollector(log *slog.Logger, js jetstream.JetStream, streamName string, withStream bool, consumers ...string) *LagCollector {
 	c := &LagCollector{log: log, js: js, stream: streamName, consumers: map[string]bool{}, withState: withStream,
 		pending:       prometheus.NewDesc("consumer_pending", "Messages matching the consumer not yet delivered.", []string{"consumer"}, nil),

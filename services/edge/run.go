@@ -14,6 +14,7 @@ import (
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/service"
@@ -85,11 +86,12 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		return err
 	}
 	defer deps.Close()
+	reg := obs.Edge.Registerer(deps.Metrics)
 	pipeline := ingest.New(deps.JS, kind.New(), cfg.Stream, ingest.Config{
 		PartMaxBytes:   cfg.PartMaxBytes,
 		MaxInFlight:    16,
 		PublishTimeout: cfg.PublishTimeout,
-	}, deps.Metrics)
+	}, reg)
 	keys := apikey.NewStore(deps.Pool, apikey.DefaultParams())
 	verifier := apikey.NewVerifier(keys, apikey.VerifierConfig{
 		TTL:               cfg.AuthCacheTTL,
@@ -99,7 +101,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		HashWait:          cfg.AuthHashWait,
 		FailuresPerMinute: cfg.AuthFailures,
 		TouchEvery:        10 * time.Second,
-	}, log, deps.Metrics)
+	}, log, reg)
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	go verifier.Run(bgCtx)
@@ -120,7 +122,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		return err
 	}
 	defer rdb.Close()
-	limiter := ratelimit.New(log, rdb, cfg.RedisKeyPrefix, cfg.RateRequests, cfg.RateWindow, deps.Metrics)
+	limiter := ratelimit.New(log, rdb, cfg.RedisKeyPrefix, cfg.RateRequests, cfg.RateWindow, reg)
 	deps.Ready.AddOptional("redis", func(ctx context.Context) error {
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("rate limiting in-process: %w", err)
@@ -138,7 +140,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		Pprof:            cfg.Pprof,
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
 		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(deps.Pool)},
-		deps.Ready, deps.Metrics, schema.OpenAPI())
+		deps.Ready, deps.Metrics, reg, schema.OpenAPI())
 
 	log.Info("edge listening", "addr", cfg.Addr)
 	if err := srv.Serve(ctx, cfg.Addr, cfg.ShutdownGrace); err != nil {

@@ -49,7 +49,8 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		return err
 	}
 	defer deps.Close()
-	metrics := writer.NewMetrics(deps.Metrics)
+	reg := obs.Writer.Registerer(deps.Metrics)
+	metrics := writer.NewMetrics(reg)
 	opts := writer.Options{Batch: cfg.Batch, Settle: cfg.Settle, AfterCommit: cfg.Settle.AfterCommit(log)}
 	registry := kind.New()
 	parts := pgstore.NewPartitions(deps.Pool)
@@ -88,7 +89,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	}
 	// Both consumers export the stream's fill: it stays visible while
 	// either one is down.
-	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, durables...))
+	reg.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, durables...))
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()
 	go func() {

@@ -75,8 +75,9 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	for _, k := range kind.New().Kinds() {
 		kinds = append(kinds, k.Name)
 	}
-	arch := archive.New(log, deps.Pool, parts, opts, archive.NewMetrics(deps.Metrics, kinds...))
-	deps.Metrics.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, cfg.Stream.DurablePrefix+durable))
+	reg := obs.Archiver.Registerer(deps.Metrics)
+	arch := archive.New(log, deps.Pool, parts, opts, archive.NewMetrics(reg, kinds...))
+	reg.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, cfg.Stream.DurablePrefix+durable))
 
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSrv()

@@ -146,7 +146,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), "ratelimit_fallback_total 3") {
+	if !strings.Contains(string(metrics), "healthexport_edge_ratelimit_fallback_total 3") {
 		t.Errorf("fallback not counted:\n%s", grepLines(string(metrics), "ratelimit"))
 	}
 }

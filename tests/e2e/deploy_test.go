@@ -29,6 +29,11 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	promql "github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/healthexport/libs/testenv"
@@ -762,7 +767,7 @@ func alertRules(t *testing.T) []alertRule {
 	return out
 }
 
-// TestDeployAlertRules: the alerts the issue asks for, each with a summary
+// TestDeployAlertRules: the alerts docs/operations.md has runbooks for, each with a summary
 // and a description pointing at its runbook, and each unit-tested.
 func TestDeployAlertRules(t *testing.T) {
 	rules := alertRules(t)
@@ -906,17 +911,19 @@ func TestDashboardJSON(t *testing.T) {
 			if tg.Datasource != nil && tg.Datasource.UID != ds.UID {
 				t.Errorf("panel %q: target datasource %q, want %q", p.Title, tg.Datasource.UID, ds.UID)
 			}
-			for _, n := range promqlMetricNames(tg.Expr) {
+			for _, n := range promqlMetricNames(t, tg.Expr) {
 				used[n] = true
 			}
 		}
 	}
-	// The panels the issue asks for: throughput, latency, lag, errors.
+	// The panels an operator needs: throughput, latency, lag, errors.
 	for _, m := range []string{
-		"http_requests_total", "ingest_items_total", "writer_rows_written_total",
-		"http_request_duration_seconds", "ingest_publish_seconds", "writer_flush_seconds",
-		"consumer_pending", "consumer_ack_pending", "stream_bytes", "stream_max_bytes",
-		"writer_rejected_total", "writer_retries_total", "ingest_publish_errors_total", "ratelimit_fallback_total",
+		"healthexport_edge_http_requests_total", "healthexport_edge_ingest_items_total", "healthexport_writer_rows_written_total",
+		"healthexport_edge_http_request_duration_seconds", "healthexport_edge_ingest_publish_seconds", "healthexport_writer_flush_seconds",
+		"healthexport_writer_consumer_pending", "healthexport_archiver_consumer_pending", "healthexport_writer_consumer_ack_pending",
+		"healthexport_writer_stream_bytes", "healthexport_writer_stream_max_bytes",
+		"healthexport_writer_rejected_total", "healthexport_writer_retries_total", "healthexport_edge_ingest_publish_errors_total",
+		"healthexport_edge_ratelimit_fallback_total",
 	} {
 		if !used[m] {
 			t.Errorf("no dashboard panel queries %s", m)
@@ -926,174 +933,42 @@ func TestDashboardJSON(t *testing.T) {
 
 // ---- PromQL metric names -------------------------------------------------------
 
-// promSelector is a vector selector of a PromQL expression: the metric and
-// its equality matchers (label -> value).
-type promSelector struct {
-	Name   string
-	Labels map[string]string // label = "value" matchers only
-	Others []string          // labels of !=, =~ and !~ matchers
+// grafanaVar is a Grafana variable ($__rate_interval, $__interval, ...):
+// every one the dashboard uses stands for a range, so a duration in its place
+// makes the query PromQL.
+var grafanaVar = regexp.MustCompile(`\$__[A-Za-z_]+`)
+
+// promqlSelectors parses a PromQL expression (or a Grafana query) with
+// Prometheus' own parser and returns its vector selectors, those in range
+// vectors and subqueries too.
+func promqlSelectors(expr string) ([]*promql.VectorSelector, error) {
+	e, err := promql.NewParser(promql.Options{}).ParseExpr(grafanaVar.ReplaceAllString(expr, "5m"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*promql.VectorSelector
+	promql.Inspect(e, func(n promql.Node, _ []promql.Node) error {
+		if vs, ok := n.(*promql.VectorSelector); ok {
+			out = append(out, vs)
+		}
+		return nil
+	})
+	return out, nil
 }
 
-var promqlKeywords = map[string]bool{
-	"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true,
-	"and": true, "or": true, "unless": true, "bool": true, "offset": true, "start": true, "end": true,
-	"inf": true, "nan": true, "atan2": true,
-}
-
-// promqlAggregations are never metric names here (`sum by (x) (...)` has
-// no parenthesis right after the name).
-var promqlAggregations = map[string]bool{
-	"sum": true, "min": true, "max": true, "avg": true, "group": true, "stddev": true, "stdvar": true,
-	"count": true, "count_values": true, "bottomk": true, "topk": true, "quantile": true,
-	"limitk": true, "limit_ratio": true,
-}
-
-var promqlGrouping = map[string]bool{"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true}
-
-// promqlSelectors finds the vector selectors of a PromQL expression (or a
-// Grafana query with $variables): identifiers that are not functions,
-// keywords, or label lists, with their {matchers}; [ranges], strings and
-// numbers are skipped.
-func promqlSelectors(expr string) []promSelector {
-	var out []promSelector
-	s := expr
-	i := 0
-	isIdentStart := func(c byte) bool { return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-	isIdent := func(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
-	skipSpace := func(j int) int {
-		for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r') {
-			j++
-		}
-		return j
-	}
-	// skipString returns the index after the string literal at j.
-	skipString := func(j int) int {
-		q := s[j]
-		j++
-		for j < len(s) && s[j] != q {
-			if s[j] == '\\' && q != '`' {
-				j++
-			}
-			j++
-		}
-		return j + 1
-	}
-	// matchers parses {...} at j into sel and returns the index after it.
-	matchers := func(j int, sel *promSelector) int {
-		j++ // {
-		for j < len(s) && s[j] != '}' {
-			j = skipSpace(j)
-			if j >= len(s) || s[j] == '}' {
-				break
-			}
-			if s[j] == ',' {
-				j++
-				continue
-			}
-			k := j
-			for k < len(s) && isIdent(s[k]) {
-				k++
-			}
-			label := s[j:k]
-			k = skipSpace(k)
-			op := ""
-			for k < len(s) && strings.IndexByte("=!~", s[k]) >= 0 {
-				op += string(s[k])
-				k++
-			}
-			k = skipSpace(k)
-			val := ""
-			if k < len(s) && (s[k] == '"' || s[k] == '\'' || s[k] == '`') {
-				end := skipString(k)
-				if v, err := strconv.Unquote(`"` + strings.ReplaceAll(s[k+1:min(end-1, len(s))], `"`, `\"`) + `"`); err == nil {
-					val = v
-				} else {
-					val = s[k+1 : min(end-1, len(s))]
-				}
-				k = end
-			}
-			switch {
-			case label == "__name__" && op == "=":
-				sel.Name = val
-			case label == "" || op == "":
-				// malformed: skip a character so the loop advances
-				k = max(k, j+1)
-			case op == "=":
-				sel.Labels[label] = val
-			default:
-				sel.Others = append(sel.Others, label)
-			}
-			j = k
-		}
-		return j + 1
-	}
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\'' || c == '`':
-			i = skipString(i)
-		case c == '[':
-			for i < len(s) && s[i] != ']' {
-				i++
-			}
-			i++
-		case c == '$': // a Grafana variable: $name, ${name}, $__rate_interval
-			i++
-			if i < len(s) && s[i] == '{' {
-				for i < len(s) && s[i] != '}' {
-					i++
-				}
-				i++
-			}
-			for i < len(s) && isIdent(s[i]) {
-				i++
-			}
-		case c >= '0' && c <= '9' || c == '.':
-			for i < len(s) && (isIdent(s[i]) || s[i] == '.') {
-				i++
-			}
-		case c == '{': // a selector without a metric name: {__name__="x"}
-			sel := promSelector{Labels: map[string]string{}}
-			i = matchers(i, &sel)
-			if sel.Name != "" {
-				out = append(out, sel)
-			}
-		case isIdentStart(c):
-			j := i
-			for j < len(s) && isIdent(s[j]) {
-				j++
-			}
-			word := s[i:j]
-			k := skipSpace(j)
-			lower := strings.ToLower(word)
-			switch {
-			case promqlGrouping[lower] && k < len(s) && s[k] == '(':
-				// a label list: by (a, b)
-				for k < len(s) && s[k] != ')' {
-					k++
-				}
-				i = k + 1
-			case promqlKeywords[lower] || promqlAggregations[lower]:
-				i = j
-			case k < len(s) && s[k] == '(':
-				i = j // a function or an aggregation
-			default:
-				sel := promSelector{Name: word, Labels: map[string]string{}}
-				i = j
-				if k < len(s) && s[k] == '{' {
-					i = matchers(k, &sel)
-				}
-				out = append(out, sel)
-			}
-		default:
-			i++
+// selectorFamily is the metric family a selector reads: its name without a
+// histogram's or summary's series suffix ("" for `up`, which Prometheus
+// makes, not a service).
+func selectorFamily(vs *promql.VectorSelector) string {
+	name := vs.Name
+	for _, m := range vs.LabelMatchers {
+		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			name = m.Value
 		}
 	}
-	return out
-}
-
-// histogramBase strips the series suffixes of a histogram or summary.
-func histogramBase(name string) string {
+	if name == "up" {
+		return ""
+	}
 	for _, suf := range []string{"_bucket", "_sum", "_count"} {
 		if b, ok := strings.CutSuffix(name, suf); ok {
 			return b
@@ -1102,146 +977,77 @@ func histogramBase(name string) string {
 	return name
 }
 
-// promqlMetricNames returns the metric families an expression queries
-// (histogram suffixes stripped, `up` left out), sorted and unique.
-func promqlMetricNames(expr string) []string {
+// promqlMetricNames returns the metric families an expression queries,
+// sorted and unique.
+func promqlMetricNames(t *testing.T, expr string) []string {
+	t.Helper()
+	sels, err := promqlSelectors(expr)
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
 	seen := map[string]bool{}
-	for _, sel := range promqlSelectors(expr) {
-		if n := histogramBase(sel.Name); n != "up" {
+	for _, vs := range sels {
+		if n := selectorFamily(vs); n != "" {
 			seen[n] = true
 		}
 	}
 	return sortedKeys(seen)
 }
 
+// TestMetricsPromQLNames covers what this file adds to the parser: Grafana
+// variables, histogram suffixes, `up` and the {__name__=...} form.
 func TestMetricsPromQLNames(t *testing.T) {
 	cases := []struct {
 		expr string
 		want []string
 	}{
-		{`up == 0`, nil},
 		{`up{job=~"edge|raw-archiver"} == 0`, nil},
-		{`rate(http_requests_total[5m])`, []string{"http_requests_total"}},
-		{`sum by (route, code) (rate(http_requests_total{code=~"5.."}[$__rate_interval]))`, []string{"http_requests_total"}},
-		{`sum(rate(writer_rejected_total[5m])) by (kind, reason) > 1`, []string{"writer_rejected_total"}},
-		{`histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{route="/v1/ingest"}[5m])))`, []string{"http_request_duration_seconds"}},
-		{`rate(writer_flush_seconds_sum[5m]) / rate(writer_flush_seconds_count[5m])`, []string{"writer_flush_seconds"}},
-		{`deriv(consumer_pending[10m]) > 0 and consumer_pending > 1000`, []string{"consumer_pending"}},
-		{`consumer_ack_pending >= consumer_max_ack_pending and consumer_max_ack_pending > 0`, []string{"consumer_ack_pending", "consumer_max_ack_pending"}},
-		{`stream_bytes / stream_max_bytes > 0.8`, []string{"stream_bytes", "stream_max_bytes"}},
-		{`max by (stream) (stream_bytes) / ignoring (x) group_left (stream) stream_max_bytes`, []string{"stream_bytes", "stream_max_bytes"}},
-		{`label_replace(ingest_items_total{kind="sleep"}, "k", "$1", "kind", "(.*)")`, []string{"ingest_items_total"}},
-		{`{__name__="archiver_batches_total"} offset 5m`, []string{"archiver_batches_total"}},
-		{`sum without (instance) (rate(ratelimit_fallback_total[1h:5m])) * 1e3`, []string{"ratelimit_fallback_total"}},
-		{`count(up) BY (job) unless on(job) ratelimit_decisions_total{outcome="limited"}`, []string{"ratelimit_decisions_total"}},
-		{`absent(ingest_publish_errors_total{reason="stream_full", kind!="x"})`, []string{"ingest_publish_errors_total"}},
-		{`1 - sum(rate(auth_attempts_total{outcome="ok"}[5m])) / sum(rate(auth_attempts_total[5m]))`, []string{"auth_attempts_total"}},
+		{`sum by (route, code) (rate(healthexport_edge_http_requests_total{code=~"5.."}[$__rate_interval]))`, []string{"healthexport_edge_http_requests_total"}},
+		{`histogram_quantile(0.95, sum by (le) (rate(healthexport_edge_http_request_duration_seconds_bucket[5m])))`, []string{"healthexport_edge_http_request_duration_seconds"}},
+		{`max by (stream) (healthexport_writer_stream_bytes or healthexport_archiver_stream_bytes)`, []string{"healthexport_archiver_stream_bytes", "healthexport_writer_stream_bytes"}},
+		{`{__name__="healthexport_archiver_batches_total"} offset 5m`, []string{"healthexport_archiver_batches_total"}},
+		{`sum without (instance) (rate(healthexport_edge_ratelimit_fallback_total[1h:5m])) * 1e3`, []string{"healthexport_edge_ratelimit_fallback_total"}},
 	}
 	for _, c := range cases {
-		if got := promqlMetricNames(c.expr); !slices.Equal(got, c.want) {
+		if got := promqlMetricNames(t, c.expr); !slices.Equal(got, c.want) {
 			t.Errorf("promqlMetricNames(%s) = %v, want %v", c.expr, got, c.want)
 		}
-	}
-	sels := promqlSelectors(`sum(rate(http_requests_total{route="/v1/ingest", code=~"5..",x!="a\"b"}[5m])) + writer_retries_total{cause='infrastructure'}`)
-	want := []promSelector{
-		{Name: "http_requests_total", Labels: map[string]string{"route": "/v1/ingest"}, Others: []string{"code", "x"}},
-		{Name: "writer_retries_total", Labels: map[string]string{"cause": "infrastructure"}},
-	}
-	if !reflect.DeepEqual(sels, want) {
-		t.Errorf("promqlSelectors = %+v, want %+v", sels, want)
 	}
 }
 
 // ---- the metrics the running services export ---------------------------------
 
-// scrapedFamily is one metric family of a /metrics page: its series' labels.
-type scrapedFamily struct {
-	Type   string
-	Series []map[string]string
-}
-
-// parseMetrics reads the Prometheus text format: families by their TYPE
-// lines, series with their labels (histogram series under their family).
-func parseMetrics(text string) (map[string]*scrapedFamily, error) {
-	fams := map[string]*scrapedFamily{}
-	lines := strings.Split(text, "\n")
-	for _, line := range lines {
-		if f := strings.Fields(line); len(f) >= 4 && f[0] == "#" && f[1] == "TYPE" {
-			fams[f[2]] = &scrapedFamily{Type: f[3]}
-		}
-	}
-	for _, line := range lines {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		end := strings.IndexAny(line, "{ ")
-		if end < 0 {
-			return nil, fmt.Errorf("bad sample line %q", line)
-		}
-		name := line[:end]
-		labels := map[string]string{}
-		if line[end] == '{' {
-			rest := line[end+1:]
-			for {
-				rest = strings.TrimLeft(rest, ", ")
-				if strings.HasPrefix(rest, "}") {
-					break
-				}
-				eq := strings.Index(rest, `="`)
-				if eq < 0 {
-					return nil, fmt.Errorf("bad labels in %q", line)
-				}
-				key := rest[:eq]
-				rest = rest[eq+2:]
-				var val strings.Builder
-				k := 0
-				for ; k < len(rest) && rest[k] != '"'; k++ {
-					if rest[k] == '\\' && k+1 < len(rest) {
-						k++
-						switch rest[k] {
-						case 'n':
-							val.WriteByte('\n')
-						default:
-							val.WriteByte(rest[k])
-						}
-						continue
-					}
-					val.WriteByte(rest[k])
-				}
-				if k >= len(rest) {
-					return nil, fmt.Errorf("unterminated label value in %q", line)
-				}
-				labels[key] = val.String()
-				rest = rest[k+1:]
-			}
-		}
-		fam := name
-		if base := histogramBase(name); base != name {
-			if f := fams[base]; f != nil && (f.Type == "histogram" || f.Type == "summary") {
-				fam = base
-			}
-		}
-		if fams[fam] == nil {
-			fams[fam] = &scrapedFamily{Type: "untyped"}
-		}
-		fams[fam].Series = append(fams[fam].Series, labels)
-	}
-	return fams, nil
-}
-
-func scrape(t *testing.T, u string) string {
+// scrape reads a /metrics page in the Prometheus text format.
+func scrape(t *testing.T, u string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
 	}
-	return string(b)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	return fams
+}
+
+// seriesLabels returns the label sets of a family's series.
+func seriesLabels(f *dto.MetricFamily) []map[string]string {
+	var out []map[string]string
+	for _, m := range f.GetMetric() {
+		ls := map[string]string{}
+		for _, l := range m.GetLabel() {
+			ls[l.GetName()] = l.GetValue()
+		}
+		out = append(out, ls)
+	}
+	return out
 }
 
 // TestMetricsExported runs the stack, makes it do a little of everything the
@@ -1265,21 +1071,19 @@ func TestMetricsExported(t *testing.T) {
 	for _, name := range []string{"raw-archiver", "metric-writer"} {
 		pages[name] = strings.TrimSuffix(s.readyURLs[name], "/readyz") + "/metrics"
 	}
-	exported := map[string]*scrapedFamily{}
+	exported := map[string][]map[string]string{}
 	for _, name := range sortedKeys(pages) {
-		fams, err := parseMetrics(scrape(t, pages[name]))
-		if err != nil {
-			t.Fatalf("%s: %v", pages[name], err)
-		}
-		for n, f := range fams {
-			if exported[n] == nil {
-				exported[n] = &scrapedFamily{Type: f.Type}
-			}
-			exported[n].Series = append(exported[n].Series, f.Series...)
+		for n, f := range scrape(t, pages[name]) {
+			exported[n] = append(exported[n], seriesLabels(f)...)
 		}
 	}
-	// The series added by Prometheus, not by the services.
-	scrapeLabels := map[string]bool{"job": true, "instance": true}
+	for n := range exported {
+		if !strings.HasPrefix(n, "healthexport_") && !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "process_") && !strings.HasPrefix(n, "promhttp_") {
+			t.Errorf("%s is not named healthexport_<subsystem>_...", n)
+		}
+	}
+	// The labels Prometheus adds, not the services.
+	scrapeLabels := map[string]bool{labels.MetricName: true, "job": true, "instance": true}
 	exprs := queries(t)
 	if len(exprs) < 10 {
 		t.Fatalf("only %d queries found in the dashboard and alerts", len(exprs))
@@ -1287,57 +1091,37 @@ func TestMetricsExported(t *testing.T) {
 	checked := map[string]bool{}
 	for _, expr := range sortedKeys(exprs) {
 		where := exprs[expr]
-		for _, sel := range promqlSelectors(expr) {
-			name := histogramBase(sel.Name)
-			if name == "up" {
+		sels, err := promqlSelectors(expr)
+		if err != nil {
+			t.Errorf("%s: %v", where, err)
+			continue
+		}
+		for _, vs := range sels {
+			name := selectorFamily(vs)
+			if name == "" {
 				continue
 			}
 			checked[name] = true
-			f := exported[name]
-			if f == nil {
-				t.Errorf("%s queries %s, which no service exports", where, sel.Name)
+			series, ok := exported[name]
+			if !ok {
+				t.Errorf("%s queries %s, which no service exports", where, name)
 				continue
 			}
-			for _, l := range append(sortedKeys(sel.Labels), sel.Others...) {
-				if scrapeLabels[l] {
+			for _, m := range vs.LabelMatchers {
+				if scrapeLabels[m.Name] {
 					continue
 				}
-				if !hasLabel(f, l) {
-					t.Errorf("%s filters %s on label %s, which it does not have", where, sel.Name, l)
+				if !slices.ContainsFunc(series, func(ls map[string]string) bool { _, ok := ls[m.Name]; return ok }) {
+					t.Errorf("%s filters %s on label %s, which it does not have", where, name, m.Name)
+					continue
 				}
-			}
-			for l, v := range sel.Labels {
-				if !scrapeLabels[l] && !hasSeries(f, map[string]string{l: v}) {
-					t.Errorf("%s filters %s on %s=%q, which no exported series has", where, sel.Name, l, v)
+				// An exact value must be there; a pattern (code=~"5..") may
+				// match only when something goes wrong.
+				if m.Type == labels.MatchEqual && !slices.ContainsFunc(series, func(ls map[string]string) bool { return ls[m.Name] == m.Value }) {
+					t.Errorf("%s filters %s on %s, which no exported series matches", where, name, m)
 				}
 			}
 		}
 	}
 	t.Logf("checked %d metric families against %s, %s and %s", len(checked), pages["edge"], pages["raw-archiver"], pages["metric-writer"])
-}
-
-func hasLabel(f *scrapedFamily, label string) bool {
-	for _, s := range f.Series {
-		if _, ok := s[label]; ok {
-			return true
-		}
-	}
-	return false
-}
-
-// hasSeries: some series of f has these label values.
-func hasSeries(f *scrapedFamily, labels map[string]string) bool {
-	for _, s := range f.Series {
-		ok := true
-		for k, v := range labels {
-			if s[k] != v {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
 }

@@ -3,8 +3,6 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,14 +33,21 @@ func (s *stack) exited(name string, timeout time.Duration) error {
 	return err
 }
 
-// metricValue sums a metric's samples on a service's /metrics page.
-func (s *stack) metricValue(service, series string) float64 {
+// metricValue sums the samples of a counter or gauge on a service's
+// /metrics page whose labels include these.
+func (s *stack) metricValue(service, name string, want map[string]string) float64 {
 	s.t.Helper()
-	page := scrape(s.t, strings.TrimSuffix(s.readyURLs[service], "/readyz")+"/metrics")
+	f := scrape(s.t, strings.TrimSuffix(s.readyURLs[service], "/readyz")+"/metrics")[name]
 	var sum float64
-	for _, m := range regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(series)+` (\S+)$`).FindAllStringSubmatch(page, -1) {
-		v, _ := strconv.ParseFloat(m[1], 64)
-		sum += v
+series:
+	for i, ls := range seriesLabels(f) {
+		for k, v := range want {
+			if ls[k] != v {
+				continue series
+			}
+		}
+		m := f.GetMetric()[i]
+		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
 	}
 	return sum
 }
@@ -101,7 +106,7 @@ func TestCrashBetweenCommitAndAck(t *testing.T) {
 			}
 			// The restarted writer met rows already committed: the redelivery.
 			if crashing == "metric-writer" {
-				if n := s.metricValue("metric-writer", `writer_rows_unchanged_total{kind="heart_rate"}`); n == 0 {
+				if n := s.metricValue("metric-writer", "healthexport_writer_rows_unchanged_total", map[string]string{"kind": "heart_rate"}); n == 0 {
 					t.Error("the restarted writer found no row already written: the committed batch was not redelivered")
 				}
 			}

@@ -110,7 +110,7 @@ type Server struct {
 }
 
 // New builds the app and its routes.
-func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *prometheus.Registry, openapi []byte) *Server {
+func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather prometheus.Gatherer, reg prometheus.Registerer, openapi []byte) *Server {
 	s := &Server{log: log, deps: deps, ready: ready, cfg: cfg, metrics: newMetrics(reg), openapi: openapi,
 		spools:  spool.NewPool(cfg.SpoolMemoryBytes, cfg.MaxBodyBytes, cfg.SpoolDir),
 		exports: make(chan struct{}, cmp.Or(cfg.MaxExports, 2))}
@@ -146,7 +146,7 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, reg *pro
 	s.app.Get("/health", live)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/ready", s.readyz)
-	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(gather, promhttp.HandlerOpts{})))
 	s.app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/yaml")
 		return c.Send(s.openapi)

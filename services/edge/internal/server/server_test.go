@@ -85,7 +85,7 @@ func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int) *ed
 		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute},
 		server.Deps{Auth: e.verifier, Limiter: limiter, Keys: e.keys, Ingest: pipe, Revoked: revoked,
 			Ingestions: ingestions.NewStore(e.db.Pool), Query: query.NewStore(e.db.Pool)},
-		obs.NewReadiness(), reg, []byte("openapi: 3.0.3\n"))
+		obs.NewReadiness(), reg, reg, []byte("openapi: 3.0.3\n"))
 	return e
 }
 

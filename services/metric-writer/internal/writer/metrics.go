@@ -22,19 +22,19 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_batches_total", Help: "Batches committed."}, []string{"kind"}),
+			Name: "batches_total", Help: "Batches committed."}, []string{"kind"}),
 		RowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_rows_written_total", Help: "Rows inserted or changed by the upsert."}, []string{"kind"}),
+			Name: "rows_written_total", Help: "Rows inserted or changed by the upsert."}, []string{"kind"}),
 		RowsUnchanged: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_rows_unchanged_total", Help: "Rows the upsert left alone: duplicates, resends and older replays."}, []string{"kind"}),
+			Name: "rows_unchanged_total", Help: "Rows the upsert left alone: duplicates, resends and older replays."}, []string{"kind"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_rejected_total", Help: "Rejected items recorded, by class of reason."}, []string{"kind", "reason"}),
+			Name: "rejected_total", Help: "Rejected items recorded, by class of reason."}, []string{"kind", "reason"}),
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_retries_total", Help: "Batch retries, by cause (unavailable, unexpected, conflict, data)."}, []string{"kind", "cause"}),
+			Name: "retries_total", Help: "Batch retries, by cause (unavailable, unexpected, conflict, data)."}, []string{"kind", "cause"}),
 		GivenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_parts_given_up_total", Help: "Parts given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
+			Name: "parts_given_up_total", Help: "Parts given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
 		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "writer_flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"kind"}),
+			Name: "flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"kind"}),
 	}
 	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.GivenUp, m.FlushSeconds)
 	return m

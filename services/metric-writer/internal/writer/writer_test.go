@@ -381,10 +381,10 @@ func TestPoisonPartIsGivenUpAfterMaxAttempts(t *testing.T) {
 		}
 	}
 	if n := testutil.ToFloat64(r.m.GivenUp.WithLabelValues("heart_rate", "unexpected")); n != 1 {
-		t.Errorf("writer_parts_given_up_total = %v, want 1", n)
+		t.Errorf("parts_given_up_total = %v, want 1", n)
 	}
 	if n := testutil.ToFloat64(r.m.Retries.WithLabelValues("heart_rate", "unexpected")); n < 2 {
-		t.Errorf("writer_retries_total{cause=unexpected} = %v, want at least 2", n)
+		t.Errorf("retries_total{cause=unexpected} = %v, want at least 2", n)
 	}
 	// Terminated: nothing redelivers it.
 	if info := r.durableInfo(t, "heart_rate"); info.NumAckPending != 0 || info.NumRedelivered != 0 {
@@ -452,7 +452,7 @@ func TestUnavailableIsNotGivenUp(t *testing.T) {
 	}
 	for _, reason := range []string{"unexpected", "data"} {
 		if n := testutil.ToFloat64(r.m.GivenUp.WithLabelValues("heart_rate", reason)); n != 0 {
-			t.Errorf("writer_parts_given_up_total{reason=%s} = %v, want 0", reason, n)
+			t.Errorf("parts_given_up_total{reason=%s} = %v, want 0", reason, n)
 		}
 	}
 }

@@ -51,17 +51,17 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer, kinds ...string) *Metrics {
 	m := &Metrics{
 		Archived: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "archiver_messages_total", Help: "Messages archived, by kind (manifest for manifests)."}, []string{"kind"}),
+			Name: "messages_total", Help: "Messages archived, by kind (manifest for manifests)."}, []string{"kind"}),
 		Batches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "archiver_batches_total", Help: "Batches committed."}),
+			Name: "batches_total", Help: "Batches committed."}),
 		Retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "archiver_retries_total", Help: "Batches left for redelivery after a database error."}),
+			Name: "retries_total", Help: "Batches left for redelivery after a database error."}),
 		GivenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "archiver_messages_given_up_total", Help: "Messages given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
+			Name: "messages_given_up_total", Help: "Messages given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
 		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "archiver_unreadable_total", Help: "Messages without the edge's headers, terminated."}),
+			Name: "unreadable_total", Help: "Messages without the edge's headers, terminated."}),
 		FlushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "archiver_flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+			Name: "flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
 	reg.MustRegister(m.Archived, m.Batches, m.Retries, m.GivenUp, m.Dropped, m.FlushSeconds)
 	for _, k := range append([]string{stream.ManifestKind}, kinds...) {

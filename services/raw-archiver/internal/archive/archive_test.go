@@ -117,7 +117,7 @@ func TestPoisonMessageIsGivenUp(t *testing.T) {
 		t.Errorf("failed_parts: %d rows, %s %s after %d deliveries", failed, consumer, part, deliveries)
 	}
 	if n := testutil.ToFloat64(metrics.GivenUp.WithLabelValues("heart_rate", "unexpected")); n != 1 {
-		t.Errorf("archiver_messages_given_up_total = %v, want 1", n)
+		t.Errorf("messages_given_up_total = %v, want 1", n)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/tools/healthctl/internal/proc"
 )
 
@@ -72,10 +73,10 @@ func (s *sampler) sample() {
 	for name, pid := range s.st.pids() {
 		smp.RSSMB[name] = proc.RSSMiB(pid)
 	}
-	for _, svc := range []string{"raw-archiver", "metric-writer"} {
+	for svc, sub := range map[string]obs.Subsystem{"raw-archiver": obs.Archiver, "metric-writer": obs.Writer} {
 		for _, m := range scrape(s.st.metrics[svc]) {
-			switch m.name {
-			case "writer_rows_written_total":
+			switch strings.TrimPrefix(m.name, sub.Prefix()) {
+			case "rows_written_total":
 				smp.RowsByKind[m.label("kind")] = m.value
 			case "consumer_pending":
 				smp.Pending += m.value
