@@ -118,6 +118,15 @@ func (e *edge) bearer() map[string]string {
 	return map[string]string{"Authorization": "Bearer " + e.token}
 }
 
+// bearerWith is the key's header and extra ones.
+func (e *edge) bearerWith(extra map[string]string) map[string]string {
+	h := e.bearer()
+	for k, v := range extra {
+		h[k] = v
+	}
+	return h
+}
+
 func (e *edge) streamMsgs(t *testing.T) uint64 {
 	t.Helper()
 	s, err := e.js.Stream(context.Background(), e.cfg.Name)
@@ -263,11 +272,7 @@ func TestIngestReplies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := e.bearer()
-			for k, v := range tc.headers {
-				h[k] = v
-			}
-			r := e.post(t, tc.body, h)
+			r := e.post(t, tc.body, e.bearerWith(tc.headers))
 			if r.status != tc.status {
 				t.Fatalf("status %d, want %d: %v", r.status, tc.status, r.body)
 			}
@@ -278,6 +283,38 @@ func TestIngestReplies(t *testing.T) {
 				tc.check(t, r)
 			}
 		})
+	}
+}
+
+// 8 MiB of "[" (8 KB gzipped) ended the edge with a stack overflow in the
+// JSON validator: it is refused with 400 before any recursive code runs,
+// and the edge goes on serving.
+func TestDeepBodyRefused(t *testing.T) {
+	e := newEdge(t, 512<<10, 16<<20)
+	deep := bytes.Repeat([]byte("["), 8<<20)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(deep)
+	zw.Close()
+	tests := []struct {
+		name    string
+		body    []byte
+		headers map[string]string
+	}{
+		{"plain", deep, nil},
+		{"gzip", gz.Bytes(), map[string]string{"Content-Encoding": "gzip"}},
+		{"deep inside a metric", []byte(`{"data":{"metrics":[{"name":"heart_rate","data":[` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `]}]}}`), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.post(t, tc.body, e.bearerWith(tc.headers))
+			if r.status != 400 || r.body["error"] != "too_deep" || !strings.Contains(r.body["message"].(string), "more than 64 deep") {
+				t.Fatalf("status %d: %v", r.status, r.body)
+			}
+		})
+	}
+	if r := e.post(t, fixture(t, "heart-rate.json"), e.bearer()); r.status != 202 {
+		t.Fatalf("the edge after deep bodies: %d %v", r.status, r.body)
 	}
 }
 

@@ -4,19 +4,27 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/tidwall/gjson"
+	"github.com/healthexport/libs/hae"
 )
 
 // FuzzValidAgrees: the edge accepts exactly the bodies encoding/json
-// would (gjson is only faster).
+// would, nested at most hae.MaxDepth deep (gjson is only faster), and never
+// recurses into a deeper one. Deep and hostile seeds are in
+// testdata/fuzz/FuzzValidAgrees.
 func FuzzValidAgrees(f *testing.F) {
 	for _, s := range []string{`{}`, `{"data":{"metrics":[{"name":"heart_rate","data":[{"Avg":70}]}]}}`, `[1e5, -0.5, true, null]`,
 		"{\"a\":\"\xff\"}", "{\"a\":\"\x01\"}", `01`, `1.`, `{"a" : 1 , }`, `[`, `"\ud800"`, `{"a":1}x`, ` `} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if g, s := gjson.ValidBytes(b), json.Valid(b); g != s {
-			t.Fatalf("gjson says %v, encoding/json %v, on %q", g, s, b)
+		err := checkJSON(b)
+		// FuzzTooDeep checks hae.TooDeep against encoding/json's tokens.
+		want := json.Valid(b) && hae.TooDeep(b, hae.MaxDepth) < 0
+		if (err == nil) != want {
+			t.Fatalf("the edge says %v, encoding/json (depth ≤ %d) %v, on %q", err, hae.MaxDepth, want, b)
+		}
+		if err != nil && err.code != "too_deep" && err.code != "malformed_json" {
+			t.Fatalf("refused with %s", err.code)
 		}
 	})
 }
