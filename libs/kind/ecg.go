@@ -9,16 +9,16 @@ import (
 
 // ecg keeps a recording with its voltage samples (about 15k for 30 s) as
 // arrays: the voltages and each sample's offset from the start.
-func ecg() *Kind {
+func ecg(v *Vocabulary) *Kind {
 	t := dataTable("ecg_recordings", "", []string{"started_at", "source"},
-		[]string{"ended_at", "classification", "severity", "average_heart_rate", "sampling_hz",
+		[]string{"ended_at", "classification", "classification_canonical", "severity", "average_heart_rate", "sampling_hz",
 			"voltage_units", "voltages", "voltage_offsets_ms", "details", "recorded_offset_min"})
 	return &Kind{
 		Name:   "ecg",
 		Tables: []*pgstore.Table{t},
 		Arrays: []string{"ecg"},
 		decode: func(env *Env, it *hae.Item, s Sink) {
-			if err := decodeECG(env, it, s, t); err != nil {
+			if err := decodeECG(env, it, v, s, t); err != nil {
 				s.Reject(it.Pointer(), rejectReason(err), it.Raw)
 			}
 		},
@@ -29,7 +29,7 @@ func ecgFields() []string {
 	return []string{"start", "end", "source", "classification", "severity", "averageHeartRate", "samplingFrequency", "voltageMeasurements"}
 }
 
-func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
+func decodeECG(env *Env, it *hae.Item, v *Vocabulary, s Sink, t *pgstore.Table) error {
 	if it.Key != "" {
 		return reasonf("%s: must be an array, got %s", it.Key, describeJSON(it.Raw))
 	}
@@ -37,7 +37,7 @@ func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
 	if err != nil {
 		return err
 	}
-	start, end, src, err := o.span(env)
+	start, end, src, srcObject, err := o.span(env)
 	if err != nil {
 		return err
 	}
@@ -80,17 +80,20 @@ func decodeECG(env *Env, it *hae.Item, s Sink, t *pgstore.Table) error {
 			units, _, _ = m.str("units")
 		}
 		// A sample time that does not parse leaves its offset NULL; the
-		// voltage and the sampling frequency still place it.
+		// voltage and the sampling frequency still place it. App 9.x sends
+		// epoch numbers here while the recording's start is a string: both
+		// are instants, so the offset is their difference either way.
 		if at, ok := m.optTime("date"); ok {
 			ms := float64(at.Instant.Sub(start.Instant).Microseconds()) / 1000
 			offsets[i] = &ms
 		}
 	}
-	details, err := o.rest(ecgFields()...)
+	details, err := o.rest(sourceDetails(ecgFields(), srcObject)...)
 	if err != nil {
 		return err
 	}
-	s.Row(t, int64(it.Ordinal), start.Instant, src, instant(end), nullable(class), nullable(severity),
+	s.Row(t, int64(it.Ordinal), start.Instant, src, instant(end), nullable(class),
+		canonical(s, v, FieldECGClassification, nullable(class)), nullable(severity),
 		avgHR.value(), hz.value(), nullable(units), volts, offsets, details, offset(start))
 	return nil
 }

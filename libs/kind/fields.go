@@ -106,10 +106,46 @@ func (o object) num(key string) (float64, bool, error) {
 }
 
 // source reads "source": missing, null or empty is "" (NULLs would defeat
-// unique keys); anything else is kept exactly as sent.
-func (o object) source(key string) (string, error) {
-	s, _, err := o.str(key)
-	return s, err
+// unique keys); a string is kept exactly as sent. App 9.x sends an object
+// ({name, bundleIdentifier, ...}) in places: its name ("name", else
+// "sourceName") is the source, and object reports that the member should
+// stay in the row's details (or extra) with its other fields. Another
+// value is refused.
+func (o object) source(key string) (name string, object bool, err error) {
+	raw, ok := o.get(key)
+	if !ok || isNull(raw) {
+		return "", false, nil
+	}
+	raw = bytes.TrimSpace(raw)
+	if raw[0] != '{' {
+		s, _, err := o.str(key)
+		return s, false, err
+	}
+	src, err := decodeObject(raw)
+	if err != nil {
+		return "", false, reasonf("%s: %v", key, err)
+	}
+	for _, k := range [...]string{"name", "sourceName"} {
+		if v, ok, _ := src.str(k); ok && v != "" {
+			return v, true, nil
+		}
+	}
+	return "", true, nil
+}
+
+// sourceDetails is the source member when it goes to details: the names of
+// the members details leave out, without "source" when it was an object.
+func sourceDetails(used []string, object bool) []string {
+	if !object {
+		return used
+	}
+	out := make([]string, 0, len(used))
+	for _, k := range used {
+		if k != "source" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Window bounds accepted times: not before 1900, not more than 24 h after
@@ -118,16 +154,21 @@ var earliest = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const futureSlack = 24 * time.Hour
 
-// when reads a required timestamp member and checks it against the window.
+// when reads a required timestamp member (a string, or a number of
+// seconds) and checks it against the window.
 func (o object) when(env *Env, key string) (hae.Time, error) {
 	var (
 		t   hae.Time
 		err error
 	)
-	if raw, ok := o.get(key); ok && plainString(raw) {
+	raw, ok := o.get(key)
+	switch {
+	case ok && plainString(raw):
 		// The common case: parsed in place, without copying the string.
 		t, err = hae.ParseTimeBytes(raw[1 : len(raw)-1])
-	} else {
+	case ok && isNumber(raw):
+		t, err = hae.ParseEpoch(bytes.TrimSpace(raw))
+	default:
 		s, ok, serr := o.str(key)
 		if serr != nil {
 			return hae.Time{}, serr
@@ -144,6 +185,37 @@ func (o object) when(env *Env, key string) (hae.Time, error) {
 		return hae.Time{}, err
 	}
 	return t, nil
+}
+
+// isNumber reports a JSON number.
+func isNumber(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9')
+}
+
+// timeOf reads an optional timestamp member, a string or a number of
+// seconds: (zero, false, nil) when missing or null.
+func (o object) timeOf(key string) (hae.Time, bool, error) {
+	raw, ok := o.get(key)
+	if !ok || isNull(raw) {
+		return hae.Time{}, false, nil
+	}
+	if isNumber(raw) {
+		t, err := hae.ParseEpoch(bytes.TrimSpace(raw))
+		if err != nil {
+			return hae.Time{}, false, reasonf("%s: %v", key, err)
+		}
+		return t, true, nil
+	}
+	s, _, err := o.str(key)
+	if err != nil {
+		return hae.Time{}, false, err
+	}
+	t, err := hae.ParseTime(s)
+	if err != nil {
+		return hae.Time{}, false, reasonf("%s: %v", key, err)
+	}
+	return t, true, nil
 }
 
 func inWindow(env *Env, key string, t time.Time) error {
@@ -214,26 +286,15 @@ func offset(t hae.Time) int16 { return int16(t.OffsetMin) }
 // optTime reads an optional timestamp: missing, null or unparseable is
 // (zero, false). For fields where "an unparseable value counts as missing".
 func (o object) optTime(key string) (hae.Time, bool) {
-	s, ok, err := o.str(key)
-	if err != nil || !ok {
-		return hae.Time{}, false
-	}
-	t, err := hae.ParseTime(s)
-	if err != nil {
-		return hae.Time{}, false
-	}
-	return t, true
+	t, ok, err := o.timeOf(key)
+	return t, ok && err == nil
 }
 
 // strictOptTime reads an optional timestamp that must parse when present.
 func (o object) strictOptTime(key string) (*hae.Time, error) {
-	s, ok, err := o.str(key)
+	t, ok, err := o.timeOf(key)
 	if err != nil || !ok {
 		return nil, err
-	}
-	t, err := hae.ParseTime(s)
-	if err != nil {
-		return nil, reasonf("%s: %v", key, err)
 	}
 	return &t, nil
 }
@@ -274,15 +335,16 @@ func instant(t *hae.Time) any {
 func subOrdinal(it *hae.Item, j int) int64 { return int64(it.Ordinal)<<24 | int64(j&(1<<24-1)) }
 
 // span reads the start (required, in the window), end (optional, must
-// parse when present) and source of an ECG or an event.
-func (o object) span(env *Env) (start hae.Time, end *hae.Time, src string, err error) {
+// parse when present) and source of an ECG or an event; srcObject is set
+// when the source was an object (kept in details).
+func (o object) span(env *Env) (start hae.Time, end *hae.Time, src string, srcObject bool, err error) {
 	if start, err = o.when(env, "start"); err != nil {
 		return
 	}
 	if end, err = o.strictOptTime("end"); err != nil {
 		return
 	}
-	src, err = o.source("source")
+	src, srcObject, err = o.source("source")
 	return
 }
 

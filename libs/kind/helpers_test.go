@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -68,6 +69,15 @@ type rejection struct {
 type recSink struct {
 	rows    []row
 	rejects []rejection
+	unknown map[string]int // localised text the vocabulary did not know, by field
+}
+
+// UnknownTerm implements kind.UnknownTermSink.
+func (s *recSink) UnknownTerm(field string) {
+	if s.unknown == nil {
+		s.unknown = map[string]int{}
+	}
+	s.unknown[field]++
 }
 
 func (s *recSink) Row(t *pgstore.Table, ordinal int64, values ...any) {
@@ -88,6 +98,17 @@ func metricItem(name, units, raw string) hae.Item {
 		Units:   units,
 		Array:   "/data/metrics/0/data",
 		Index:   0,
+		Raw:     []byte(raw),
+		Ordinal: testOrdinal,
+	}
+}
+
+// arrayItem is element 0 of data.<array> (symptoms, ecg, workouts, ...).
+func arrayItem(array, raw string) hae.Item {
+	return hae.Item{
+		Kind:    reg.ArrayKind(array),
+		Source:  array,
+		Array:   "/data/" + array,
 		Raw:     []byte(raw),
 		Ordinal: testOrdinal,
 	}
@@ -311,4 +332,25 @@ func utc(s string) time.Time {
 		panic(err)
 	}
 	return ts.UTC()
+}
+
+// wantJSON asserts a jsonb column holds the object want (compared as
+// decoded JSON, so member order does not matter).
+func wantJSON(t testing.TB, r row, col, want string) {
+	t.Helper()
+	got, ok := r.get(t, col).(string)
+	if !ok {
+		t.Errorf("%s = %#v, want the JSON %s", col, r.get(t, col), want)
+		return
+	}
+	var g, w any
+	if err := json.Unmarshal([]byte(got), &g); err != nil {
+		t.Fatalf("%s: %v", col, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("want: %v", err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s = %s, want %s", col, got, want)
+	}
 }

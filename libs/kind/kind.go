@@ -44,6 +44,13 @@ type Sink interface {
 	Reject(pointer, reason string, item []byte)
 }
 
+// UnknownTermSink is a Sink that also hears of localised text the
+// vocabulary does not know (its canonical value is left NULL): the
+// metric-writer counts them, so missing wording is noticed.
+type UnknownTermSink interface {
+	UnknownTerm(field string)
+}
+
 // Kind is one kind of data.
 type Kind struct {
 	Name string
@@ -101,6 +108,7 @@ type Registry struct {
 	arrays   map[string]string
 	catchAll string
 	aliases  map[string]string
+	vocab    *Vocabulary
 }
 
 // New returns the registry of all kinds.
@@ -111,10 +119,11 @@ func New() *Registry {
 		tagged:  map[string]string{},
 		arrays:  map[string]string{},
 		aliases: metricAliases(),
+		vocab:   NewVocabulary(),
 	}
 	for _, k := range []*Kind{
 		heartRate(), bloodPressure(), quantity(r.aliases),
-		sleep(), workout(), ecg(), event(),
+		sleep(), workout(), ecg(r.vocab), event(r.vocab),
 	} {
 		r.kinds = append(r.kinds, k)
 		r.byName[k.Name] = k
@@ -133,6 +142,9 @@ func New() *Registry {
 	}
 	return r
 }
+
+// Vocabulary maps localised values to canonical ones.
+func (r *Registry) Vocabulary() *Vocabulary { return r.vocab }
 
 // Kinds lists every kind in a fixed order.
 func (r *Registry) Kinds() []*Kind { return r.kinds }

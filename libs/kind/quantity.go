@@ -69,11 +69,11 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 	if err != nil {
 		return err
 	}
-	src, err := o.source("source")
+	src, srcObject, err := o.source("source")
 	if err != nil {
 		return err
 	}
-	extraSkip := []string{"date", "source"}
+	extraSkip := sourceDetails([]string{"date", "source"}, srcObject)
 	var qty float64
 	if metric == "sexual_activity" {
 		var n int
@@ -100,11 +100,22 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return reasonf("qty: missing: a %s point needs a numeric qty", metric)
+		if ok {
+			extraSkip = append(extraSkip, "qty")
+		} else {
+			// A per-sample metric the app sends as Min/Avg/Max (new ones
+			// arrive with app and iOS versions) is stored without a code
+			// change: qty is its average, the three stay in extra.
+			avg, aerr := o.firstNum("Avg", "avg")
+			if aerr != nil {
+				return aerr
+			}
+			if !avg.ok {
+				return reasonf("qty: missing: a %s point needs a numeric qty", metric)
+			}
+			v = avg.v
 		}
 		qty = v
-		extraSkip = append(extraSkip, "qty")
 	}
 	if lo, hi, ok := quantityRange(metric); ok {
 		if err := between("qty", some(qty), lo, hi); err != nil {

@@ -198,9 +198,18 @@ func TestQuantityMissingQty(t *testing.T) {
 	if r := rejected(t, s); r != "qty: missing: a mystery_signal point needs a numeric qty" {
 		t.Errorf("reason %q", r)
 	}
-	// The capitalised heart-rate names are not a qty.
-	s = decode(t, metricItem("resting_heart_rate", "count/min", `{"date":"2025-03-15 03:00:00 -0800","Avg":60}`))
-	rejected(t, s, "qty: missing")
+}
+
+// TestQuantityAvgOnly: a per-sample metric sent as Min/Avg/Max (a name no
+// kind claims, such as iOS 27's heart_rate_variability_rmssd) is stored
+// with its average as qty and the three in extra.
+func TestQuantityAvgOnly(t *testing.T) {
+	s := decode(t, metricItem("heart_rate_variability_rmssd", "ms", `{"date":"2025-03-15 03:00:00 -0800","Min":38.5,"Avg":41.25,"Max":44,"source":"Ana’s Apple Watch"}`))
+	r := oneRow(t, s)
+	wantString(t, r, "metric", "heart_rate_variability_rmssd")
+	wantFloat(t, r, "qty", 41.25)
+	wantString(t, r, "units", "ms")
+	wantJSON(t, r, "extra", `{"Avg":41.25,"Max":44,"Min":38.5}`)
 }
 
 func TestQuantityNoName(t *testing.T) {

@@ -64,7 +64,7 @@ func decodeSleepSegment(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Tab
 	if err != nil {
 		return err
 	}
-	src, err := o.source("source")
+	src, _, err := o.source("source")
 	if err != nil {
 		return err
 	}
@@ -113,12 +113,12 @@ func decodeSleepSession(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Tab
 	if err := inWindow(env, "started_at", start.Instant); err != nil {
 		return err
 	}
-	src, err := o.source("source")
+	src, srcObject, err := o.source("source")
 	if err != nil {
 		return err
 	}
 	if src == "" {
-		if src, err = o.source("sleepSource"); err != nil {
+		if src, _, err = o.source("sleepSource"); err != nil {
 			return err
 		}
 	}
@@ -138,7 +138,7 @@ func decodeSleepSession(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Tab
 			times = append(times, nil)
 		}
 	}
-	details, err := o.rest(sleepSessionFields()...)
+	details, err := o.rest(sourceDetails(sleepSessionFields(), srcObject)...)
 	if err != nil {
 		return err
 	}

@@ -116,6 +116,24 @@ func TestTimestampForms(t *testing.T) {
 	}
 }
 
+// TestTimestampNumber: a date sent as a JSON number is epoch seconds (Unix
+// from 2001 on, Apple's reference date below), stored in UTC.
+func TestTimestampNumber(t *testing.T) {
+	for _, c := range []struct{ date, at string }{
+		{`1707258600`, "2024-02-06T22:30:00Z"}, // Unix seconds
+		{`1707258600.250001`, "2024-02-06T22:30:00.250001Z"},
+		{`728951400`, "2024-02-06T22:30:00Z"}, // seconds since 2001-01-01
+		{`728951400.5`, "2024-02-06T22:30:00.5Z"},
+	} {
+		for _, p := range pointAt {
+			t.Run(p.name+" "+c.date, func(t *testing.T) {
+				s := decode(t, p.item(c.date))
+				wantTime(t, oneRow(t, s), "recorded_at", utc(c.at), 0)
+			})
+		}
+	}
+}
+
 func TestTimestampRejected(t *testing.T) {
 	for _, c := range []struct {
 		date   string // a JSON value
@@ -131,7 +149,7 @@ func TestTimestampRejected(t *testing.T) {
 		{`"2024-02-06 14:30:00 +2400"`, `zone offset out of range`},
 		{`"2024-02-06 14:30:00 PST"`, `expected a time zone`},
 		{`"２０２４-02-06 14:30:00 +0000"`, `expected a date as YYYY-MM-DD`},
-		{`1707258600`, `must be a string, got a number`},
+		{`-5`, `a negative number is not a date`},
 		{`{"date":"2024-02-06 14:30:00 +0000"}`, `must be a string, got an object`},
 		{`null`, `missing`},
 	} {

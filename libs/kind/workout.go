@@ -3,6 +3,9 @@ package kind
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +28,89 @@ func workoutFields() []string {
 	return []string{"id", "name", "start", "end", "duration", "distance", "activeEnergyBurned",
 		"totalEnergy", "heartRate", "avgHeartRate", "maxHeartRate", "route",
 		"type", "workout_type", "start_time", "end_time", "total_energy_kcal", "distance_meters", "avg_heart_rate"}
+}
+
+// recoveryFlag marks, in a workout's details, a heartRateData that is
+// really the heart-rate recovery series (a known app bug): about 24
+// samples from the workout's end on, Min = Avg = Max, and no
+// heartRateRecovery beside it. The samples stay under their series name.
+const recoveryFlag = "heartRateDataIsRecovery"
+
+// Bounds of a recovery series: it starts at the workout's end (a minute
+// of slack for clocks) and has a few dozen samples.
+const (
+	recoveryStartSlack = time.Minute
+	recoveryMaxSamples = 60
+)
+
+// recoveryInDisguise tells whether heartRateData is the recovery series.
+func recoveryInDisguise(o object, h header) bool {
+	if raw, ok := o.get("heartRateRecovery"); ok && !isNull(raw) {
+		if samples, err := hae.Array(raw, nil); err != nil || len(samples) > 0 {
+			return false
+		}
+	}
+	raw, _ := o.get("heartRateData")
+	samples, err := hae.Array(raw, nil)
+	if err != nil || len(samples) == 0 || len(samples) > recoveryMaxSamples {
+		return false
+	}
+	from := h.end.Instant.Add(-recoveryStartSlack)
+	for _, p := range samples {
+		m, err := decodeObject(p)
+		if err != nil {
+			return false
+		}
+		at, ok := m.optTime("date")
+		if !ok || at.Instant.Before(from) {
+			return false
+		}
+		lo, _ := m.firstNum("Min", "min")
+		avg, _ := m.firstNum("Avg", "avg")
+		hi, _ := m.firstNum("Max", "max")
+		if !lo.ok || !avg.ok || !hi.ok || lo.v != avg.v || avg.v != hi.v {
+			return false
+		}
+	}
+	return true
+}
+
+// looksLikeSeries reports an array of samples: objects with a date and a
+// value (qty, or Min/Avg/Max).
+func looksLikeSeries(raw []byte) bool {
+	if len(raw) == 0 || raw[0] != '[' {
+		return false
+	}
+	samples, err := hae.Array(raw, nil)
+	if err != nil || len(samples) == 0 {
+		return false
+	}
+	m, err := decodeObject(samples[0])
+	if err != nil || !m.has("date") {
+		return false
+	}
+	for _, k := range [...]string{"qty", "Avg", "avg", "Min", "min", "Max", "max"} {
+		if m.has(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// withFlag adds "key": true to a details object (nil: none yet).
+func withFlag(details any, key string) (any, error) {
+	m := map[string]json.RawMessage{}
+	if s, ok := details.(string); ok {
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return nil, fmt.Errorf("details: %w", err)
+		}
+	}
+	m[key] = json.RawMessage("true")
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("details: %w", err)
+	}
+	return string(b), nil
 }
 
 // routeSlack is how far outside its workout a route point or sample may be.
@@ -171,12 +257,26 @@ func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
 			series = append(series, k)
 		}
 	}
+	// Series the list does not name yet (the beat-to-beat heart rate of app
+	// 9.0.13, whatever comes next) are stored too, when they look like one.
+	for _, m := range o {
+		k := string(m.Key)
+		if !slices.Contains(used, k) && !slices.Contains(series, k) && looksLikeSeries(m.Value) {
+			used = append(used, k)
+			series = append(series, k)
+		}
+	}
 	if !it.Tagged && sum.activeFromV1 {
 		used = append(used, "activeEnergy")
 	}
 	details, err := o.rest(used...)
 	if err != nil {
 		return err
+	}
+	if slices.Contains(series, "heartRateData") && recoveryInDisguise(o, h) {
+		if details, err = withFlag(details, recoveryFlag); err != nil {
+			return err
+		}
 	}
 	s.Row(t.workouts, int64(it.Ordinal), h.key, h.name, h.start.Instant, h.end.Instant, sum.duration.value(),
 		sum.distance.value(), sum.active.value(), sum.total.value(), sum.avgHR.value(), sum.maxHR.value(),
@@ -284,16 +384,12 @@ func (t workoutTables) decodeRoutePoint(_ *Env, h header, ord int64, raw []byte,
 	if err := between("longitude", lon, -180, 180); err != nil {
 		return err
 	}
-	ts, ok, err := o.str("timestamp")
+	at, ok, err := o.timeOf("timestamp")
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return reasonf("timestamp: missing")
-	}
-	at, err := hae.ParseTime(ts)
-	if err != nil {
-		return reasonf("timestamp: %v", err)
 	}
 	if err := nearWorkout(h, "timestamp", at.Instant); err != nil {
 		return err
@@ -321,16 +417,12 @@ func (t workoutTables) decodeSample(_ *Env, h header, series string, ord int64, 
 	if err != nil {
 		return err
 	}
-	ds, ok, err := o.str("date")
+	at, ok, err := o.timeOf("date")
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return reasonf("date: missing")
-	}
-	at, err := hae.ParseTime(ds)
-	if err != nil {
-		return reasonf("date: %v", err)
 	}
 	if err := nearWorkout(h, "date", at.Instant); err != nil {
 		return err
@@ -358,7 +450,7 @@ func (t workoutTables) decodeSample(_ *Env, h header, series string, ord int64, 
 	if err != nil {
 		return err
 	}
-	src, err := o.source("source")
+	src, _, err := o.source("source")
 	if err != nil {
 		return err
 	}
