@@ -1,6 +1,8 @@
 package kind
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -231,4 +233,19 @@ func unaccent(r rune) rune {
 		return 's'
 	}
 	return r
+}
+
+// Folded lists the index: every (field, folded wording, canonical value),
+// sorted. The migration that backfills canonical values carries the same
+// list (a test keeps them equal).
+func (v *Vocabulary) Folded() []Term {
+	out := make([]Term, 0, len(v.byKey))
+	for key, canon := range v.byKey {
+		field, text, _ := strings.Cut(key, vocabularyKeySeparator)
+		out = append(out, Term{Field: field, Canonical: canon, Text: text})
+	}
+	slices.SortFunc(out, func(a, b Term) int {
+		return cmp.Or(strings.Compare(a.Field, b.Field), strings.Compare(a.Text, b.Text))
+	})
+	return out
 }

@@ -38,6 +38,9 @@ type Decoded struct {
 	// as one rejected row (and terminated in the stream).
 	undecodable error
 	rows        int
+	// unknown counts localised text the vocabulary did not know, by
+	// vocabulary field (kind.UnknownTermSink).
+	unknown map[string]int64
 }
 
 // Rows is how many rows the part yields.
@@ -80,6 +83,14 @@ type rejection struct {
 // Row implements kind.Sink.
 func (r *itemResult) Row(t *pgstore.Table, ordinal int64, values ...any) {
 	r.rows = append(r.rows, tableRow{table: r.w.target(t), row: kind.FullRow(&r.d.env, ordinal, values)})
+}
+
+// UnknownTerm implements kind.UnknownTermSink.
+func (r *itemResult) UnknownTerm(field string) {
+	if r.d.unknown == nil {
+		r.d.unknown = map[string]int64{}
+	}
+	r.d.unknown[field]++
 }
 
 // Reject implements kind.Sink.

@@ -59,6 +59,9 @@ type Result struct {
 	Rejected int64            // rejected items recorded
 	Reasons  map[string]int64 // rejections by kind.ReasonClass
 	Refused  int64            // items the database refused (isolated by bisection)
+	// UnknownTerms counts localised text without a canonical value, by
+	// vocabulary field (stored with a NULL canonical value).
+	UnknownTerms map[string]int64
 }
 
 // Write stores a batch in one transaction: the rows (a data error is
@@ -92,7 +95,12 @@ func (w *Writer) write(ctx context.Context, batch []*Decoded) (*Result, error) {
 	if err := all.EnsurePartitions(ctx, w.parts); err != nil {
 		return nil, err
 	}
-	res := &Result{Rows: int64(all.Len()), Reasons: map[string]int64{}}
+	res := &Result{Rows: int64(all.Len()), Reasons: map[string]int64{}, UnknownTerms: map[string]int64{}}
+	for _, d := range batch {
+		for field, n := range d.unknown {
+			res.UnknownTerms[field] += n
+		}
+	}
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		refused, err := bisect(ctx, tx, items, res)
 		if err != nil {

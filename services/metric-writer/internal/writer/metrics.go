@@ -16,6 +16,7 @@ type Metrics struct {
 	Retries       *prometheus.CounterVec
 	GivenUp       *prometheus.CounterVec
 	FlushSeconds  *prometheus.HistogramVec
+	UnknownTerms  *prometheus.CounterVec
 }
 
 // NewMetrics registers the writer's metrics on reg.
@@ -35,8 +36,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "parts_given_up_total", Help: "Parts given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
 		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"kind"}),
+		UnknownTerms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "unknown_terms_total", Help: "Localised values stored without a canonical value (text the vocabulary does not know), by vocabulary field."}, []string{"kind", "field"}),
 	}
-	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.GivenUp, m.FlushSeconds)
+	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.GivenUp, m.FlushSeconds, m.UnknownTerms)
 	return m
 }
 

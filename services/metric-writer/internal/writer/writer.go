@@ -125,6 +125,9 @@ func (w *Worker) committed(batch []message, res *partwrite.Result) {
 	for class, n := range res.Reasons {
 		w.metrics.Rejected.WithLabelValues(w.kind.Name, class).Add(float64(n))
 	}
+	for field, n := range res.UnknownTerms {
+		w.metrics.UnknownTerms.WithLabelValues(w.kind.Name, field).Add(float64(n))
+	}
 	w.afterCommit()
 	var acks []jetstream.Msg
 	for _, m := range batch {
