@@ -128,10 +128,10 @@ var (
 			"total_energy_kcal", "avg_heart_rate", "max_heart_rate", "details"},
 		timeKey("started_at"), textKey("workout_key"))
 	eventList = newList("events", "health_events",
-		[]string{"kind", "started_at", "ended_at", "event_key", "name", "value", "source", "details"},
+		[]string{"kind", "started_at", "ended_at", "event_key", "name", "value", "name_canonical", "value_canonical", "source", "details"},
 		timeKey("started_at"), textKey("kind"), textKey("event_key"))
 	ecgList = newList("recordings", "ecg_recordings",
-		[]string{"started_at", "ended_at", "source", "classification", "severity", "average_heart_rate", "sampling_hz",
+		[]string{"started_at", "ended_at", "source", "classification", "classification_canonical", "severity", "average_heart_rate", "sampling_hz",
 			"voltage_units", "voltages", "voltage_offsets_ms", "details"},
 		timeKey("started_at"), textKey("source"))
 )
@@ -141,10 +141,13 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// cond is an equality filter.
+// cond is an equality filter. With canonical set, it is a filter on a
+// localised value: the canonical column equals val, or, where the text had
+// no canonical value, the text as sent does.
 type cond struct {
-	col string
-	val any
+	col       string
+	val       any
+	canonical string
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
@@ -171,6 +174,11 @@ func page(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, 
 	b.WriteString(ident(l.table))
 	b.WriteString(" WHERE user_id = $1")
 	for _, c := range conds {
+		if c.canonical != "" {
+			v := arg(c.val)
+			fmt.Fprintf(&b, " AND (%s = %s OR (%s IS NULL AND %s = %s))", ident(c.canonical), v, ident(c.canonical), ident(c.col), v)
+			continue
+		}
 		fmt.Fprintf(&b, " AND %s = %s", ident(c.col), arg(c.val))
 	}
 	first := ident(l.key[0].name)
@@ -304,10 +312,10 @@ func (s *Store) Metric(ctx context.Context, uid uuid.UUID, name string, r Range,
 	case "sleep":
 		return canon, "", nil, ErrUseSleep
 	default:
-		l, conds = quantityList, []cond{{"metric", canon}}
+		l, conds = quantityList, []cond{{col: "metric", val: canon}}
 	}
 	if source != nil {
-		conds = append(conds, cond{"source", *source})
+		conds = append(conds, cond{col: "source", val: *source})
 	}
 	res, err := lists(ctx, s.pool, uid, conds, r, p, l)
 	return canon, units, res, err
@@ -338,8 +346,37 @@ func (s *Store) Workouts(ctx context.Context, uid uuid.UUID, r Range, p Page) (*
 	return lists(ctx, s.pool, uid, nil, r, p, workoutList)
 }
 
-// Events lists health events started in r, of one kind or ("") all.
-func (s *Store) Events(ctx context.Context, uid uuid.UUID, eventKind string, r Range, p Page) (*Result, error) {
+// eventValueFields are the vocabulary fields of each event kind's value.
+func eventValueFields(eventKind string) []string {
+	switch eventKind {
+	case "medication":
+		return []string{kind.FieldMedicationStatus}
+	case "symptom":
+		return []string{kind.FieldSymptomSeverity}
+	case "state_of_mind":
+		return []string{kind.FieldValence}
+	case "":
+		return []string{kind.FieldMedicationStatus, kind.FieldSymptomSeverity, kind.FieldValence}
+	}
+	return nil
+}
+
+// canonicalOf reads a filter value as a canonical one: "Tomado" and
+// "taken" both filter on taken. A value no field knows is used as given
+// (it matches the text of rows without a canonical value).
+func (s *Store) canonicalOf(value string, fields ...string) string {
+	for _, f := range fields {
+		if c := s.reg.Vocabulary().Canonical(f, value); c != "" {
+			return c
+		}
+	}
+	return value
+}
+
+// Events lists health events started in r, of one kind or ("") all, and
+// with value (when not "") as their canonical value: ?kind=medication&
+// value=taken matches "Tomado" as well as "Taken".
+func (s *Store) Events(ctx context.Context, uid uuid.UUID, eventKind, value string, r Range, p Page) (*Result, error) {
 	var conds []cond
 	if eventKind != "" {
 		known := false
@@ -349,12 +386,20 @@ func (s *Store) Events(ctx context.Context, uid uuid.UUID, eventKind string, r R
 		if !known {
 			return nil, ErrEventKind
 		}
-		conds = []cond{{"kind", eventKind}}
+		conds = []cond{{col: "kind", val: eventKind}}
+	}
+	if value != "" {
+		conds = append(conds, cond{col: "value", val: s.canonicalOf(value, eventValueFields(eventKind)...), canonical: "value_canonical"})
 	}
 	return lists(ctx, s.pool, uid, conds, r, p, eventList)
 }
 
-// ECG lists ECG recordings started in r, with their voltages.
-func (s *Store) ECG(ctx context.Context, uid uuid.UUID, r Range, p Page) (*Result, error) {
-	return lists(ctx, s.pool, uid, nil, r, p, ecgList)
+// ECG lists ECG recordings started in r, with their voltages; with
+// classification (when not "") as their canonical classification.
+func (s *Store) ECG(ctx context.Context, uid uuid.UUID, classification string, r Range, p Page) (*Result, error) {
+	var conds []cond
+	if classification != "" {
+		conds = []cond{{col: "classification", val: s.canonicalOf(classification, kind.FieldECGClassification), canonical: "classification_canonical"}}
+	}
+	return lists(ctx, s.pool, uid, conds, r, p, ecgList)
 }

@@ -100,6 +100,11 @@ func seed(t *testing.T) fixture {
 		}
 		exec(`INSERT INTO health_events VALUES ($1, 'symptom', $2, 'Headache', $2, 'Headache', 'Mild', 'Health', '{"userEntered": true}', -480, $3, 1),
 			($1, 'medication', $4, 'Ibuprofen', NULL, 'Ibuprofen', 'Taken', '', NULL, -480, $3, 1)`, u, base, ing, base.Add(time.Minute))
+		// A Spanish phone's dose, and one whose status no vocabulary knows.
+		exec(`INSERT INTO health_events (user_id, kind, started_at, event_key, name, value, value_canonical, ingestion_id, stream_seq)
+			VALUES ($1, 'medication', $2, 'Ibuprofeno', 'Ibuprofeno', 'Tomado', 'taken', $3, 1),
+			($1, 'medication', $4, 'Ibuprofeno', 'Ibuprofeno', 'Raro', NULL, $3, 1)`, u, base.Add(2*time.Minute), ing, base.Add(3*time.Minute))
+		exec(`UPDATE health_events SET value_canonical = 'taken' WHERE user_id = $1 AND value = 'Taken'`, u)
 		exec(`INSERT INTO ecg_recordings VALUES ($1, $2, 'Watch', $3, 'Sinus Rhythm', 'None', 66, 512, 'V', '{-0.0008,0.0001}', '{0,2}', NULL, -480, $4, 1)`,
 			u, base, base.Add(30*time.Second), ing)
 		exec(`INSERT INTO rejected_points VALUES ($1, $2, '/data/metrics/0/data/1', 'heart_rate', 'p1', 'min_bpm must be between 20 and 300', '{"Min": 400}', 1, $3)`,
@@ -340,22 +345,58 @@ func TestSleepWorkoutsEventsECG(t *testing.T) {
 		t.Errorf("gpx %s", gpx)
 	}
 
-	ev, _ := walk(t, 1, func(p query.Page) (*query.Result, error) { return f.q.Events(f.ctx, f.ana, "", query.Range{}, p) })
-	if len(ev["events"]) != 2 || ev["events"][0]["kind"] != "symptom" || ev["events"][1]["kind"] != "medication" || ev["events"][1]["ended_at"] != nil {
+	ev, _ := walk(t, 1, func(p query.Page) (*query.Result, error) { return f.q.Events(f.ctx, f.ana, "", "", query.Range{}, p) })
+	if len(ev["events"]) != 4 || ev["events"][0]["kind"] != "symptom" || ev["events"][1]["kind"] != "medication" || ev["events"][1]["ended_at"] != nil {
 		t.Errorf("events %v", ev)
 	}
-	ev, _ = walk(t, 5, func(p query.Page) (*query.Result, error) {
-		return f.q.Events(f.ctx, f.ana, "medication", query.Range{}, p)
-	})
-	if len(ev["events"]) != 1 || ev["events"][0]["value"] != "Taken" {
-		t.Errorf("medication events %v", ev)
+	// The value filter is on the canonical value, in any wording; text
+	// without one matches as sent.
+	for _, c := range []struct {
+		kind, value string
+		want        []string
+	}{
+		{"medication", "", []string{"Taken", "Tomado", "Raro"}},
+		{"medication", "taken", []string{"Taken", "Tomado"}},
+		{"medication", "Tomado", []string{"Taken", "Tomado"}},
+		{"", "TAKEN", []string{"Taken", "Tomado"}},
+		{"medication", "skipped", nil},
+		{"medication", "Raro", []string{"Raro"}},
+	} {
+		ev, _ = walk(t, 5, func(p query.Page) (*query.Result, error) {
+			return f.q.Events(f.ctx, f.ana, c.kind, c.value, query.Range{}, p)
+		})
+		var got []string
+		for _, e := range ev["events"] {
+			got = append(got, e["value"].(string))
+			if e["value"] != "Raro" && e["value_canonical"] != "taken" {
+				t.Errorf("kind=%s value=%s: value_canonical %v", c.kind, c.value, e["value_canonical"])
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("kind=%s value=%s: values %q, want %q", c.kind, c.value, got, c.want)
+		}
 	}
-	if _, err := f.q.Events(f.ctx, f.ana, "mood", query.Range{}, query.Page{Limit: 1}); !errors.Is(err, query.ErrEventKind) {
+	if _, err := f.q.Events(f.ctx, f.ana, "mood", "", query.Range{}, query.Page{Limit: 1}); !errors.Is(err, query.ErrEventKind) {
 		t.Errorf("kind=mood: %v", err)
 	}
-	ecg, _ := walk(t, 5, func(p query.Page) (*query.Result, error) { return f.q.ECG(f.ctx, f.ana, query.Range{}, p) })
+	ecg, _ := walk(t, 5, func(p query.Page) (*query.Result, error) { return f.q.ECG(f.ctx, f.ana, "", query.Range{}, p) })
 	if len(ecg["recordings"]) != 1 || fmt.Sprint(ecg["recordings"][0]["voltages"]) != "[-0.0008 0.0001]" || ecg["recordings"][0]["ended_at"] != "2025-03-01T08:00:30-08:00" {
 		t.Errorf("ecg %v", ecg)
+	}
+	exec := func(sql string, args ...any) {
+		if _, err := f.pool.Exec(f.ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`UPDATE ecg_recordings SET classification = 'Ritmo Sinusal', classification_canonical = 'sinus_rhythm' WHERE user_id = $1`, f.ana)
+	for _, c := range []struct {
+		class string
+		n     int
+	}{{"sinus_rhythm", 1}, {"Sinus Rhythm", 1}, {"Sinusrhythmus", 1}, {"atrial_fibrillation", 0}} {
+		ecg, _ = walk(t, 5, func(p query.Page) (*query.Result, error) { return f.q.ECG(f.ctx, f.ana, c.class, query.Range{}, p) })
+		if len(ecg["recordings"]) != c.n {
+			t.Errorf("classification=%s: %d recordings, want %d", c.class, len(ecg["recordings"]), c.n)
+		}
 	}
 }
 

@@ -36,7 +36,7 @@ func (s *Store) Workout(ctx context.Context, uid uuid.UUID, key string) ([]byte,
 		return nil, fmt.Errorf("read workout: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
-	sum, _, err := page(ctx, tx, workoutList, uid, []cond{{"workout_key", key}}, Range{}, 1, nil)
+	sum, _, err := page(ctx, tx, workoutList, uid, []cond{{col: "workout_key", val: key}}, Range{}, 1, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -230,7 +230,8 @@ func (s *Server) readRouteGPX(c *fiber.Ctx) error {
 	return c.Send(b)
 }
 
-// readEvents is GET /v1/events, optionally of one kind.
+// readEvents is GET /v1/events, optionally of one kind and one canonical
+// value (value=taken matches a Spanish phone's "Tomado").
 func (s *Server) readEvents(c *fiber.Ctx) error {
 	r, p, err := listParams(c, defaultLimit, maxLimit)
 	if err != nil {
@@ -238,14 +239,15 @@ func (s *Server) readEvents(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.queryContext(c)
 	defer cancel()
-	res, err := s.deps.Query.Events(ctx, principal(c).UserID, c.Query("kind"), r, p)
+	res, err := s.deps.Query.Events(ctx, principal(c).UserID, c.Query("kind"), c.Query("value"), r, p)
 	if err != nil {
 		return s.queryError(err)
 	}
 	return sendResult(c, nil, res)
 }
 
-// readECG is GET /v1/ecg: recordings with their voltages.
+// readECG is GET /v1/ecg: recordings with their voltages, optionally of
+// one canonical classification.
 func (s *Server) readECG(c *fiber.Ctx) error {
 	r, p, err := listParams(c, defaultECGLimit, maxECGLimit)
 	if err != nil {
@@ -253,7 +255,7 @@ func (s *Server) readECG(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.queryContext(c)
 	defer cancel()
-	res, err := s.deps.Query.ECG(ctx, principal(c).UserID, r, p)
+	res, err := s.deps.Query.ECG(ctx, principal(c).UserID, c.Query("classification"), r, p)
 	if err != nil {
 		return s.queryError(err)
 	}

@@ -57,8 +57,8 @@ type Reader interface {
 	Workouts(ctx context.Context, uid uuid.UUID, r query.Range, p query.Page) (*query.Result, error)
 	Workout(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
 	RouteGPX(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
-	Events(ctx context.Context, uid uuid.UUID, kind string, r query.Range, p query.Page) (*query.Result, error)
-	ECG(ctx context.Context, uid uuid.UUID, r query.Range, p query.Page) (*query.Result, error)
+	Events(ctx context.Context, uid uuid.UUID, kind, value string, r query.Range, p query.Page) (*query.Result, error)
+	ECG(ctx context.Context, uid uuid.UUID, classification string, r query.Range, p query.Page) (*query.Result, error)
 	OpenExport(ctx context.Context, uid uuid.UUID, format query.Format) (*query.Export, error)
 }
 
