@@ -12,7 +12,7 @@ GO ?= go
 # Main packages, built from the workspace root into bin/<last path element>.
 CMDS := ./services/edge ./services/raw-archiver ./services/metric-writer ./tools/healthctl
 
-.PHONY: help build deps test run up down clean conformance bench chaos
+.PHONY: help build proving deps test run up down clean conformance bench chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ help: ## list the targets
 build: ## build bin/edge, bin/raw-archiver, bin/metric-writer, bin/healthctl
 	@mkdir -p bin
 	$(GO) build -o bin/ $(CMDS)
+
+proving: ## build bin/proving, the benchmark and chaos harnesses (tools/proving)
+	@mkdir -p bin
+	$(GO) build -o bin/ ./tools/proving
 
 deps: ## make sure PostgreSQL, Redis and NATS answer (install/start what is missing)
 	scripts/deps.sh
@@ -45,8 +49,8 @@ clean: down ## down, then remove bin/ and .run/ (NATS store included)
 conformance: deps build ## only TestConformance: the conformance corpus against bin/
 	TEST_MODULES=tests TEST_RUN=TestConformance TEST_VET=0 scripts/test.sh
 
-bench: deps build ## measure the pipeline against this machine's COPY ceiling (BENCH_QUICK=1: under 2 minutes)
+bench: deps build proving ## measure the pipeline against this machine's COPY ceiling (BENCH_QUICK=1: under 2 minutes)
 	scripts/bench.sh
 
-chaos: deps build ## fault injection: ten scenarios under load, lost/duplicates/unexpected must be 0 (under 10 minutes)
+chaos: deps build proving ## fault injection: ten scenarios under load, lost/duplicates/unexpected must be 0 (under 10 minutes)
 	scripts/chaos.sh

@@ -3,6 +3,7 @@ module github.com/healthexport/libs
 go 1.26.0
 
 require (
+	github.com/alecthomas/kong v1.17.0
 	github.com/caarlos0/env/v11 v11.4.2
 	github.com/go-ozzo/ozzo-validation/v4 v4.4.1
 	github.com/go-redis/redis_rate/v10 v10.0.1

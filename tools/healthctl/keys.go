@@ -32,12 +32,12 @@ func (c *keysCreateCmd) Run(e *env) error {
 		return err
 	}
 	defer pool.Close()
-	token, key, err := apikey.NewStore(pool, apikey.DefaultParams()).Create(e.ctx, uid, c.Name, c.Scopes...)
+	token, key, err := apikey.NewStore(pool, apikey.DefaultParams()).Create(e.Ctx, uid, c.Name, c.Scopes...)
 	if err != nil {
 		return err
 	}
-	e.log.Info("key created", "key_id", key.ID, "user_id", uid.String(), "scopes", strings.Join(key.Scopes, ","))
-	_, err = fmt.Fprintln(e.stdout, token)
+	e.Log.Info("key created", "key_id", key.ID, "user_id", uid.String(), "scopes", strings.Join(key.Scopes, ","))
+	_, err = fmt.Fprintln(e.Stdout, token)
 	return err
 }
 
@@ -51,11 +51,11 @@ func (c *keysListCmd) Run(e *env) error {
 		return err
 	}
 	defer pool.Close()
-	keys, err := apikey.NewStore(pool, apikey.DefaultParams()).List(e.ctx, uid)
+	keys, err := apikey.NewStore(pool, apikey.DefaultParams()).List(e.Ctx, uid)
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tSCOPES\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range keys {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","), stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
@@ -81,7 +81,7 @@ func (c *keysRevokeCmd) Run(e *env) error {
 		return err
 	}
 	defer pool.Close()
-	ok, err := apikey.NewStore(pool, apikey.DefaultParams()).Revoke(e.ctx, uid, c.ID)
+	ok, err := apikey.NewStore(pool, apikey.DefaultParams()).Revoke(e.Ctx, uid, c.ID)
 	if err != nil {
 		return err
 	}
@@ -89,10 +89,10 @@ func (c *keysRevokeCmd) Run(e *env) error {
 		return fmt.Errorf("%s has no key %s", c.Email, c.ID)
 	}
 	if err := e.announceRevocation(c.ID); err != nil {
-		e.log.Warn("revoked; the edges were not told and refuse the key when their cache expires (at most AUTH_CACHE_TTL)", "key_id", c.ID, "err", err)
+		e.Log.Warn("revoked; the edges were not told and refuse the key when their cache expires (at most AUTH_CACHE_TTL)", "key_id", c.ID, "err", err)
 		return nil
 	}
-	e.log.Info("key revoked; running edges told", "key_id", c.ID)
+	e.Log.Info("key revoked; running edges told", "key_id", c.ID)
 	return nil
 }
 
@@ -113,7 +113,7 @@ func (e *env) owner(email string) (*pgxpool.Pool, uuid.UUID, error) {
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	uid, err := users.NewStore(pool).ByEmail(e.ctx, email)
+	uid, err := users.NewStore(pool).ByEmail(e.Ctx, email)
 	if err != nil {
 		pool.Close()
 		return nil, uuid.Nil, err

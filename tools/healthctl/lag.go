@@ -51,23 +51,23 @@ func (c *lagCmd) Run(e *env) error {
 		return err
 	}
 	for {
-		rep, err := measureLag(e.ctx, js, sc.Stream.Name, c.Interval)
+		rep, err := measureLag(e.Ctx, js, sc.Stream.Name, c.Interval)
 		if err != nil {
 			return err
 		}
 		if c.JSON {
-			enc := json.NewEncoder(e.stdout)
+			enc := json.NewEncoder(e.Stdout)
 			enc.SetIndent("", "  ")
 			if err := enc.Encode(rep); err != nil {
 				return err
 			}
-		} else if err := printLag(e.stdout, rep); err != nil {
+		} else if err := printLag(e.Stdout, rep); err != nil {
 			return err
 		}
 		if !c.Watch {
 			return nil
 		}
-		if e.ctx.Err() != nil {
+		if e.Ctx.Err() != nil {
 			return nil
 		}
 	}

@@ -26,7 +26,7 @@ func (migrateUpCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	e.log.Info("migrations applied", "version", st.Version)
+	e.Log.Info("migrations applied", "version", st.Version)
 	return nil
 }
 
@@ -60,6 +60,6 @@ func (migrateStatusCmd) Run(e *env) error {
 	case st.Version < st.Latest:
 		state = fmt.Sprintf("%d pending", st.Latest-st.Version)
 	}
-	_, err = fmt.Fprintf(e.stdout, "version %d of %d: %s\n", st.Version, st.Latest, state)
+	_, err = fmt.Fprintf(e.Stdout, "version %d of %d: %s\n", st.Version, st.Latest, state)
 	return err
 }

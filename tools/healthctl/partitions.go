@@ -34,10 +34,10 @@ func (partitionsListCmd) Run(e *env) error {
 	}
 	defer pool.Close()
 	parts := pgstore.NewPartitions(pool)
-	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TABLE\tPARTITION\tFROM\tTO\tROWS (EST.)\tSIZE")
 	for _, t := range partitioned() {
-		list, err := parts.List(e.ctx, t.Name)
+		list, err := parts.List(e.Ctx, t.Name)
 		if err != nil {
 			return err
 		}
@@ -63,10 +63,10 @@ func (c *partitionsEnsureCmd) Run(e *env) error {
 	for _, t := range partitioned() {
 		for i := 0; i <= c.Months; i++ {
 			m := start.AddDate(0, i, 0)
-			if err := parts.Ensure(e.ctx, t.Name, m); err != nil {
+			if err := parts.Ensure(e.Ctx, t.Name, m); err != nil {
 				return err
 			}
-			fmt.Fprintln(e.stdout, pgstore.PartitionName(t.Name, m))
+			fmt.Fprintln(e.Stdout, pgstore.PartitionName(t.Name, m))
 		}
 	}
 	return nil

@@ -64,7 +64,7 @@ func (c *replayCmd) Run(e *env) error {
 	defer pool.Close()
 	opts := replay.Options{Since: c.Since, FromSeq: c.FromSeq, FromArchive: c.FromArchive, Batch: c.Batch}
 	if c.User != "" {
-		uid, err := users.NewStore(pool).ByEmail(e.ctx, c.User)
+		uid, err := users.NewStore(pool).ByEmail(e.Ctx, c.User)
 		if err != nil {
 			return err
 		}
@@ -83,7 +83,7 @@ func (c *replayCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	r := replay.New(e.log, pool, js, cfg.Stream)
+	r := replay.New(e.Log, pool, js, cfg.Stream)
 	for _, k := range kinds {
 		if !k.HasWriter() {
 			continue
@@ -92,20 +92,20 @@ func (c *replayCmd) Run(e *env) error {
 		if rebuild {
 			label = "rebuild " + k.Name
 		}
-		p := newProgress(e.stderr, label)
+		p := newProgress(e.Stderr, label)
 		opts.Progress = p.update
 		start := time.Now()
 		var st replay.Stats
 		if rebuild {
-			st, err = r.Rebuild(e.ctx, k, opts)
+			st, err = r.Rebuild(e.Ctx, k, opts)
 		} else {
-			st, err = r.Upsert(e.ctx, k, opts)
+			st, err = r.Upsert(e.Ctx, k, opts)
 		}
 		p.finish()
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
-		_, err = fmt.Fprintf(e.stdout, "%s: %d parts, %d rows (%d written or changed, the rest already there), %d rejected, %d parts of deleted users skipped, %.1f s\n",
+		_, err = fmt.Fprintf(e.Stdout, "%s: %d parts, %d rows (%d written or changed, the rest already there), %d rejected, %d parts of deleted users skipped, %.1f s\n",
 			label, st.Parts, st.Rows, st.Written, st.Rejected, st.SkippedDeletedUsers, time.Since(start).Seconds())
 		if err != nil {
 			return err

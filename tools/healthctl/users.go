@@ -23,14 +23,14 @@ func (c *usersCreateCmd) Run(e *env) error {
 		return err
 	}
 	defer pool.Close()
-	id, created, err := users.NewStore(pool).Ensure(e.ctx, c.Email)
+	id, created, err := users.NewStore(pool).Ensure(e.Ctx, c.Email)
 	if err != nil {
 		return err
 	}
 	if !created {
-		e.log.Info("user already exists", "user_id", id.String())
+		e.Log.Info("user already exists", "user_id", id.String())
 	}
-	_, err = fmt.Fprintln(e.stdout, id.String())
+	_, err = fmt.Fprintln(e.Stdout, id.String())
 	return err
 }
 
@@ -42,11 +42,11 @@ func (usersListCmd) Run(e *env) error {
 		return err
 	}
 	defer pool.Close()
-	list, err := users.NewStore(pool).List(e.ctx)
+	list, err := users.NewStore(pool).List(e.Ctx)
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tEMAIL\tCREATED\tKEYS")
 	for _, u := range list {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", u.ID, u.Email, u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), u.ActiveKeys)

@@ -49,7 +49,7 @@ func (c *usersDeleteCmd) Run(e *env) error {
 	us := users.NewStore(pool)
 	var uid uuid.UUID
 	if c.Email != "" {
-		if uid, err = us.ByEmail(e.ctx, c.Email); err != nil {
+		if uid, err = us.ByEmail(e.Ctx, c.Email); err != nil {
 			return err
 		}
 	} else if uid, err = uuid.Parse(c.ID); err != nil {
@@ -60,7 +60,7 @@ func (c *usersDeleteCmd) Run(e *env) error {
 		tables = append(tables, t.Name)
 	}
 	if !c.Yes {
-		counts, err := us.Count(e.ctx, uid, tables)
+		counts, err := us.Count(e.Ctx, uid, tables)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func (c *usersDeleteCmd) Run(e *env) error {
 	}
 
 	// 1. No new uploads.
-	ids, err := apikey.NewStore(pool, apikey.DefaultParams()).RevokeAll(e.ctx, uid)
+	ids, err := apikey.NewStore(pool, apikey.DefaultParams()).RevokeAll(e.Ctx, uid)
 	if err != nil {
 		return err
 	}
@@ -80,15 +80,15 @@ func (c *usersDeleteCmd) Run(e *env) error {
 		natsErr = e.announceRevocations(cfg.Stream, ids)
 	}
 	if natsErr != nil {
-		e.log.Warn("keys revoked; the edges were not told and refuse them when their cache expires (at most AUTH_CACHE_TTL)", "keys", len(ids), "err", natsErr)
+		e.Log.Warn("keys revoked; the edges were not told and refuse them when their cache expires (at most AUTH_CACHE_TTL)", "keys", len(ids), "err", natsErr)
 	} else {
-		e.log.Info("keys revoked; running edges told", "keys", len(ids), "user_id", uid.String())
+		e.Log.Info("keys revoked; running edges told", "keys", len(ids), "user_id", uid.String())
 	}
 
 	// 2. What is in the stream is written before the rows are deleted.
 	if c.Wait > 0 {
 		if natsErr == nil {
-			natsErr = waitForPipeline(e.ctx, cfg.Stream, c.Wait, e.log.Info)
+			natsErr = waitForPipeline(e.Ctx, cfg.Stream, c.Wait, e.Log.Info)
 		}
 		if natsErr != nil {
 			return fmt.Errorf("keys revoked, nothing else deleted: the consumers could not be waited for (%w); retry, or use --wait 0 and run again (--id %s) once they caught up", natsErr, uid)
@@ -96,7 +96,7 @@ func (c *usersDeleteCmd) Run(e *env) error {
 	}
 
 	// 3. Everything, at once.
-	deleted, err := us.Delete(e.ctx, uid, tables)
+	deleted, err := us.Delete(e.Ctx, uid, tables)
 	if err != nil {
 		return err
 	}
@@ -104,12 +104,12 @@ func (c *usersDeleteCmd) Run(e *env) error {
 	for _, d := range deleted {
 		total += d.Rows
 	}
-	e.log.Info("user deleted", "user_id", uid.String(), "rows", total)
+	e.Log.Info("user deleted", "user_id", uid.String(), "rows", total)
 	return printRows(e, "DELETED", deleted)
 }
 
 func printRows(e *env, title string, rows []users.TableRows) error {
-	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "TABLE\t%s\n", title)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s\t%d\n", r.Table, r.Rows)

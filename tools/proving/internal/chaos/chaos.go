@@ -29,8 +29,8 @@ import (
 
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/migrations"
-	"github.com/healthexport/tools/healthctl/internal/fleet"
-	"github.com/healthexport/tools/healthctl/internal/proc"
+	"github.com/healthexport/tools/proving/internal/fleet"
+	"github.com/healthexport/tools/proving/internal/proc"
 )
 
 // Config says what to run.
@@ -46,7 +46,7 @@ type Config struct {
 }
 
 // Result is one scenario's verdict. The first six fields are the
-// contract (chaos/results/latest.json); the rest say what happened.
+// contract (tools/proving/results/chaos/latest.json); the rest say what happened.
 type Result struct {
 	Name       string  `json:"name"`
 	Lost       int     `json:"lost"`

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/healthexport/tools/healthctl/internal/fleet"
+	"github.com/healthexport/tools/proving/internal/fleet"
 )
 
 // tally is what the checker found in PostgreSQL against the ledger.

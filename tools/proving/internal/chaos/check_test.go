@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/testenv"
-	"github.com/healthexport/tools/healthctl/internal/fleet"
+	"github.com/healthexport/tools/proving/internal/fleet"
 )
 
 // The checker is what makes the harness mean anything: each kind of

@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/healthexport/tools/healthctl/internal/fleet"
+	"github.com/healthexport/tools/proving/internal/fleet"
 )
 
 // epoch is the first minute of the harness's data: recent, so the

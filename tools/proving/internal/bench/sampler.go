@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/obs"
-	"github.com/healthexport/tools/healthctl/internal/proc"
+	"github.com/healthexport/tools/proving/internal/proc"
 )
 
 // Sample is the pipeline at one moment.

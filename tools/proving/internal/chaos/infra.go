@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/healthexport/tools/healthctl/internal/proc"
+	"github.com/healthexport/tools/proving/internal/proc"
 )
 
 // infra is the harness's own PostgreSQL, Redis and nats-server: the

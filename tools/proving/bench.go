@@ -8,13 +8,15 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/healthexport/tools/healthctl/internal/bench"
+	"github.com/healthexport/libs/cli"
+	"github.com/healthexport/libs/config"
+	"github.com/healthexport/tools/proving/internal/bench"
 )
 
 type benchCmd struct {
 	Quick    bool     `env:"BENCH_QUICK" help:"A run of under two minutes with the same outputs (also BENCH_QUICK=1)."`
 	Bin      string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
-	Out      string   `default:"bench/results" help:"Where results (JSON, SVG chart) go; the newest also as latest.json and latest.svg."`
+	Out      string   `default:"tools/proving/results/bench" help:"Where results (JSON, SVG chart) go; the newest also as latest.json and latest.svg."`
 	Settings []string `name:"set" help:"Settings for the services under test, e.g. --set BATCH_MAX_ROWS=20000."`
 	Profile  string   `help:"Take CPU profiles of the services during the end-to-end phase into this directory."`
 }
@@ -28,23 +30,23 @@ stream, with a raised rate limit (every simulated device has its own user and ke
 PostgreSQL, Redis and NATS of .env.`
 }
 
-func (c *benchCmd) Run(e *env) error {
+func (c *benchCmd) Run(e *cli.Env) error {
 	var cfg struct {
 		DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
 		NATSURL     string `env:"NATS_URL,required" mask:"url"`
 		RedisURL    string `env:"REDIS_URL,required" mask:"url"`
 	}
-	if err := loadInto(e, &cfg); err != nil {
+	if err := config.Load(e.Getenv, &cfg); err != nil {
 		return err
 	}
-	quick := c.Quick || e.getenv("BENCH_QUICK") == "1"
+	quick := c.Quick || e.Getenv("BENCH_QUICK") == "1"
 	bin, err := filepath.Abs(c.Bin)
 	if err != nil {
 		return err
 	}
-	res, err := bench.Run(e.ctx, bench.Config{
+	res, err := bench.Run(e.Ctx, bench.Config{
 		Quick: quick, BinDir: bin, AdminURL: cfg.DatabaseURL, NATSURL: cfg.NATSURL, RedisURL: cfg.RedisURL,
-		OutDir: c.Out, ExtraEnv: c.Settings, ProfileDir: c.Profile, Log: e.log, Out: e.stderr,
+		OutDir: c.Out, ExtraEnv: c.Settings, ProfileDir: c.Profile, Log: e.Log, Out: e.Stderr,
 	})
 	if err != nil {
 		return err
@@ -53,10 +55,10 @@ func (c *benchCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	report(e.stdout, res)
-	fmt.Fprintf(e.stdout, "\nresults: %s (and %s)\n", path, filepath.Join(c.Out, "latest.json"))
+	report(e.Stdout, res)
+	fmt.Fprintf(e.Stdout, "\nresults: %s (and %s)\n", path, filepath.Join(c.Out, "latest.json"))
 	if !res.Targets["e2e_vs_copy"].Passed || !res.Targets["accept_30mb_s"].Passed || !res.Targets["accept_p99_ms_100kb"].Passed || !res.Targets["peak_rss_30mb_mb"].Passed {
-		fmt.Fprintln(e.stdout, "some targets were missed: see above")
+		fmt.Fprintln(e.Stdout, "some targets were missed: see above")
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ import (
 
 	"github.com/healthexport/libs/synth"
 	"github.com/healthexport/migrations"
-	"github.com/healthexport/tools/healthctl/internal/fleet"
+	"github.com/healthexport/tools/proving/internal/fleet"
 )
 
 // Config is how to run.

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/healthexport/tools/healthctl/internal/chaos"
+	"github.com/healthexport/libs/cli"
+	"github.com/healthexport/tools/proving/internal/chaos"
 )
 
 type chaosCmd struct {
 	Quick   bool     `help:"The short subset make test runs."`
 	Only    []string `help:"Run only these scenarios (comma-separated names)."`
 	Bin     string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
-	Out     string   `default:"chaos/results" help:"Where the results go (JSON; the newest also as latest.json)."`
+	Out     string   `default:"tools/proving/results/chaos" help:"Where the results go (JSON; the newest also as latest.json)."`
 	Devices int      `default:"6" help:"Simulated devices, each with its own user and key."`
 	Keep    string   `help:"Keep the harness's servers' data and every service's log in this directory (default: a temporary one, removed)."`
 }
@@ -29,7 +30,7 @@ fails. Needs initdb/postgres (Debian's postgresql package), redis-server and nat
 (.run/bin, built by make deps).`
 }
 
-func (c *chaosCmd) Run(e *env) error {
+func (c *chaosCmd) Run(e *cli.Env) error {
 	bin, err := filepath.Abs(c.Bin)
 	if err != nil {
 		return err
@@ -38,8 +39,8 @@ func (c *chaosCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	rep, err := chaos.Run(e.ctx, chaos.Config{
-		BinDir: bin, Binaries: bins, WorkDir: c.Keep, Only: c.Only, Quick: c.Quick, Devices: c.Devices, Out: e.stderr, Log: e.log,
+	rep, err := chaos.Run(e.Ctx, chaos.Config{
+		BinDir: bin, Binaries: bins, WorkDir: c.Keep, Only: c.Only, Quick: c.Quick, Devices: c.Devices, Out: e.Stderr, Log: e.Log,
 	})
 	if err != nil {
 		return err
@@ -48,9 +49,9 @@ func (c *chaosCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout)
-	chaos.Table(e.stdout, rep)
-	fmt.Fprintf(e.stdout, "\n%d scenarios in %.0f s; results: %s (and %s)\n", len(rep.Scenarios), rep.Seconds, path, filepath.Join(c.Out, "latest.json"))
+	fmt.Fprintln(e.Stdout)
+	chaos.Table(e.Stdout, rep)
+	fmt.Fprintf(e.Stdout, "\n%d scenarios in %.0f s; results: %s (and %s)\n", len(rep.Scenarios), rep.Seconds, path, filepath.Join(c.Out, "latest.json"))
 	if !rep.Passed {
 		return errors.New("some scenarios failed: see above")
 	}

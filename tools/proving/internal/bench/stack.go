@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/healthexport/libs/stream"
-	"github.com/healthexport/tools/healthctl/internal/proc"
+	"github.com/healthexport/tools/proving/internal/proc"
 )
 
 // stack is the pipeline the benchmark runs: the built binaries with its

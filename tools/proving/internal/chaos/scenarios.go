@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthexport/libs/stream"
-	"github.com/healthexport/tools/healthctl/internal/proc"
+	"github.com/healthexport/tools/proving/internal/proc"
 )
 
 // faultFunc breaks something while the load runs, heals it, and returns
