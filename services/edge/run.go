@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/ingestions"
@@ -26,6 +28,7 @@ import (
 
 type settings struct {
 	Addr             string        `env:"EDGE_ADDR" envDefault:"127.0.0.1:8080"`
+	AdminAddr        string        `env:"EDGE_ADMIN_ADDR"`
 	DatabaseURL      string        `env:"DATABASE_URL,required" mask:"url"`
 	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info"`
 	Pprof            bool          `env:"PPROF_ENABLED"`
@@ -138,13 +141,32 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		BodyTimeout:      cfg.BodyTimeout,
 		ProxyHeader:      cfg.ProxyHeader,
 		Pprof:            cfg.Pprof,
+		Admin:            cfg.AdminAddr != "",
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
 		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(deps.Pool)},
 		deps.Ready, deps.Metrics, reg, schema.OpenAPI())
 
-	log.Info("edge listening", "addr", cfg.Addr)
-	if err := srv.Serve(ctx, cfg.Addr, cfg.ShutdownGrace); err != nil {
-		return fmt.Errorf("serve: %w", err)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	log.Info("edge listening", "addr", ln.Addr().String())
+	// The API and the admin listener end together: the first to fail
+	// stops the other.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(gctx, ln, cfg.ShutdownGrace); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	if cfg.AdminAddr != "" {
+		g.Go(func() error {
+			return obs.Serve(gctx, log, cfg.AdminAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Pprof))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	// Every request has been answered; publishes in flight are flushed.
 	if err := deps.NC.Drain(); err != nil {

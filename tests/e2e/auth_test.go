@@ -117,13 +117,15 @@ func TestKeyStoreOutage(t *testing.T) {
 }
 
 // With Redis unreachable, uploads go on under an in-process limit, and the
-// edge says so in /readyz and its metrics.
+// edge says so in its admin listener's /readyz and metrics; its public
+// /readyz says only that it is ready, and serves no /metrics.
 func TestRedisOutage(t *testing.T) {
 	s := newStack(t)
 	s.startAll()
 	redisURL := testenv.Require(t, "REDIS_URL")
 	proxy := testenv.NewProxy(t, testenv.HostPort(t, redisURL))
-	edge := s.startEdge("edge-redis-proxy", "REDIS_URL="+proxy.Through(redisURL))
+	admin := "http://" + freeAddr(t)
+	edge := s.startEdge("edge-redis-proxy", "REDIS_URL="+proxy.Through(redisURL), "EDGE_ADMIN_ADDR="+strings.TrimPrefix(admin, "http://"))
 	_, key := s.user("redis@example.org")
 	proxy.Cut()
 	for i := range 3 {
@@ -131,23 +133,26 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("upload %d with Redis down: %d %s", i+1, status, reply)
 		}
 	}
-	resp, err := http.Get(edge + "/readyz")
-	if err != nil {
-		t.Fatal(err)
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "degraded") {
-		t.Errorf("readyz with Redis down: %d %s", resp.StatusCode, body)
+	if status, body := get(admin + "/readyz"); status != 200 || !strings.Contains(body, "degraded") {
+		t.Errorf("admin readyz with Redis down: %d %s", status, body)
 	}
-	resp, err = http.Get(edge + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	if status, body := get(edge + "/readyz"); status != 200 || body != `{"status":"ready"}` {
+		t.Errorf("public readyz with Redis down: %d %s", status, body)
 	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(metrics), "healthexport_edge_ratelimit_fallback_total 3") {
-		t.Errorf("fallback not counted:\n%s", grepLines(string(metrics), "ratelimit"))
+	if status, _ := get(edge + "/metrics"); status != 404 {
+		t.Errorf("public /metrics beside an admin listener: %d", status)
+	}
+	if _, metrics := get(admin + "/metrics"); !strings.Contains(metrics, "healthexport_edge_ratelimit_fallback_total 3") {
+		t.Errorf("fallback not counted:\n%s", grepLines(metrics, "ratelimit"))
 	}
 }
 

@@ -634,7 +634,8 @@ func TestComposeServices(t *testing.T) {
 			}
 		}
 	}
-	addrVar := map[string]string{"edge": "EDGE_ADDR", "raw-archiver": "ARCHIVER_METRICS_ADDR", "metric-writer": "WRITER_METRICS_ADDR"}
+	// The edge's metrics are on its admin listener, not its public API.
+	addrVar := map[string]string{"edge": "EDGE_ADMIN_ADDR", "raw-archiver": "ARCHIVER_METRICS_ADDR", "metric-writer": "WRITER_METRICS_ADDR"}
 	for _, name := range appServices {
 		svc, _ := services[name].(map[string]any)
 		_, port, _ := net.SplitHostPort(composeEnv(t, svc)[addrVar[name]])

@@ -102,10 +102,6 @@ func (s *Server) need(scope apikey.Scopes) fiber.Handler {
 			return c.Next()
 		}
 		s.metrics.auth.WithLabelValues("forbidden").Inc()
-		if c.Request().Header.ContentLength() != 0 {
-			// A body (an upload) is not read: close instead of draining.
-			c.Context().SetConnectionClose()
-		}
 		return fail(fiber.StatusForbidden, "forbidden", fmt.Sprintf(
 			"this key has the scopes %q and needs %q; create a key with it (healthctl keys create --scopes %s, or POST /v1/keys with a key that has it)",
 			p.Scopes.String(), scope.String(), scope.String()))

@@ -34,6 +34,13 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		c.Context().SetConnectionClose()
 		return fail(fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body of %d bytes exceeds the limit of %d", cl, s.cfg.MaxBodyBytes))
 	}
+	// Authenticated: the body may now take BodyTimeout to arrive (every
+	// other request gets HeaderTimeout in all).
+	if conn := c.Context().Conn(); conn != nil {
+		if err := conn.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)); err != nil {
+			return fmt.Errorf("body deadline: %w", err)
+		}
+	}
 	var body io.Reader = c.Context().RequestBodyStream()
 	if body == nil {
 		body = bytes.NewReader(c.Body())
@@ -67,6 +74,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		return s.readError(err, encoding)
 	}
 	defer sp.Close()
+	c.Locals(bodyRead, true)
 	raw := sp.Bytes()
 	s.metrics.bodyBytes.Observe(float64(len(raw)))
 	if len(bytes.TrimSpace(raw)) == 0 {

@@ -48,6 +48,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	closeIfUnread(c)
 	route := c.Route().Path
 	if route == "/" && c.Path() != "/" {
 		route = "unmatched"

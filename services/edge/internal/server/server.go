@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net"
 	"strconv"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/valyala/fasthttp"
 
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/ingestions"
@@ -91,6 +91,10 @@ type Config struct {
 	ProxyHeader string
 	// Pprof serves /debug/pprof/ (PPROF_ENABLED; off by default).
 	Pprof bool
+	// Admin means an internal listener serves /metrics, /readyz with its
+	// checks and pprof (EDGE_ADMIN_ADDR): the public one then serves
+	// neither /metrics nor pprof.
+	Admin bool
 	// MaxExports is how many exports may stream at once (each holds a
 	// database connection while it lasts); 0 means 2.
 	MaxExports int
@@ -123,41 +127,36 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 		// reused buffers.
 		Immutable:   true,
 		ProxyHeader: cfg.ProxyHeader,
-		// Bodies are streamed to the spool; only this much is buffered by
-		// fasthttp before the handler runs.
-		StreamRequestBody: true,
-		BodyLimit:         int(cfg.SpoolMemoryBytes),
-		// Headers must arrive within HeaderTimeout (slow clients are cut);
-		// HeaderReceived then allows BodyTimeout for a large body.
+		// Nothing of a body is read before its key is checked: bodies are
+		// streams that handlers read after authentication (the upload into
+		// the spool, every other route at most maxSmallBody bytes), fasthttp
+		// reads ahead at most one byte, and never parses a multipart form
+		// (it wrote whole unauthenticated bodies to temp files).
+		StreamRequestBody:            true,
+		BodyLimit:                    1,
+		DisablePreParseMultipartForm: true,
+		// Headers, and the small bodies of every route but the upload, must
+		// arrive within HeaderTimeout; an authenticated upload then gets
+		// BodyTimeout (see ingest).
 		ReadTimeout:  cfg.HeaderTimeout,
 		WriteTimeout: time.Minute,
 		IdleTimeout:  2 * time.Minute,
 		ErrorHandler: s.errorHandler,
 	})
-	s.app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-		return fasthttp.RequestConfig{ReadTimeout: cfg.BodyTimeout}
-	}
 	s.app.Use(s.observe)
-	if cfg.Pprof {
-		s.app.Use(pprof.New())
-	}
-	live := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
-	s.app.Get("/livez", live)
-	s.app.Get("/health", live)
-	s.app.Get("/readyz", s.readyz)
-	s.app.Get("/ready", s.readyz)
-	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(gather, promhttp.HandlerOpts{})))
-	s.app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderContentType, "application/yaml")
-		return c.Send(s.openapi)
-	})
 	// Authentication, revocation included, comes before rate limiting:
 	// only authenticated requests count against a key's limit.
 	v1 := s.app.Group("/v1", s.authenticate, s.rateLimit)
 	// Scopes gate uploading and reading; key management and upload status
 	// are open to every key of the user.
 	ingest, read := s.need(apikey.ScopeIngest), s.need(apikey.ScopeRead)
+	// Bodies by route, decided by the order of registration: the upload is
+	// the one route that reads a body of any size (into the spool, bounded
+	// by MaxBodyBytes), and its handler ends the chain; the routes after
+	// smallBody read at most maxSmallBody bytes; those after noBody take
+	// none (TestEveryRouteBoundsItsBody).
 	v1.Post("/ingest", ingest, s.ingest)
+	v1.Use(s.smallBody)
 	v1.Post("/keys", s.createKey)
 	v1.Get("/keys", s.listKeys)
 	v1.Delete("/keys/:id", s.revokeKey)
@@ -170,17 +169,34 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 	v1.Get("/events", read, s.readEvents)
 	v1.Get("/ecg", read, s.readECG)
 	v1.Get("/export", read, s.export)
+
+	s.app.Use(s.noBody)
+	if cfg.Pprof && !cfg.Admin {
+		s.app.Use(pprof.New())
+	}
+	live := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
+	s.app.Get("/livez", live)
+	s.app.Get("/health", live)
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/ready", s.readyz)
+	if !cfg.Admin {
+		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(gather, promhttp.HandlerOpts{})))
+	}
+	s.app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(s.openapi)
+	})
 	return s
 }
 
 // App exposes the Fiber app (tests drive it with app.Test).
 func (s *Server) App() *fiber.App { return s.app }
 
-// Serve listens until ctx ends, then stops accepting, lets in-flight
+// Serve answers on ln until ctx ends, then stops accepting, lets in-flight
 // requests finish (up to grace), and returns.
-func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration) error {
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.app.Listen(addr) }()
+	go func() { errc <- s.app.Listener(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -227,12 +243,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 			ae = fail(fiber.StatusInternalServerError, "internal", "internal error")
 		}
 	}
-	// Bodies are streamed: one refused before the handler read it (no
-	// route, no key, rate limited) is still on the connection, and its
-	// bytes would be parsed as the next request. Close instead.
-	if c.Request().Header.ContentLength() != 0 {
-		c.Context().SetConnectionClose()
-	}
+	closeIfUnread(c)
 	if ae.retry > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(ae.retry.Seconds()))))
 	}
@@ -255,10 +266,12 @@ func codeForStatus(status int) string {
 	return "error"
 }
 
+// readyz says ready or not, and nothing more: the checks' errors name
+// hosts and users, and are for operators (on the admin listener, see
+// obs.Handler, and in the logs).
 func (s *Server) readyz(c *fiber.Ctx) error {
-	checks, ok := s.ready.Status(c.UserContext())
-	if !ok {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "checks": checks})
+	if _, ok := s.ready.Status(c.UserContext()); !ok {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready"})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+	return c.JSON(fiber.Map{"status": "ready"})
 }

@@ -44,17 +44,20 @@ type edge struct {
 	user     uuid.UUID
 	db       *testenv.Database
 	logBuf   *bytes.Buffer
+	ready    *obs.Readiness
 }
 
-func newEdge(t testing.TB, partMax int, maxBody int64) *edge {
-	return newEdgeLimited(t, partMax, maxBody, 1000)
+func newEdge(t testing.TB, partMax int, maxBody int64, opts ...func(*server.Config)) *edge {
+	return newEdgeLimited(t, partMax, maxBody, 1000, opts...)
 }
 
-func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int) *edge {
+// newEdgeLimited is an edge on its own database and stream; opts change
+// its HTTP settings.
+func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int, opts ...func(*server.Config)) *edge {
 	t.Helper()
 	ctx := context.Background()
 	names := testenv.NewNames()
-	e := &edge{db: testenv.NewDatabase(t), logBuf: &bytes.Buffer{}}
+	e := &edge{db: testenv.NewDatabase(t), logBuf: &bytes.Buffer{}, ready: obs.NewReadiness()}
 	e.cfg = stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
 		Replicas: 1, MaxAge: time.Hour, MaxBytes: 256 << 20, DuplicateWindow: time.Minute}
 	log := slog.New(slog.NewJSONHandler(e.logBuf, nil))
@@ -81,11 +84,15 @@ func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int) *ed
 	rdb, prefix := testenv.Redis(t)
 	limiter := ratelimit.New(log, rdb, prefix, rateLimit, time.Hour, reg)
 	revoked := func(id string) error { e.verifier.Revoked(id); return nil }
-	e.srv = server.New(log, server.Config{MaxBodyBytes: maxBody, SpoolMemoryBytes: 4096, SpoolDir: t.TempDir(),
-		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute},
+	cfg := server.Config{MaxBodyBytes: maxBody, SpoolMemoryBytes: 4096, SpoolDir: t.TempDir(),
+		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.srv = server.New(log, cfg,
 		server.Deps{Auth: e.verifier, Limiter: limiter, Keys: e.keys, Ingest: pipe, Revoked: revoked,
 			Ingestions: ingestions.NewStore(e.db.Pool), Query: query.NewStore(e.db.Pool)},
-		obs.NewReadiness(), reg, reg, []byte("openapi: 3.0.3\n"))
+		e.ready, reg, reg, []byte("openapi: 3.0.3\n"))
 	return e
 }
 
