@@ -17,6 +17,11 @@ import (
 // nothing else; any other error means the key store is unavailable (503).
 var ErrUnauthorized = errors.New("invalid API key")
 
+// errWrongSecret is a real, unrevoked key with a wrong secret: someone
+// guessing, or an old copy of a key. It is ErrUnauthorized to callers; the
+// verifier counts it against the key id as well as the address.
+var errWrongSecret = fmt.Errorf("%w: wrong secret", ErrUnauthorized)
+
 // Principal is who an authenticated request acts for, and what the key
 // may do.
 type Principal struct {
@@ -103,7 +108,7 @@ func (s *Store) check(ctx context.Context, id, secret string) (p Principal, need
 		return Principal{}, false, fmt.Errorf("key %s: %w", id, err)
 	}
 	if !ok {
-		return Principal{}, false, ErrUnauthorized
+		return Principal{}, false, errWrongSecret
 	}
 	p.Scopes = scopesFromNames(scopes)
 	return p, weaker, nil

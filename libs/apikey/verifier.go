@@ -18,7 +18,7 @@ import (
 // Errors a Verifier returns besides ErrUnauthorized; the edge answers 429
 // for the first and 503 for the second.
 var (
-	ErrTooManyFailures = errors.New("too many failed attempts from this address")
+	ErrTooManyFailures = errors.New("too many failed attempts from this address or for this key")
 	ErrBusy            = errors.New("too many key verifications in progress")
 )
 
@@ -30,16 +30,20 @@ type VerifierConfig struct {
 	// HashQueue is how many more may wait for a turn, at most HashWait:
 	// past that, ErrBusy (503) at once rather than a pile-up. A short queue
 	// absorbs the burst of devices whose cached keys expired together.
-	HashQueue         int
-	HashWait          time.Duration
-	FailuresPerMinute int           // failed attempts per client address before ErrTooManyFailures
+	HashQueue int
+	HashWait  time.Duration
+	// FailuresPerMinute is how many failed attempts a client address may
+	// make, and how many wrong secrets a key id may get, before
+	// ErrTooManyFailures refuses them without hashing.
+	FailuresPerMinute int
 	TouchEvery        time.Duration // how often last-use times are written (each key at most once a minute)
 }
 
 // Verifier authenticates tokens cheaply: successful verifications are
 // cached per process by the token's SHA-256 (never the token), concurrent
-// Argon2id runs are bounded, and clients that keep failing are refused
-// before any hashing. Revocations pushed over NATS evict at once.
+// Argon2id runs are bounded, and clients that keep failing, and key ids
+// that keep getting wrong secrets (from any number of addresses), are
+// refused before any hashing. Revocations pushed over NATS evict at once.
 type Verifier struct {
 	store   *Store
 	cfg     VerifierConfig
@@ -53,7 +57,8 @@ type Verifier struct {
 	cache    map[[32]byte]entry
 	byKey    map[string][32]byte
 	revoked  map[string]time.Time // revoked over NATS: no stale grace for these
-	failures map[string]*failures
+	failures failures             // by client address (or group)
+	guesses  failures             // wrong secrets, by key id
 	used     map[string]time.Time // last use not yet written
 	written  map[string]time.Time // last use written, per key
 	rehash   map[string]string    // key id -> secret, to store a stronger hash
@@ -66,9 +71,55 @@ type entry struct {
 	verified time.Time
 }
 
+// maxTracked bounds each failure map: an address or key id costs about
+// 200 bytes, so a flood of addresses cannot grow the edge without bound.
+const maxTracked = 10000
+
+// failures counts failed attempts per client or key id, each with its own
+// budget, in a map of bounded size.
 type failures struct {
-	lim  *rate.Limiter
-	seen time.Time
+	perMinute int
+	max       int
+	m         map[string]*rate.Limiter
+}
+
+func newFailures(perMinute, maxEntries int) failures {
+	return failures{perMinute: max(perMinute, 1), max: maxEntries, m: map[string]*rate.Limiter{}}
+}
+
+// throttled reports one past its budget.
+func (f *failures) throttled(who string, now time.Time) bool {
+	l := f.m[who]
+	return l != nil && l.TokensAt(now) < 1
+}
+
+// fail spends one of who's budget. A full map first forgets whoever has
+// recovered (their full budget is what a new entry gets anyway), then, if
+// that was not enough, an arbitrary tenth.
+func (f *failures) fail(who string, now time.Time) {
+	l := f.m[who]
+	if l == nil {
+		if len(f.m) >= f.max {
+			f.sweep(now)
+		}
+		l = rate.NewLimiter(rate.Limit(float64(f.perMinute)/60), f.perMinute)
+		f.m[strings.Clone(who)] = l
+	}
+	l.AllowN(now, 1)
+}
+
+func (f *failures) sweep(now time.Time) {
+	for k, l := range f.m {
+		if l.TokensAt(now) >= float64(f.perMinute) {
+			delete(f.m, k)
+		}
+	}
+	for k := range f.m {
+		if len(f.m) < f.max*9/10 {
+			return
+		}
+		delete(f.m, k)
+	}
 }
 
 // NewVerifier wraps a store; reg names its metric
@@ -83,7 +134,8 @@ func NewVerifier(store *Store, cfg VerifierConfig, log *slog.Logger, reg prometh
 		cache:    map[[32]byte]entry{},
 		byKey:    map[string][32]byte{},
 		revoked:  map[string]time.Time{},
-		failures: map[string]*failures{},
+		failures: newFailures(cfg.FailuresPerMinute, maxTracked),
+		guesses:  newFailures(cfg.FailuresPerMinute, maxTracked),
 		used:     map[string]time.Time{},
 		written:  map[string]time.Time{},
 		rehash:   map[string]string{},
@@ -111,15 +163,19 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 		v.outcomes.WithLabelValues("cached").Inc()
 		return e.p, nil
 	}
-	throttled := v.throttledLocked(client, now)
+	id, secret, parseErr := Parse(token)
+	// A key id that keeps getting wrong secrets is refused before hashing,
+	// except with the very token last verified for it here: guessing
+	// cannot lock its device out of this edge.
+	throttled := v.failures.throttled(client, now) ||
+		parseErr == nil && v.guesses.throttled(id, now) && (!cached || e.p.KeyID != id)
 	v.mu.Unlock()
 	if throttled {
 		v.outcomes.WithLabelValues("throttled").Inc()
 		return Principal{}, ErrTooManyFailures
 	}
-	id, secret, err := Parse(token)
-	if err != nil {
-		v.failed(client, now)
+	if parseErr != nil {
+		v.failed(client, "", now)
 		return Principal{}, ErrUnauthorized
 	}
 	// Devices of one user often retry together: one Argon2id run serves
@@ -151,9 +207,14 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 		v.mu.Unlock()
 		v.outcomes.WithLabelValues("verified").Inc()
 		return p, nil
+	case errors.Is(err, errWrongSecret):
+		// The key itself is fine: its cached entry stays.
+		v.failed(client, id, now)
+		v.outcomes.WithLabelValues("invalid").Inc()
+		return Principal{}, ErrUnauthorized
 	case errors.Is(err, ErrUnauthorized):
-		v.evict(id)
-		v.failed(client, now)
+		v.evict(id) // unknown or revoked
+		v.failed(client, "", now)
 		v.outcomes.WithLabelValues("invalid").Inc()
 		return Principal{}, ErrUnauthorized
 	case errors.Is(err, ErrBusy):
@@ -222,30 +283,15 @@ func (v *Verifier) evict(keyID string) {
 	v.mu.Unlock()
 }
 
-// throttledLocked reports a client past its failure budget.
-func (v *Verifier) throttledLocked(client string, now time.Time) bool {
-	f := v.failures[client]
-	return f != nil && f.lim.TokensAt(now) < 1
-}
-
-func (v *Verifier) failed(client string, now time.Time) {
+// failed counts a failed attempt against the client and, for a wrong
+// secret, against the key id.
+func (v *Verifier) failed(client, keyID string, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	f := v.failures[client]
-	if f == nil {
-		per := max(v.cfg.FailuresPerMinute, 1)
-		f = &failures{lim: rate.NewLimiter(rate.Limit(float64(per)/60), per)}
-		v.failures[client] = f
-		if len(v.failures) > 10000 {
-			for c, old := range v.failures {
-				if now.Sub(old.seen) > time.Minute {
-					delete(v.failures, c)
-				}
-			}
-		}
+	v.failures.fail(client, now)
+	if keyID != "" {
+		v.guesses.fail(keyID, now)
 	}
-	f.seen = now
-	f.lim.AllowN(now, 1)
 }
 
 // Run writes last-use times (each key at most once a minute, off the

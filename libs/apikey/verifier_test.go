@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -128,12 +129,13 @@ func TestVerifierThrottlesFailingClients(t *testing.T) {
 	r := newVerifierRig(t, cheapParams(), defaultCfg())
 	ctx := context.Background()
 	good, _ := r.key(t, "ana@example.org")
-	bad := good[:len(good)-1] + "0"
-	if bad == good {
-		bad = good[:len(good)-1] + "1"
+	// Keys that do not exist: only the address is counted.
+	unknown, err := Generate(cheapParams())
+	if err != nil {
+		t.Fatal(err)
 	}
 	for i := range 5 {
-		if _, err := r.v.Authenticate(ctx, bad, "10.0.0.9"); !errors.Is(err, ErrUnauthorized) {
+		if _, err := r.v.Authenticate(ctx, unknown.Token, "10.0.0.9"); !errors.Is(err, ErrUnauthorized) {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
@@ -150,6 +152,68 @@ func TestVerifierThrottlesFailingClients(t *testing.T) {
 	r.clock.add(time.Minute) // the budget refills
 	if _, err := r.v.Authenticate(ctx, good, "10.0.0.9"); err != nil {
 		t.Fatalf("a minute later: %v", err)
+	}
+}
+
+// Wrong secrets for a real key id, from ever new addresses, are refused
+// without hashing once the key id's budget is spent: no unlimited Argon2id
+// runs. The token verified last for that key on this edge still works, so
+// guessing cannot lock its device out; another copy of the key id waits.
+func TestVerifierThrottlesGuessedKeys(t *testing.T) {
+	cfg := defaultCfg() // 5 failures a minute
+	cfg.TTL = 10 * time.Second
+	r := newVerifierRig(t, cheapParams(), cfg)
+	ctx := context.Background()
+	good, _ := r.key(t, "ana@example.org")
+	cold, _ := r.key(t, "bob@example.org")
+	if _, err := r.v.Authenticate(ctx, good, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	wrong := func(tok string) string { return tok[:len(tok)-4] + "zzzz" }
+	for _, tok := range []string{good, cold} {
+		for i := range 8 {
+			_, err := r.v.Authenticate(ctx, wrong(tok), fmt.Sprintf("192.0.2.%d", i))
+			if want := i < 5; errors.Is(err, ErrUnauthorized) != want || !want && !errors.Is(err, ErrTooManyFailures) {
+				t.Fatalf("guess %d: %v", i+1, err)
+			}
+		}
+	}
+	if got := r.outcome("invalid"); got != 10 {
+		t.Errorf("%v Argon2id runs for 16 guesses at two keys, want 10", got)
+	}
+	r.clock.add(11 * time.Second) // past the TTL, the budgets not yet refilled
+	if _, err := r.v.Authenticate(ctx, good, "10.0.0.1"); err != nil {
+		t.Errorf("the device's own key while it is being guessed: %v", err)
+	}
+	if got := r.outcome("verified"); got != 2 {
+		t.Errorf("%v verifications, want 2: the device's key was not hashed again", got)
+	}
+	if _, err := r.v.Authenticate(ctx, cold, "10.0.0.1"); !errors.Is(err, ErrTooManyFailures) {
+		t.Errorf("bob's key, never verified here, right after its guesses: %v", err)
+	}
+	r.clock.add(time.Minute)
+	if _, err := r.v.Authenticate(ctx, cold, "10.0.0.1"); err != nil {
+		t.Errorf("bob's key a minute later: %v", err)
+	}
+}
+
+// The failure maps stay bounded however many addresses fail, forgetting
+// first those that have recovered.
+func TestFailuresBounded(t *testing.T) {
+	f := newFailures(5, 100)
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	f.fail("old", now)
+	for i := range 10000 {
+		f.fail(fmt.Sprintf("2001:db8:%x::/64", i), now.Add(time.Hour))
+		if len(f.m) > 100 {
+			t.Fatalf("%d entries after %d addresses", len(f.m), i+1)
+		}
+	}
+	if _, ok := f.m["old"]; ok {
+		t.Error("a recovered entry outlived the sweep")
+	}
+	if f.throttled("x", now) {
+		t.Error("an address never seen is throttled")
 	}
 }
 

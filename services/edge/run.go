@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
@@ -41,6 +43,7 @@ type settings struct {
 	PublishTimeout   time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"10s"`
 	ShutdownGrace    time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s"`
 	ProxyHeader      string        `env:"EDGE_PROXY_HEADER"`
+	TrustedProxies   []string      `env:"EDGE_TRUSTED_PROXIES" envSeparator:","`
 	RedisURL         string        `env:"REDIS_URL,required" mask:"url"`
 	RedisKeyPrefix   string        `env:"REDIS_KEY_PREFIX" envDefault:"hx:"`
 	RateRequests     int           `env:"RATE_LIMIT_REQUESTS" envDefault:"100"`
@@ -72,6 +75,11 @@ func (s settings) Validate() error {
 		validation.Field(&s.AuthMaxHashing, validation.Min(1)),
 		validation.Field(&s.AuthHashQueue, validation.Min(0)),
 		validation.Field(&s.AuthFailures, validation.Min(1)),
+		// A proxy header from anyone would let every client pick the
+		// address its failed keys are counted by.
+		validation.Field(&s.TrustedProxies, validation.When(s.ProxyHeader != "", validation.Required.Error(
+			"EDGE_PROXY_HEADER is read only from the proxies in EDGE_TRUSTED_PROXIES: list them (e.g. 127.0.0.1/32 for a proxy on this host)")),
+			validation.By(func(any) error { _, err := prefixes(s.TrustedProxies); return err })),
 		validation.Field(&s.Stream),
 	)
 }
@@ -133,6 +141,10 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		return nil
 	})
 
+	trusted, err := prefixes(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	srv := server.New(log, server.Config{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		SpoolMemoryBytes: cfg.SpoolMemoryBytes,
@@ -140,6 +152,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		HeaderTimeout:    cfg.HeaderTimeout,
 		BodyTimeout:      cfg.BodyTimeout,
 		ProxyHeader:      cfg.ProxyHeader,
+		TrustedProxies:   trusted,
 		Pprof:            cfg.Pprof,
 		Admin:            cfg.AdminAddr != "",
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
@@ -174,4 +187,25 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	}
 	log.Info("edge stopped cleanly")
 	return nil
+}
+
+// prefixes parses EDGE_TRUSTED_PROXIES: CIDR prefixes, or single addresses.
+func prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(v); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("EDGE_TRUSTED_PROXIES: %q is neither an address nor a CIDR prefix", v)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

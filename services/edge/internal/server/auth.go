@@ -24,7 +24,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		s.metrics.auth.WithLabelValues("missing").Inc()
 		return s.unauthorized(c, err.Error())
 	}
-	p, err := s.deps.Auth.Authenticate(c.UserContext(), token, c.IP())
+	p, err := s.deps.Auth.Authenticate(c.UserContext(), token, s.client(c))
 	switch {
 	case errors.Is(err, apikey.ErrUnauthorized):
 		s.metrics.auth.WithLabelValues("invalid").Inc()
@@ -32,7 +32,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	case errors.Is(err, apikey.ErrTooManyFailures):
 		s.metrics.auth.WithLabelValues("throttled").Inc()
 		c.Context().SetConnectionClose()
-		return tooMany("too_many_failures", "too many failed attempts from this address; retry later", time.Minute)
+		return tooMany("too_many_failures", "too many failed attempts from this address, or for this key; retry later", time.Minute)
 	case errors.Is(err, apikey.ErrBusy):
 		s.metrics.auth.WithLabelValues("busy").Inc()
 		c.Context().SetConnectionClose()

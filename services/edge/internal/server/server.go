@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -87,8 +88,10 @@ type Config struct {
 	HeaderTimeout    time.Duration
 	BodyTimeout      time.Duration
 	// ProxyHeader names the header holding the client's address when the
-	// edge runs behind a proxy (e.g. X-Forwarded-For); "" uses the peer.
-	ProxyHeader string
+	// edge runs behind a proxy (e.g. X-Forwarded-For); "" uses the peer. It
+	// is read only from TrustedProxies.
+	ProxyHeader    string
+	TrustedProxies []netip.Prefix
 	// Pprof serves /debug/pprof/ (PPROF_ENABLED; off by default).
 	Pprof bool
 	// Admin means an internal listener serves /metrics, /readyz with its
@@ -125,8 +128,7 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 		// Header and parameter values outlive the request (key ids in the
 		// verifier's cache, revocations): copies, not views of fasthttp's
 		// reused buffers.
-		Immutable:   true,
-		ProxyHeader: cfg.ProxyHeader,
+		Immutable: true,
 		// Nothing of a body is read before its key is checked: bodies are
 		// streams that handlers read after authentication (the upload into
 		// the spool, every other route at most maxSmallBody bytes), fasthttp
