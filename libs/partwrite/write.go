@@ -125,47 +125,27 @@ func dataBatch(items []*itemResult) *pgstore.Batch {
 	return b
 }
 
-// bisect writes the items' rows under a savepoint; when the database
-// refuses the data (SQLSTATE class 22, 23 or 54) it splits the items in halves
-// until the refused ones are isolated, so one bad value never blocks a
-// batch and nothing is retried forever. It returns the refused items with
-// the database's reason.
+// bisect writes the items' rows, isolating the ones the database refuses
+// (pgstore.Bisect), so one bad value never blocks a batch and nothing is
+// retried forever. It returns the refused items with the database's reason.
 func bisect(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result) (map[*itemResult]string, error) {
 	refused := map[*itemResult]string{}
-	var try func(items []*itemResult) error
-	try = func(items []*itemResult) error {
-		if len(items) == 0 {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, "SAVEPOINT bisect"); err != nil {
-			return err
-		}
-		affected, err := dataBatch(items).Write(ctx, tx)
-		if err == nil {
+	err := pgstore.Bisect(ctx, tx, items,
+		func(items []*itemResult) error {
+			affected, err := dataBatch(items).Write(ctx, tx)
+			if err != nil {
+				return err // rolled back: nothing of it counts
+			}
 			for _, n := range affected {
 				res.Written += n
 			}
-			_, err = tx.Exec(ctx, "RELEASE SAVEPOINT bisect")
-			return err
-		}
-		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT bisect; RELEASE SAVEPOINT bisect"); rbErr != nil {
-			return errors.Join(err, rbErr)
-		}
-		if pgstore.Classify(err) != pgstore.Data {
-			return err
-		}
-		if len(items) == 1 {
-			refused[items[0]] = fmt.Sprintf("the database refused it: %v", rootMessage(err))
-			res.Refused++
 			return nil
-		}
-		half := len(items) / 2
-		if err := try(items[:half]); err != nil {
-			return err
-		}
-		return try(items[half:])
-	}
-	return refused, try(items)
+		},
+		func(it *itemResult, err error) {
+			refused[it] = fmt.Sprintf("the database refused it: %v", rootMessage(err))
+			res.Refused++
+		})
+	return refused, err
 }
 
 // bookkeeping builds the rejected_points and ingestion_parts rows of a

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/services/edge/internal/server"
 )
 
@@ -194,4 +195,31 @@ func (e *edge) status(t *testing.T, path string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// Header values copied into the upload's messages cannot poison the
+// archive: control characters are stripped (NUL made jsonb refuse the
+// manifest and held back every later message), invalid UTF-8 replaced,
+// and a long value cut at a character boundary.
+func TestAppHeadersStripped(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	addr := e.listen(t)
+	long := strings.Repeat("é", 200) // 400 bytes
+	body := `{"data":{"metrics":[]}}`
+	head := "POST /v1/ingest HTTP/1.1\nHost: x\nAuthorization: Bearer " + e.token + "\n" +
+		"automation-name: Night\x00ly\x1b[2J\x7f\n" +
+		"automation-id: a\xffb\n" +
+		"session-id: " + long + "\n" +
+		fmt.Sprintf("Content-Length: %d\n", len(body))
+	resp, _ := rawRequest(t, addr, head, []byte(body), nil)
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	m, last := e.lastManifest(t)
+	want := map[string]string{"automation-name": "Nightly[2J", "automation-id": "a\uFFFDb", "session-id": strings.Repeat("é", 128)}
+	for k, v := range want {
+		if m.Headers[k] != v || stream.AppHeaders(last.Header)[k] != v {
+			t.Errorf("%s: manifest %q, message header %q, want %q", k, m.Headers[k], stream.AppHeaders(last.Header)[k], v)
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tidwall/gjson"
@@ -93,8 +95,8 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		Digest:     digest.Sum(nil),
 	}
 	for _, h := range appHeaders {
-		if v := c.Get(h); v != "" {
-			up.AppHeaders[h] = truncate(v, maxAppHeader)
+		if v := appHeader(c.Get(h)); v != "" {
+			up.AppHeaders[h] = v
 		}
 	}
 	res, err := s.deps.Ingest.Process(c.UserContext(), up)
@@ -174,9 +176,25 @@ func lineColumn(body []byte, off int) (line, col int) {
 	return line, off - bytes.LastIndexByte(body[:off], '\n')
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// appHeader makes a header value safe to copy into the upload's messages
+// and its archive: control characters are removed (NUL, which jsonb
+// refuses, CR and LF, which end a NATS header line, and the rest of C0, DEL
+// and C1), invalid UTF-8 becomes U+FFFD, and the value is cut to
+// maxAppHeader bytes at a character boundary. Stripped rather than refused:
+// a stray character in an automation's name is no reason to lose a sync.
+func appHeader(v string) string {
+	v = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(v, "\uFFFD"))
+	if len(v) <= maxAppHeader {
+		return v
 	}
-	return s[:n]
+	n := maxAppHeader
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n]
 }

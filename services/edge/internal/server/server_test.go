@@ -147,6 +147,24 @@ func (e *edge) streamMsgs(t *testing.T) uint64 {
 	return info.State.Msgs
 }
 
+// lastManifest is the user's latest manifest, decoded and as stored.
+func (e *edge) lastManifest(t *testing.T) (stream.Manifest, *jetstream.RawStreamMsg) {
+	t.Helper()
+	s, err := e.js.Stream(context.Background(), e.cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.GetLastMsgForSubject(context.Background(), e.cfg.ManifestSubject(e.user.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m stream.Manifest
+	if err := json.Unmarshal(last.Data, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m, last
+}
+
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
@@ -371,14 +389,7 @@ func TestPartsAndManifest(t *testing.T) {
 		t.Fatalf("stream holds %d messages, want %d parts and a manifest", got, parts+1)
 	}
 	s, _ := e.js.Stream(context.Background(), e.cfg.Name)
-	last, err := s.GetLastMsgForSubject(context.Background(), e.cfg.ManifestSubject(e.user.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m stream.Manifest
-	if err := json.Unmarshal(last.Data, &m); err != nil {
-		t.Fatal(err)
-	}
+	m, last := e.lastManifest(t)
 	id := r.body["ingestion_id"].(string)
 	if len(m.Parts) != parts || m.Accepted["heart_rate"] != 200 || m.Accepted["quantity"] != 1 || m.Headers["automation-name"] != "Nightly" || m.Headers["session-id"] != "s-1" {
 		t.Fatalf("manifest %+v", m)

@@ -128,19 +128,24 @@ func (a *Archiver) flush(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		good = append(good, r)
 	}
-	err := a.write(ctx, good)
+	written, refused, err := a.write(ctx, good)
 	a.metrics.FlushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.failed(ctx, good, err)
 		return
 	}
-	a.committed(good)
+	a.committed(written)
+	a.giveUp(ctx, refused)
 }
 
-// write stores the messages in one transaction.
-func (a *Archiver) write(ctx context.Context, rs []archived) error {
+// write stores the messages in one transaction. A message the database
+// refuses (a value it cannot hold: a NUL in a header's JSON, say) is
+// isolated by bisection and returned with the error, the rest written: it
+// would fail the same on every delivery, and must not hold back the other
+// users' messages of its batch while it does.
+func (a *Archiver) write(ctx context.Context, rs []archived) (written []archived, refused []settle.Failure, err error) {
 	if len(rs) == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
 	defer cancel()
@@ -148,17 +153,59 @@ func (a *Archiver) write(ctx context.Context, rs []archived) error {
 	for _, r := range rs {
 		b.Add(r.t, r.row)
 	}
-	err := b.EnsurePartitions(ctx, a.parts)
+	err = b.EnsurePartitions(ctx, a.parts)
 	if err == nil {
 		err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
-			_, err := b.Write(ctx, tx)
+			bad := map[*archived]bool{}
+			refused = refused[:0]
+			err := pgstore.Bisect(ctx, tx, pointers(rs),
+				func(rs []*archived) error {
+					b := &pgstore.Batch{}
+					for _, r := range rs {
+						b.Add(r.t, r.row)
+					}
+					_, err := b.Write(ctx, tx)
+					return err
+				},
+				func(r *archived, err error) {
+					bad[r] = true
+					refused = append(refused, settle.Failure{Msg: r.msg, Meta: r.meta, Err: err})
+				})
+			written = written[:0]
+			for i := range rs {
+				if !bad[&rs[i]] {
+					written = append(written, rs[i])
+				}
+			}
 			return err
 		})
 	}
 	if pgstore.IsNoPartition(err) {
 		a.parts.Forget()
 	}
-	return err
+	if err != nil {
+		return nil, nil, err
+	}
+	return written, refused, nil
+}
+
+func pointers(rs []archived) []*archived {
+	out := make([]*archived, len(rs))
+	for i := range rs {
+		out[i] = &rs[i]
+	}
+	return out
+}
+
+// giveUp records refused messages in failed_parts and terminates them, at
+// their first delivery: a replay after the cause is fixed brings them back.
+func (a *Archiver) giveUp(ctx context.Context, refused []settle.Failure) {
+	if len(refused) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
+	defer cancel()
+	a.given.GiveUp(ctx, refused)
 }
 
 // committed counts committed messages and acknowledges them.
@@ -190,9 +237,10 @@ func (a *Archiver) failed(ctx context.Context, rs []archived, err error) {
 	for i, r := range last {
 		why := err
 		if len(rs) > 1 {
-			err := a.write(ctx, []archived{r})
+			written, refused, err := a.write(ctx, []archived{r})
 			if err == nil {
-				a.committed([]archived{r})
+				a.committed(written)
+				give = append(give, refused...)
 				continue
 			}
 			if !settle.Bounded(pgstore.Classify(err)) {
@@ -204,9 +252,7 @@ func (a *Archiver) failed(ctx context.Context, rs []archived, err error) {
 		}
 		give = append(give, settle.Failure{Msg: r.msg, Meta: r.meta, Err: why})
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
-	defer cancel()
-	a.given.GiveUp(ctx, give)
+	a.giveUp(ctx, give)
 }
 
 // read turns one message into its row.

@@ -121,6 +121,44 @@ func TestPoisonMessageIsGivenUp(t *testing.T) {
 	}
 }
 
+// A message the database cannot store (here a NUL in an app header, which
+// jsonb refuses) is isolated at its first delivery and recorded in
+// failed_parts; the other user's messages of the same batch are archived
+// at once, not after WRITE_MAX_ATTEMPTS backed-off deliveries (4 minutes).
+func TestRefusedMessageIsolatedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	h := startArchiver(t, ctx, db, settle.Config{MaxAttempts: 10})
+	reg := kind.New()
+	ana, bob := uuid.New(), uuid.New()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	good := stream.Origin{UserID: bob.String(), KeyID: "key-b", IngestionID: "ing-b", ReceivedAt: now, AppHeaders: map[string]string{"automation-name": "Nightly"}}
+	poison := stream.Origin{UserID: ana.String(), KeyID: "key-a", IngestionID: "ing-a", ReceivedAt: now, AppHeaders: map[string]string{"automation-name": "Night\x00ly"}}
+	start := time.Now()
+	bobParts := testenv.PublishBody(t, h.js, h.cfg, reg, good, []byte(body), 512<<10, true)
+	anaParts := testenv.PublishBody(t, h.js, h.cfg, reg, poison, []byte(body), 512<<10, true)
+	bobParts = append(bobParts, testenv.PublishBody(t, h.js, h.cfg, reg, stream.Origin{UserID: bob.String(), KeyID: "key-b", IngestionID: "ing-b2", ReceivedAt: now}, []byte(body), 512<<10, true)...)
+	h.settleAndStop(t, ctx)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("settled after %s", took)
+	}
+	var archived int
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM raw_ingestions WHERE user_id = $1", bob).Scan(&archived); err != nil || archived != len(bobParts) {
+		t.Errorf("bob: %d parts archived (err %v), want %d", archived, err, len(bobParts))
+	}
+	var failed, deliveries int
+	var class string
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*), max(deliveries), min(class) FROM failed_parts WHERE user_id = $1", ana).Scan(&failed, &deliveries, &class); err != nil {
+		t.Fatal(err)
+	}
+	if failed != len(anaParts) || deliveries != 1 || class != "data" {
+		t.Errorf("ana: %d failed_parts rows (want %d), deliveries %d (want 1), class %s", failed, len(anaParts), deliveries, class)
+	}
+	if n := testutil.ToFloat64(h.metrics.GivenUp.WithLabelValues("heart_rate", "data")); n != 1 {
+		t.Errorf("given up heart_rate/data = %v, want 1", n)
+	}
+}
+
 // archiver is a raw-archiver running on its own stream, subjects and
 // durable against the test's database.
 type archiver struct {
