@@ -1,6 +1,7 @@
 package kind_test
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -301,5 +302,47 @@ func TestConformanceOtherArrays(t *testing.T) {
 	ecg := w.rows["ecg_recordings"][0]
 	if v := ecg.get(t, "voltages").([]float64); len(v) != 64 {
 		t.Errorf("%d voltages, want 64", len(v))
+	}
+}
+
+// TestConformanceApp9Notifications: both heart-rate notification shapes
+// of 18-heart-rate-notifications-app9.json are stored, none rejected.
+func TestConformanceApp9Notifications(t *testing.T) {
+	w := walkDecode(t, "18-heart-rate-notifications-app9.json")
+	rows := w.rows["health_events"]
+	if len(rows) != 4 || len(w.rejects) != 0 {
+		t.Fatalf("%d rows, rejections %v", len(rows), w.rejects)
+	}
+	wantString(t, rows[0], "event_key", "low_heart_rate_notification")
+	wantString(t, rows[0], "source", "Ana\u2019s Apple\u00a0Watch")
+	wantString(t, rows[1], "name_canonical", "high_heart_rate")
+	wantTime(t, rows[1], "started_at", utc("2026-08-11T14:40:00Z"), 0)
+	wantTime(t, rows[2], "started_at", utc("2026-08-12T02:00:00Z"), 0)
+	wantString(t, rows[3], "value", "120")
+	wantNil(t, rows[3], "name")
+}
+
+// TestConformanceApp9Shapes: 19-app9-shapes.json, every item stored: source
+// objects, numeric dates, new metrics and series, Spanish wording.
+func TestConformanceApp9Shapes(t *testing.T) {
+	w := walkDecode(t, "19-app9-shapes.json")
+	if len(w.rejects) != 0 {
+		t.Fatalf("rejections %v", w.rejects)
+	}
+	for table, n := range map[string]int{"heart_rate_metrics": 3, "quantity_metrics": 4, "ecg_recordings": 2,
+		"workouts": 2, "workout_samples": 27, "health_events": 6} {
+		if got := len(w.rows[table]); got != n {
+			t.Errorf("%s: %d rows, want %d", table, got, n)
+		}
+	}
+	ecg := w.rows["ecg_recordings"]
+	wantString(t, ecg[0], "classification_canonical", "sinus_rhythm")
+	wantString(t, ecg[1], "classification_canonical", "atrial_fibrillation")
+	var canon []any
+	for _, r := range w.rows["health_events"] {
+		canon = append(canon, r.get(t, "value_canonical"))
+	}
+	if want := []any{"taken", "skipped", "not_interacted", nil, "mild", "very_pleasant"}; fmt.Sprint(canon) != fmt.Sprint(want) {
+		t.Errorf("value_canonical %v, want %v", canon, want)
 	}
 }

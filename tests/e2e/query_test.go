@@ -498,12 +498,12 @@ func TestReadBack(t *testing.T) {
 			kinds = append(kinds, e["kind"].(string))
 		}
 		slices.Sort(kinds)
-		if !slices.Equal(kinds, []string{"cycle_tracking", "heart_rate_notification", "medication", "state_of_mind", "symptom", "symptom"}) {
+		if kinds = slices.Compact(kinds); !slices.Equal(kinds, []string{"cycle_tracking", "heart_rate_notification", "medication", "state_of_mind", "symptom"}) {
 			t.Errorf("event kinds %v", kinds)
 		}
 		sym := s.walkAPI(key, "/v1/events?kind=symptom", 10)["events"]
 		i := slices.IndexFunc(sym, func(e map[string]any) bool { return e["name"] == "Headache" })
-		if len(sym) != 2 || i < 0 || sym[i]["value"] != "Mild" || sym[i]["started_at"] != "2025-03-10T09:00:00-08:00" || sym[i]["ended_at"] != "2025-03-10T09:00:00-08:00" {
+		if len(sym) != len(s.dbRows("health_events", uid, "AND kind = 'symptom'")) || i < 0 || sym[i]["value"] != "Mild" || sym[i]["started_at"] != "2025-03-10T09:00:00-08:00" || sym[i]["ended_at"] != "2025-03-10T09:00:00-08:00" {
 			t.Errorf("symptoms %v", sym)
 		}
 	})
@@ -522,9 +522,12 @@ func TestReadBack(t *testing.T) {
 			} `json:"data"`
 		}
 		readCorpus(t, dir, "08-other-arrays.json", &sent)
-		if len(got) != 1 {
+		// The recording of 08-other-arrays.json (the corpus has others).
+		at := slices.IndexFunc(got, func(r map[string]any) bool { return r["started_at"] == "2025-03-12T10:00:00-08:00" })
+		if at < 0 {
 			t.Fatalf("ecg: %v", got)
 		}
+		got = got[at:]
 		volts := got[0]["voltages"].([]any)
 		if len(volts) != 64 || len(sent.Data.ECG[0].Voltages) != 64 {
 			t.Fatalf("%d voltages read, %d sent", len(volts), len(sent.Data.ECG[0].Voltages))

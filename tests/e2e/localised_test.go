@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestLocalisedPhonesReadBackAlike: an English and a Spanish phone upload
+// the same records (medication doses, symptoms, a state of mind, ECGs),
+// each worded in its language and with a 9.x source object. Read back
+// through the API, the canonical values are identical and not one is
+// missing, the text stays as each phone sent it, and the canonical filters
+// find the same records for both, in either wording.
+func TestLocalisedPhonesReadBackAlike(t *testing.T) {
+	s := newStack(t)
+	s.startAll()
+	langs := []string{"en", "es"}
+	keys := map[string]string{}
+	for _, lang := range langs {
+		email := "phone-" + lang + "@example.org"
+		s.healthctl("users", "create", "--email", email)
+		keys[lang] = s.keyWithScopes(email, "read,ingest")
+		body, err := os.ReadFile(filepath.Join("testdata", "localised", "phone-"+lang+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, reply := s.post(keys[lang], body, nil); status != 202 {
+			t.Fatalf("%s phone: %d %s", lang, status, reply)
+		}
+	}
+	s.drained(60 * time.Second)
+
+	// What each phone reads back, reduced to what must not depend on the
+	// phone's language.
+	canonical := map[string][]string{}
+	sent := map[string][]string{}
+	for _, lang := range langs {
+		for _, e := range s.walkAPI(keys[lang], "/v1/events", 100)["events"] {
+			line := fmt.Sprintf("%s %s name=%v value=%v", e["kind"], e["started_at"], e["name_canonical"], e["value_canonical"])
+			canonical[lang] = append(canonical[lang], line)
+			sent[lang] = append(sent[lang], fmt.Sprint(e["value"]))
+			if e["value_canonical"] == nil || (e["kind"] == "symptom" && e["name_canonical"] == nil) {
+				t.Errorf("%s phone: %s has no canonical value", lang, line)
+			}
+		}
+		for _, r := range s.walkAPI(keys[lang], "/v1/ecg", 10)["recordings"] {
+			canonical[lang] = append(canonical[lang], fmt.Sprintf("ecg %s %v offsets=%v", r["started_at"], r["classification_canonical"], r["voltage_offsets_ms"]))
+			sent[lang] = append(sent[lang], fmt.Sprint(r["classification"]))
+		}
+	}
+	if len(canonical["en"]) != 9 {
+		t.Fatalf("en phone read back %d records, want 7 events and 2 ECGs: %v", len(canonical["en"]), canonical["en"])
+	}
+	if !slices.Equal(canonical["en"], canonical["es"]) {
+		t.Errorf("the phones read back differently:\nen %q\nes %q", canonical["en"], canonical["es"])
+	}
+	if slices.Equal(sent["en"], sent["es"]) || !slices.Contains(sent["es"], "Tomado") || !slices.Contains(sent["es"], "Ritmo sinusal") {
+		t.Errorf("the text as sent is not kept: en %q, es %q", sent["en"], sent["es"])
+	}
+
+	// The filters, in canonical form or either language's wording.
+	for _, lang := range langs {
+		for _, c := range []struct {
+			path string
+			list string
+			n    int
+		}{
+			{"/v1/events?kind=medication&value=taken", "events", 2},
+			{"/v1/events?kind=medication&value=Tomado", "events", 2},
+			{"/v1/events?kind=medication&value=Taken", "events", 2},
+			{"/v1/events?kind=medication&value=skipped", "events", 1},
+			{"/v1/events?kind=medication&value=not_interacted", "events", 1},
+			{"/v1/events?kind=symptom&value=mild", "events", 1},
+			{"/v1/events?value=slightly_pleasant", "events", 1},
+			{"/v1/ecg?classification=sinus_rhythm", "recordings", 1},
+			{"/v1/ecg?classification=Fibrilaci%C3%B3n%20auricular", "recordings", 1},
+			{"/v1/ecg?classification=inconclusive_other", "recordings", 0},
+		} {
+			if got := len(s.walkAPI(keys[lang], c.path, 10)[c.list]); got != c.n {
+				t.Errorf("%s phone: GET %s: %d %s, want %d", lang, c.path, got, c.list, c.n)
+			}
+		}
+	}
+}
