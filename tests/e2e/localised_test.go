@@ -85,4 +85,20 @@ func TestLocalisedPhonesReadBackAlike(t *testing.T) {
 			}
 		}
 	}
+
+	// The export carries the canonical values beside the text, alike too.
+	exported := map[string][]string{}
+	for _, lang := range langs {
+		ex := s.exportNDJSON(keys[lang])
+		for _, e := range ex.rows["health_events"] {
+			exported[lang] = append(exported[lang], fmt.Sprintf("%s %v %v", e["kind"], e["name_canonical"], e["value_canonical"]))
+		}
+		for _, r := range ex.rows["ecg_recordings"] {
+			exported[lang] = append(exported[lang], fmt.Sprintf("ecg %v", r["classification_canonical"]))
+		}
+		slices.Sort(exported[lang])
+	}
+	if len(exported["en"]) != 9 || !slices.Equal(exported["en"], exported["es"]) {
+		t.Errorf("the exports differ in canonical values:\nen %q\nes %q", exported["en"], exported["es"])
+	}
 }
