@@ -187,6 +187,10 @@ func TestCanonicalValues(t *testing.T) {
 		{check{"symptoms", `{"start":"2026-08-10 09:00:00 +0200","name":"Dolor de cabeza","severity":"Leve"}`, "name_canonical", nil}, "headache"},
 		{check{"stateOfMind", `{"id":"X","start":"2026-08-10 09:00:00 +0200","kind":"dailyMood","valenceClassification":"slightlyPleasant"}`, "value_canonical", nil}, "slightly_pleasant"},
 		{check{"stateOfMind", `{"id":"X","start":"2026-08-10 09:00:00 +0200","kind":"dailyMood","valenceClassification":"slightly_pleasant"}`, "value_canonical", nil}, "slightly_pleasant"},
+		// HealthKit's raw numbers, where an app sends those.
+		{check{"stateOfMind", `{"id":"X","start":"2026-08-10 09:00:00 +0200","kind":"dailyMood","valenceClassification":5}`, "value_canonical", nil}, "slightly_pleasant"},
+		{check{"ecg", `{"start":"2026-08-10 09:00:00 +0200","classification":2}`, "classification_canonical", nil}, "atrial_fibrillation"},
+		{check{"ecg", `{"start":"2026-08-10 09:00:00 +0200","classification":2}`, "classification", nil}, "2"},
 	}
 	for _, c := range cases {
 		t.Run(c.c.array+" "+c.c.raw[strings.LastIndex(c.c.raw, ":")+1:], func(t *testing.T) {

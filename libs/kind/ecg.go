@@ -41,14 +41,9 @@ func decodeECG(env *Env, it *hae.Item, v *Vocabulary, s Sink, t *pgstore.Table) 
 	if err != nil {
 		return err
 	}
-	class, _, err := o.str("classification")
-	if err != nil {
-		return err
-	}
-	severity, _, err := o.str("severity")
-	if err != nil {
-		return err
-	}
+	// Text as sent; a number (HealthKit's raw classification) is kept as
+	// written rather than refusing the recording.
+	class, severity := o.jsonScalar("classification"), o.jsonScalar("severity")
 	avgHR, err := o.optNum("averageHeartRate")
 	if err != nil {
 		return err
@@ -92,8 +87,8 @@ func decodeECG(env *Env, it *hae.Item, v *Vocabulary, s Sink, t *pgstore.Table) 
 	if err != nil {
 		return err
 	}
-	s.Row(t, int64(it.Ordinal), start.Instant, src, instant(end), nullable(class),
-		canonical(s, v, FieldECGClassification, nullable(class)), nullable(severity),
+	s.Row(t, int64(it.Ordinal), start.Instant, src, instant(end), class,
+		canonical(s, v, FieldECGClassification, class), severity,
 		avgHR.value(), hz.value(), nullable(units), volts, offsets, details, offset(start))
 	return nil
 }

@@ -31,7 +31,8 @@ const (
 const vocabularyKeySeparator = "\x00"
 
 // Term is one wording of a canonical value in one language ("*": the
-// app's own codes, the same in every language).
+// app's own codes, the same in every language: snake or camel case names,
+// and HealthKit's raw numbers where the app sends those).
 type Term struct {
 	Field, Canonical, Lang, Text string
 }
@@ -57,39 +58,39 @@ func vocabulary() vocab {
 		},
 		FieldECGClassification: {
 			"sinus_rhythm": {
-				"en": {"Sinus Rhythm"}, "es": {"Ritmo sinusal"}, "pt": {"Ritmo sinusal"}, "de": {"Sinusrhythmus"},
+				"*": {"1"}, "en": {"Sinus Rhythm"}, "es": {"Ritmo sinusal"}, "pt": {"Ritmo sinusal"}, "de": {"Sinusrhythmus"},
 				"fr": {"Rythme sinusal"}, "it": {"Ritmo sinusale"}, "nl": {"Sinusritme"}, "ja": {"洞調律"},
 			},
 			"atrial_fibrillation": {
-				"en": {"Atrial Fibrillation"}, "es": {"Fibrilación auricular"}, "pt": {"Fibrilação atrial", "Fibrilhação auricular"},
+				"*": {"2"}, "en": {"Atrial Fibrillation"}, "es": {"Fibrilación auricular"}, "pt": {"Fibrilação atrial", "Fibrilhação auricular"},
 				"de": {"Vorhofflimmern"}, "fr": {"Fibrillation auriculaire"}, "it": {"Fibrillazione atriale"},
 				"nl": {"Atriumfibrilleren", "Boezemfibrilleren"}, "ja": {"心房細動"},
 			},
 			"inconclusive_low_heart_rate": {
-				"en": {"Low Heart Rate", "Heart Rate Under 50", "Inconclusive Low Heart Rate"},
+				"*": {"3"}, "en": {"Low Heart Rate", "Heart Rate Under 50", "Inconclusive Low Heart Rate"},
 				"es": {"Frecuencia cardíaca baja", "Frecuencia cardiaca baja"}, "pt": {"Frequência cardíaca baixa"},
 				"de": {"Niedrige Herzfrequenz"}, "fr": {"Fréquence cardiaque basse"}, "it": {"Frequenza cardiaca bassa"},
 				"nl": {"Lage hartslag"}, "ja": {"低心拍数"},
 			},
 			"inconclusive_high_heart_rate": {
-				"en": {"High Heart Rate", "Heart Rate Over 120", "Heart Rate Over 150", "Inconclusive High Heart Rate"},
+				"*": {"4"}, "en": {"High Heart Rate", "Heart Rate Over 120", "Heart Rate Over 150", "Inconclusive High Heart Rate"},
 				"es": {"Frecuencia cardíaca alta", "Frecuencia cardiaca alta"}, "pt": {"Frequência cardíaca alta"},
 				"de": {"Hohe Herzfrequenz"}, "fr": {"Fréquence cardiaque élevée"},
 				"it": {"Frequenza cardiaca alta", "Frequenza cardiaca elevata"}, "nl": {"Hoge hartslag"}, "ja": {"高心拍数"},
 			},
 			"inconclusive_poor_reading": {
-				"en": {"Poor Recording", "Poor Reading", "Inconclusive Poor Reading"},
+				"*": {"5"}, "en": {"Poor Recording", "Poor Reading", "Inconclusive Poor Reading"},
 				"es": {"Registro deficiente", "Mal registro"}, "pt": {"Gravação deficiente"},
 				"de": {"Schlechte Aufzeichnung"}, "fr": {"Enregistrement de mauvaise qualité"},
 				"it": {"Registrazione scadente", "Registrazione di qualità insufficiente"}, "nl": {"Slechte opname"}, "ja": {"記録不良"},
 			},
 			"inconclusive_other": {
-				"en": {"Inconclusive", "Inconclusive Other"}, "es": {"No concluyente", "Registro no concluyente"},
+				"*": {"6"}, "en": {"Inconclusive", "Inconclusive Other"}, "es": {"No concluyente", "Registro no concluyente"},
 				"pt": {"Inconclusivo"}, "de": {"Nicht eindeutig"}, "fr": {"Non concluant", "Peu concluant"},
 				"it": {"Non soddisfacente", "Non conclusivo"}, "nl": {"Geen beoordeling mogelijk"}, "ja": {"判定不能"},
 			},
-			"unrecognized": {"en": {"Unrecognized"}},
-			"not_set":      {"en": {"Not Set"}},
+			"unrecognized": {"*": {"100"}, "en": {"Unrecognized"}},
+			"not_set":      {"*": {"0"}, "en": {"Not Set"}},
 		},
 		FieldSymptomSeverity: {
 			"unspecified": {"en": {"Unspecified"}},
@@ -101,13 +102,13 @@ func vocabulary() vocab {
 		},
 		FieldSymptomName: symptomNames(),
 		FieldValence: {
-			"very_unpleasant":     {"*": {"very_unpleasant", "veryUnpleasant"}},
-			"unpleasant":          {"*": {"unpleasant"}},
-			"slightly_unpleasant": {"*": {"slightly_unpleasant", "slightlyUnpleasant"}},
-			"neutral":             {"*": {"neutral"}},
-			"slightly_pleasant":   {"*": {"slightly_pleasant", "slightlyPleasant"}},
-			"pleasant":            {"*": {"pleasant"}},
-			"very_pleasant":       {"*": {"very_pleasant", "veryPleasant"}},
+			"very_unpleasant":     {"*": {"1", "very_unpleasant", "veryUnpleasant"}},
+			"unpleasant":          {"*": {"2", "unpleasant"}},
+			"slightly_unpleasant": {"*": {"3", "slightly_unpleasant", "slightlyUnpleasant"}},
+			"neutral":             {"*": {"4", "neutral"}},
+			"slightly_pleasant":   {"*": {"5", "slightly_pleasant", "slightlyPleasant"}},
+			"pleasant":            {"*": {"6", "pleasant"}},
+			"very_pleasant":       {"*": {"7", "very_pleasant", "veryPleasant"}},
 		},
 		FieldHeartNotification: {
 			"high_heart_rate":  {"*": {"high_heart_rate_notification", "high_heart_rate"}, "en": {"High Heart Rate"}},
