@@ -7,7 +7,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -162,7 +164,7 @@ func (e *Export) Stream(w io.Writer) (map[string]int64, error) {
 							continue
 						}
 						cell = appendText(cell[:0], vals[i], off)
-						record = append(record, string(cell))
+						record = append(record, spreadsheetSafe(cell))
 					}
 					return cw.Write(record)
 				})
@@ -234,4 +236,18 @@ func eachRow(ctx context.Context, tx pgx.Tx, t exportTable, uid uuid.UUID, heade
 		return n, fmt.Errorf("export %s: %w", t.name, err)
 	}
 	return n, nil
+}
+
+// number is a plain decimal number, as the export writes numbers.
+var number = regexp.MustCompile(`^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$`)
+
+// spreadsheetSafe neutralises a CSV cell a spreadsheet would run as a
+// formula (one starting with =, +, -, @, a tab or a carriage return: a
+// source or a name is whatever the sender wrote) by prefixing a ', as
+// OWASP advises; numbers, negative ones included, are left alone.
+func spreadsheetSafe(cell []byte) string {
+	if len(cell) == 0 || !strings.ContainsRune("=+-@\t\r", rune(cell[0])) || number.Match(cell) {
+		return string(cell)
+	}
+	return "'" + string(cell)
 }

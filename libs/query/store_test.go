@@ -402,6 +402,10 @@ func TestSleepWorkoutsEventsECG(t *testing.T) {
 
 func TestExport(t *testing.T) {
 	f := seed(t)
+	// What a sender wrote, which a spreadsheet would run as a formula.
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO quantity_metrics VALUES ($1, 'weight_body_mass', '2025-03-02T08:00:00Z', '=HYPERLINK("http://x","y")', -3.5, '@kg', NULL, 0, 'ana', 1)`, f.ana); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]int64{}
 	for _, tb := range f.q.ExportTables() {
 		var n int64
@@ -497,6 +501,12 @@ func TestExport(t *testing.T) {
 			}
 			if table == "heart_rate_metrics" && (recs[0][0] != "recorded_at" || recs[1][0] != "2025-03-01T08:00:00-08:00" || recs[1][2] != "50") {
 				t.Errorf("%s: %v", zf.Name, recs[:2])
+			}
+			if table == "quantity_metrics" {
+				formula := `'=HYPERLINK("http://x","y"),-3.5,'@kg`
+				if !slices.ContainsFunc(recs, func(r []string) bool { return strings.Contains(strings.Join(r, ","), formula) }) {
+					t.Errorf("%s: no row with %s: %v", zf.Name, formula, recs)
+				}
 			}
 		}
 	})
