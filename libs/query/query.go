@@ -152,12 +152,41 @@ type cond struct {
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
+// maxPageBytes ends a page early, after the row that reaches it (a page
+// always has a row): ECG recordings, and JSON details, can make a page of
+// limit rows too big to answer.
+const maxPageBytes = 8 << 20
+
 // page reads one page of a list after pos, and where the list stands after
 // it.
 func page(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, r Range, limit int, pos *position) (List, *position, error) {
 	out := List{Name: l.name, Items: []byte("[]")}
+	items := make([]byte, 0, 64*min(limit, 1024))
+	items = append(items, '[')
+	next, err := scan(ctx, q, l, uid, conds, r, limit, pos, func(vals []any, off *int16) bool {
+		if out.Count > 0 {
+			items = append(items, ',')
+		}
+		items = appendObject(items, l.cols, vals, off)
+		out.Count++
+		return len(items) >= maxPageBytes
+	})
+	if err != nil {
+		return out, nil, err
+	}
+	if out.Count > 0 {
+		out.Items = append(items, ']')
+	}
+	return out, next, nil
+}
+
+// scan reads the rows of a list after pos in key order, at most limit, and
+// hands each to row (the list's columns, and the row's offset) until row
+// says the page is full. It returns where the list stands after them.
+func scan(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, r Range, limit int, pos *position,
+	row func(vals []any, off *int16) (full bool)) (*position, error) {
 	if pos != nil && pos.Done {
-		return out, pos, nil
+		return pos, nil
 	}
 	args := []any{uid}
 	arg := func(v any) string {
@@ -191,14 +220,15 @@ func page(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, 
 	if pos != nil && pos.Key != nil {
 		vals, err := l.keyValues(pos.Key)
 		if err != nil {
-			return out, nil, err
+			return nil, err
 		}
 		cols, params := make([]string, len(l.key)), make([]string, len(l.key))
 		for i, k := range l.key {
 			cols[i], params[i] = ident(k.name), arg(vals[i])
 		}
 		// The row comparison is the keyset condition; the plain bound on
-		// the first column lets PostgreSQL skip partitions before it.
+		// the first column lets PostgreSQL skip partitions before it
+		// (when it is the partitioning time).
 		fmt.Fprintf(&b, " AND (%s) > (%s) AND %s >= %s", strings.Join(cols, ", "), strings.Join(params, ", "), first, params[0])
 	}
 	b.WriteString(" ORDER BY ")
@@ -212,40 +242,34 @@ func page(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, 
 
 	rows, err := q.Query(ctx, b.String(), args...)
 	if err != nil {
-		return out, nil, fmt.Errorf("read %s: %w", l.table, err)
+		return nil, fmt.Errorf("read %s: %w", l.table, err)
 	}
 	defer rows.Close()
 	vals := make([]any, len(l.cols)+1)
 	last := make([]any, len(l.key))
-	items := make([]byte, 0, 64*min(limit, 1024))
-	items = append(items, '[')
-	more := false
+	n, full, more := 0, false, false
 	for rows.Next() {
-		if out.Count == limit {
+		if n == limit || full {
 			more = true
 			break
 		}
 		if err := decodeRow(rows, vals); err != nil {
-			return out, nil, fmt.Errorf("read %s: %w", l.table, err)
+			return nil, fmt.Errorf("read %s: %w", l.table, err)
 		}
-		if out.Count > 0 {
-			items = append(items, ',')
-		}
-		items = appendObject(items, l.cols, vals[:len(l.cols)], offsetOf(vals[len(l.cols)]))
+		full = row(vals[:len(l.cols)], offsetOf(vals[len(l.cols)]))
 		for i, ix := range l.keyIx {
 			last[i] = vals[ix]
 		}
-		out.Count++
+		n++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return out, nil, fmt.Errorf("read %s: %w", l.table, err)
+		return nil, fmt.Errorf("read %s: %w", l.table, err)
 	}
-	out.Items = append(items, ']')
 	if !more {
-		return out, &position{Done: true}, nil
+		return &position{Done: true}, nil
 	}
-	return out, &position{Key: keyStrings(last)}, nil
+	return &position{Key: keyStrings(last)}, nil
 }
 
 func offsetOf(v any) *int16 {

@@ -284,7 +284,7 @@ func TestSleepWorkoutsEventsECG(t *testing.T) {
 	if len(ws["workouts"]) != 1 || ws["workouts"][0]["workout_key"] != "W1" || ws["workouts"][0]["distance_m"] != 2574.9504 {
 		t.Errorf("workouts %v", ws)
 	}
-	b, err := f.q.Workout(f.ctx, f.ana, "W1")
+	b, err := f.q.Workout(f.ctx, f.ana, "W1", query.Page{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestSleepWorkoutsEventsECG(t *testing.T) {
 		w.Samples["heartRateData"][1]["recorded_at"] != "2025-03-01T08:05:00-08:00" {
 		t.Errorf("samples %v", w.Samples)
 	}
-	if _, err := f.q.Workout(f.ctx, f.bob, "nope"); !errors.Is(err, query.ErrNotFound) {
+	if _, err := f.q.Workout(f.ctx, f.bob, "nope", query.Page{Limit: 10}); !errors.Is(err, query.ErrNotFound) {
 		t.Errorf("unknown workout: %v", err)
 	}
 	gpx, err := f.q.RouteGPX(f.ctx, f.ana, "W1")
@@ -526,3 +526,110 @@ func TestExport(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// One workout's samples and route come a page at a time: every page has
+// the summary, the pages together have every sample and point once, and a
+// route too long for one GPX file is refused rather than built.
+func TestWorkoutPages(t *testing.T) {
+	f := seed(t)
+	whole, err := f.q.Workout(f.ctx, f.ana, "W1", query.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type page struct {
+		Name    string                      `json:"name"`
+		Samples map[string][]map[string]any `json:"samples"`
+		Route   *struct {
+			Geometry struct {
+				Coordinates json.RawMessage `json:"coordinates"`
+			} `json:"geometry"`
+			Properties struct {
+				Times []string `json:"coordTimes"`
+			} `json:"properties"`
+		} `json:"route"`
+		Next *string `json:"next"`
+	}
+	var all page
+	if err := json.Unmarshal(whole, &all); err != nil || all.Next != nil {
+		t.Fatalf("one page: %v, next %v", err, all.Next)
+	}
+	samples, times, pages := map[string][]map[string]any{}, []string(nil), 0
+	for p := (query.Page{Limit: 1}); ; {
+		pages++
+		b, err := f.q.Workout(f.ctx, f.ana, "W1", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pg page
+		if err := json.Unmarshal(b, &pg); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		n := 0
+		for series, ss := range pg.Samples {
+			samples[series] = append(samples[series], ss...)
+			n += len(ss)
+		}
+		if pg.Name != "Outdoor Walk" || n > 1 || pg.Route != nil && len(pg.Route.Properties.Times) > 1 {
+			t.Fatalf("page %d: %s", pages, b)
+		}
+		if pg.Route != nil {
+			times = append(times, pg.Route.Properties.Times...)
+		}
+		if pg.Next == nil {
+			break
+		}
+		p.Cursor = *pg.Next
+	}
+	n := 0
+	for _, ss := range all.Samples {
+		n += len(ss)
+	}
+	if fmt.Sprint(samples) != fmt.Sprint(all.Samples) || !slices.Equal(times, all.Route.Properties.Times) || pages != max(n, len(times)) {
+		t.Errorf("%d pages of one: samples %v, route %v; want %v, %v", pages, samples, times, all.Samples, all.Route.Properties.Times)
+	}
+	if _, err := f.q.Workout(f.ctx, f.ana, "W1", query.Page{Limit: 1, Cursor: "bm9wZQ"}); !errors.Is(err, query.ErrBadCursor) {
+		t.Errorf("a foreign cursor: %v", err)
+	}
+
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO workout_route_points (user_id, workout_key, recorded_at, latitude, longitude, ingestion_id, stream_seq)
+		SELECT $1, 'W1', '2025-03-01T17:00:00Z'::timestamptz + i * interval '1 second', 37, -122, 'ana', 1 FROM generate_series(1, $2::int) i`,
+		f.ana, query.MaxGPXPoints); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.q.RouteGPX(f.ctx, f.ana, "W1"); !errors.Is(err, query.ErrRouteTooLong) {
+		t.Errorf("GPX of %d points: %v", query.MaxGPXPoints+3, err)
+	}
+}
+
+// A page of ECG recordings ends early once it holds 8 MiB, whatever the
+// limit: a recording's voltages make each row big.
+func TestPagesBoundedInBytes(t *testing.T) {
+	f := seed(t)
+	// Five recordings of 200,000 voltages and offsets: about 4 MB of JSON each.
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO ecg_recordings (user_id, started_at, source, voltages, voltage_offsets_ms, ingestion_id, stream_seq)
+		SELECT $1, '2025-04-01T00:00:00Z'::timestamptz + r * interval '1 hour', 'Watch',
+		  (SELECT array_agg(-0.000123456 * v) FROM generate_series(1, 200000) v), (SELECT array_agg(v * 1.953125) FROM generate_series(1, 200000) v), 'ana', 1
+		FROM generate_series(1, 5) r`, f.ana); err != nil {
+		t.Fatal(err)
+	}
+	p, pages, rows := query.Page{Limit: 100}, 0, 0
+	for {
+		res, err := f.q.ECG(f.ctx, f.ana, "", query.Range{}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		l := res.Lists[0]
+		if l.Count == 0 || len(l.Items) > 16<<20 {
+			t.Fatalf("page %d: %d rows in %d bytes", pages, l.Count, len(l.Items))
+		}
+		rows += l.Count
+		if res.Next == "" {
+			break
+		}
+		p.Cursor = res.Next
+	}
+	if rows != 6 || pages < 3 {
+		t.Errorf("%d recordings in %d pages, want 6 in at least 3", rows, pages)
+	}
+}

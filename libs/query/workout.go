@@ -23,14 +23,36 @@ type routePoint struct {
 	off                                               *int16
 }
 
-var sampleCols = []string{"recorded_at", "qty", "min", "avg", "max", "units", "source"}
+// The workout's own lists: its samples (by series, then time) and its
+// route (by time), each read a page at a time.
+var (
+	sampleList = newList("samples", "workout_samples", []string{"series", "recorded_at", "qty", "min", "avg", "max", "units", "source"},
+		textKey("series"), timeKey("recorded_at"))
+	routeList = newList("route", "workout_route_points", []string{"recorded_at", "latitude", "longitude", "altitude_m", "speed_mps",
+		"course", "course_accuracy", "horizontal_accuracy", "vertical_accuracy", "speed_accuracy"}, timeKey("recorded_at"))
+)
+
+// MaxGPXPoints bounds a GPX route (about 12 MB of XML): a day at one point
+// a second fits; a longer one is read in pages from Workout.
+const MaxGPXPoints = 100_000
+
+// ErrRouteTooLong is a route over MaxGPXPoints asked for as GPX.
+var ErrRouteTooLong = fmt.Errorf("the route has more than %d points: read it in pages from /v1/workouts/{key}", MaxGPXPoints)
 
 // Workout reads one workout: its summary (the columns of the workout list),
 // "samples" (every series, by name, each a list of points in time order) and
 // "route" (a GeoJSON Feature: a LineString of [lon, lat, alt], a Point for a
 // single point, null for none; the times and the other measurements of
-// each position are properties in the same order). One snapshot.
-func (s *Store) Workout(ctx context.Context, uid uuid.UUID, key string) ([]byte, error) {
+// each position are properties in the same order), and "next". Samples and
+// route points come p.Limit of each at a time: a next page (p.Cursor = the
+// previous page's next) has the same summary and the following samples and
+// points, to be appended by series and in order; next is "" after the last.
+// One snapshot per page.
+func (s *Store) Workout(ctx context.Context, uid uuid.UUID, key string, p Page) ([]byte, error) {
+	cur, err := decodeCursor(p.Cursor, sampleList, routeList)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("read workout: %w", err)
@@ -46,33 +68,31 @@ func (s *Store) Workout(ctx context.Context, uid uuid.UUID, key string) ([]byte,
 	obj := sum.Items[1 : len(sum.Items)-2] // {...} without its closing brace
 	b := append([]byte(nil), obj...)
 	b = append(b, `,"samples":`...)
-	if b, err = appendSamples(ctx, tx, b, uid, key); err != nil {
+	b, samplesNext, err := appendSamples(ctx, tx, b, uid, key, p.Limit, cur["samples"])
+	if err != nil {
 		return nil, err
 	}
-	pts, err := readRoute(ctx, tx, uid, key)
+	pts, routeNext, err := readRoute(ctx, tx, uid, key, p.Limit, cur["route"])
 	if err != nil {
 		return nil, err
 	}
 	b = append(b, `,"route":`...)
 	b = appendGeoJSON(b, key, pts)
+	b = append(b, `,"next":`...)
+	if samplesNext.Done && routeNext.Done {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendQuote(b, cursor{"samples": samplesNext, "route": routeNext}.encode()) // base64url
+	}
 	return append(b, '}'), tx.Commit(ctx)
 }
 
-// appendSamples writes {"series": [{recorded_at, qty, ...}], ...}.
-func appendSamples(ctx context.Context, q querier, b []byte, uid uuid.UUID, key string) ([]byte, error) {
-	rows, err := q.Query(ctx, `SELECT series, recorded_at, qty, min, avg, max, units, source, recorded_offset_min
-		FROM workout_samples WHERE user_id = $1 AND workout_key = $2 ORDER BY series, recorded_at`, uid, key)
-	if err != nil {
-		return nil, fmt.Errorf("read workout samples: %w", err)
-	}
-	defer rows.Close()
-	vals := make([]any, len(sampleCols)+2)
+// appendSamples writes {"series": [{recorded_at, qty, ...}], ...}, at most
+// limit samples after pos.
+func appendSamples(ctx context.Context, q querier, b []byte, uid uuid.UUID, key string, limit int, pos *position) ([]byte, *position, error) {
 	b = append(b, '{')
 	current, n := "", 0
-	for rows.Next() {
-		if err := decodeRow(rows, vals); err != nil {
-			return nil, fmt.Errorf("read workout samples: %w", err)
-		}
+	next, err := scan(ctx, q, sampleList, uid, []cond{{col: "workout_key", val: key}}, Range{}, limit, pos, func(vals []any, off *int16) bool {
 		series, _ := vals[0].(string)
 		switch {
 		case n == 0:
@@ -87,33 +107,38 @@ func appendSamples(ctx context.Context, q querier, b []byte, uid uuid.UUID, key 
 		}
 		current = series
 		n++
-		b = appendObject(b, sampleCols, vals[1:len(sampleCols)+1], offsetOf(vals[len(sampleCols)+1]))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read workout samples: %w", err)
+		b = appendObject(b, sampleList.cols[1:], vals[1:], off)
+		return false
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read workout samples: %w", err)
 	}
 	if n > 0 {
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}'), next, nil
 }
 
-func readRoute(ctx context.Context, q querier, uid uuid.UUID, key string) ([]routePoint, error) {
-	rows, err := q.Query(ctx, `SELECT recorded_at, latitude, longitude, altitude_m, speed_mps, course, course_accuracy,
-		horizontal_accuracy, vertical_accuracy, speed_accuracy, recorded_offset_min
-		FROM workout_route_points WHERE user_id = $1 AND workout_key = $2 ORDER BY recorded_at`, uid, key)
-	if err != nil {
-		return nil, fmt.Errorf("read route: %w", err)
-	}
-	pts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (routePoint, error) {
-		var p routePoint
-		err := r.Scan(&p.at, &p.lat, &p.lon, &p.alt, &p.speed, &p.course, &p.courseAcc, &p.hAcc, &p.vAcc, &p.spdAcc, &p.off)
-		return p, err
+// readRoute reads at most limit route points after pos.
+func readRoute(ctx context.Context, q querier, uid uuid.UUID, key string, limit int, pos *position) ([]routePoint, *position, error) {
+	var pts []routePoint
+	next, err := scan(ctx, q, routeList, uid, []cond{{col: "workout_key", val: key}}, Range{}, limit, pos, func(vals []any, off *int16) bool {
+		p := routePoint{off: off}
+		p.at, _ = vals[0].(time.Time)
+		p.lat, _ = vals[1].(float64)
+		p.lon, _ = vals[2].(float64)
+		for i, dst := range []**float64{&p.alt, &p.speed, &p.course, &p.courseAcc, &p.hAcc, &p.vAcc, &p.spdAcc} {
+			if f, ok := vals[3+i].(float64); ok {
+				*dst = &f
+			}
+		}
+		pts = append(pts, p)
+		return false
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read route: %w", err)
+		return nil, nil, fmt.Errorf("read route: %w", err)
 	}
-	return pts, nil
+	return pts, next, nil
 }
 
 func appendOptFloat(b []byte, f *float64) []byte {
@@ -214,12 +239,15 @@ func (s *Store) RouteGPX(ctx context.Context, uid uuid.UUID, key string) ([]byte
 	if err != nil {
 		return nil, fmt.Errorf("read workout: %w", err)
 	}
-	pts, err := readRoute(ctx, tx, uid, key)
+	pts, next, err := readRoute(ctx, tx, uid, key, MaxGPXPoints, nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(pts) == 0 {
 		return nil, ErrNoRoute
+	}
+	if !next.Done {
+		return nil, ErrRouteTooLong
 	}
 	return appendGPX(nil, name, start, off, pts), tx.Commit(ctx)
 }

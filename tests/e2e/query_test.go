@@ -409,8 +409,12 @@ func TestReadBack(t *testing.T) {
 			}
 			samples, _ := detail["samples"].(map[string]any)
 			route := detail["route"]
+			if next, ok := detail["next"]; !ok || next != nil {
+				t.Errorf("workout %s: next %v, want null (one page)", wk, next)
+			}
 			delete(detail, "samples")
 			delete(detail, "route")
+			delete(detail, "next")
 			if !reflect.DeepEqual(detail, w) {
 				t.Errorf("workout %s: detail %v, listed %v", wk, detail, w)
 			}

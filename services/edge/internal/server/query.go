@@ -22,6 +22,9 @@ const (
 	maxLimit        = 10000
 	defaultECGLimit = 10
 	maxECGLimit     = 100
+	// A workout's samples and route points, each, per page.
+	defaultWorkoutLimit = 5000
+	maxWorkoutLimit     = 50000
 	// queryTimeout bounds one page's queries.
 	queryTimeout = 30 * time.Second
 )
@@ -30,9 +33,12 @@ const (
 func listParams(c *fiber.Ctx, defLimit, maxLim int) (query.Range, query.Page, error) {
 	var (
 		r   query.Range
-		p   = query.Page{Limit: defLimit, Cursor: c.Query("cursor")}
 		err error
 	)
+	p, err := pageParams(c, defLimit, maxLim)
+	if err != nil {
+		return r, p, err
+	}
 	if r.From, err = timeParam(c, "from"); err != nil {
 		return r, p, err
 	}
@@ -42,14 +48,20 @@ func listParams(c *fiber.Ctx, defLimit, maxLim int) (query.Range, query.Page, er
 	if !r.From.IsZero() && !r.To.IsZero() && !r.From.Before(r.To) {
 		return r, p, fail(fiber.StatusBadRequest, "invalid_range", "from must be before to")
 	}
+	return r, p, nil
+}
+
+// pageParams reads limit and cursor.
+func pageParams(c *fiber.Ctx, defLimit, maxLim int) (query.Page, error) {
+	p := query.Page{Limit: defLimit, Cursor: c.Query("cursor")}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLim {
-			return r, p, fail(fiber.StatusBadRequest, "invalid_limit", fmt.Sprintf("limit must be a whole number from 1 to %d", maxLim))
+			return p, fail(fiber.StatusBadRequest, "invalid_limit", fmt.Sprintf("limit must be a whole number from 1 to %d", maxLim))
 		}
 		p.Limit = n
 	}
-	return r, p, nil
+	return p, nil
 }
 
 // timeParam reads an RFC 3339 time; a "+" sent unencoded arrives as a space
@@ -81,6 +93,8 @@ func (s *Server) queryError(err error) error {
 		return fail(fiber.StatusNotFound, "not_found", "no such workout for this user")
 	case errors.Is(err, query.ErrNoRoute):
 		return fail(fiber.StatusNotFound, "no_route", "this workout has no route points")
+	case errors.Is(err, query.ErrRouteTooLong):
+		return fail(fiber.StatusUnprocessableEntity, "route_too_long", err.Error())
 	}
 	s.log.Error("read failed", "err", err)
 	return unavailable("store_unavailable", "the data cannot be read right now; retry later")
@@ -198,15 +212,19 @@ func (s *Server) readWorkouts(c *fiber.Ctx) error {
 }
 
 // readWorkout is GET /v1/workouts/{key}: the summary, samples by series and
-// the route as GeoJSON.
+// the route as GeoJSON, limit of each per page.
 func (s *Server) readWorkout(c *fiber.Ctx) error {
 	key, err := pathParam(c, "key")
 	if err != nil {
 		return err
 	}
+	p, err := pageParams(c, defaultWorkoutLimit, maxWorkoutLimit)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.queryContext(c)
 	defer cancel()
-	b, err := s.deps.Query.Workout(ctx, principal(c).UserID, key)
+	b, err := s.deps.Query.Workout(ctx, principal(c).UserID, key, p)
 	if err != nil {
 		return s.queryError(err)
 	}

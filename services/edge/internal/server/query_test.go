@@ -125,6 +125,8 @@ func TestReadParameters(t *testing.T) {
 		{"/v1/events?kind=mood", 400, "invalid_kind"},
 		{"/v1/export?format=xml", 400, "invalid_format"},
 		{"/v1/workouts/nope", 404, "not_found"},
+		{"/v1/workouts/nope?limit=50001", 400, "invalid_limit"},
+		{"/v1/workouts/nope?cursor=abc", 400, "invalid_cursor"},
 		{"/v1/workouts/nope/route.gpx", 404, "not_found"},
 	} {
 		status, _, b := e.get(t, c.path, reader)

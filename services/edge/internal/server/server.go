@@ -56,7 +56,7 @@ type Reader interface {
 	Metric(ctx context.Context, uid uuid.UUID, name string, r query.Range, source *string, p query.Page) (string, string, *query.Result, error)
 	Sleep(ctx context.Context, uid uuid.UUID, typ string, r query.Range, p query.Page) (*query.Result, error)
 	Workouts(ctx context.Context, uid uuid.UUID, r query.Range, p query.Page) (*query.Result, error)
-	Workout(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
+	Workout(ctx context.Context, uid uuid.UUID, key string, p query.Page) ([]byte, error)
 	RouteGPX(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
 	Events(ctx context.Context, uid uuid.UUID, kind, value string, r query.Range, p query.Page) (*query.Result, error)
 	ECG(ctx context.Context, uid uuid.UUID, classification string, r query.Range, p query.Page) (*query.Result, error)
