@@ -313,3 +313,17 @@ func TestWorkoutNewSeries(t *testing.T) {
 		t.Errorf("details %s", details)
 	}
 }
+
+// TestSymptomKeyedOnCanonicalName: a symptom is keyed on its canonical
+// name, so the same symptom from a phone in another language is one row;
+// a name the vocabulary does not know is the key as sent.
+func TestSymptomKeyedOnCanonicalName(t *testing.T) {
+	for _, c := range []struct{ name, key string }{
+		{"Headache", "headache"}, {"Dolor de cabeza", "headache"}, {"HEADACHE", "headache"}, {"Dolor de muelas", "Dolor de muelas"},
+	} {
+		s := decode(t, arrayItem("symptoms", `{"start":"2026-08-10 09:00:00 +0200","name":"`+c.name+`","severity":"Mild"}`))
+		r := oneRow(t, s)
+		wantString(t, r, "event_key", c.key)
+		wantString(t, r, "name", c.name)
+	}
+}

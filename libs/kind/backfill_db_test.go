@@ -33,6 +33,9 @@ INSERT INTO health_events (user_id, kind, started_at, event_key, name, value, in
  ('00000000-0000-0000-0000-000000000001', 'medication', '2026-08-10T10:00:00Z', 'Ibuprofeno', 'Ibuprofeno', 'ÜBERSPRUNGEN', 'i', 1),
  ('00000000-0000-0000-0000-000000000001', 'medication', '2026-08-10T11:00:00Z', 'Ibuprofeno', 'Ibuprofeno', 'who knows', 'i', 1),
  ('00000000-0000-0000-0000-000000000001', 'symptom', '2026-08-10T07:00:00Z', 'Dolor de cabeza', 'Dolor de cabeza', 'Leve', 'i', 1),
+ ('00000000-0000-0000-0000-000000000001', 'symptom', '2026-08-10T07:00:00Z', 'Headache', 'Headache', 'Moderate', 'i', 2),
+ ('00000000-0000-0000-0000-000000000001', 'symptom', '2026-08-10T09:00:00Z', 'Fatiga', 'Fatiga', 'Leve', 'i', 1),
+ ('00000000-0000-0000-0000-000000000001', 'symptom', '2026-08-10T10:00:00Z', 'Dolor de muelas', 'Dolor de muelas', 'Leve', 'i', 1),
  ('00000000-0000-0000-0000-000000000001', 'state_of_mind', '2026-08-10T07:00:00Z', '', 'dailyMood', 'slightlyPleasant', 'i', 1),
  ('00000000-0000-0000-0000-000000000001', 'state_of_mind', '2026-08-11T07:00:00Z', '', 'dailyMood', '2', 'i', 1),
  ('00000000-0000-0000-0000-000000000001', 'cycle_tracking', '2026-08-10T07:00:00Z', 'Menstrual Flow', 'Menstrual Flow', 'Light', 'i', 1);
@@ -50,7 +53,10 @@ INSERT INTO ecg_recordings (user_id, started_at, source, classification, ingesti
 	for _, c := range []struct{ sql, want string }{
 		{`SELECT string_agg(coalesce(value_canonical, '-'), ',' ORDER BY started_at) FROM health_events WHERE kind = 'medication'`,
 			"taken,not_interacted,skipped,skipped,-"},
-		{`SELECT name_canonical || '/' || value_canonical FROM health_events WHERE kind = 'symptom'`, "headache/mild"},
+		// One headache (the later write) keyed on its canonical name; a name
+		// without one keeps its key as sent.
+		{`SELECT string_agg(event_key || '/' || name || '/' || coalesce(name_canonical, '-') || '/' || value_canonical, ',' ORDER BY started_at) FROM health_events WHERE kind = 'symptom'`,
+			"headache/Headache/headache/moderate,fatigue/Fatiga/fatigue/mild,Dolor de muelas/Dolor de muelas/-/mild"},
 		{`SELECT string_agg(value_canonical, ',' ORDER BY started_at) FROM health_events WHERE kind = 'state_of_mind'`, "slightly_pleasant,unpleasant"},
 		{`SELECT coalesce(value_canonical, '-') FROM health_events WHERE kind = 'cycle_tracking'`, "-"},
 		{`SELECT string_agg(coalesce(classification_canonical, '-'), ',' ORDER BY started_at) FROM ecg_recordings`,

@@ -15,12 +15,16 @@ type eventArray struct {
 	keyField, name, value string // "" = none
 	keyRequired           bool
 	nameField, valueField string // vocabulary fields; "" = none
+	// keyCanonical keys the event on its canonical name when there is one,
+	// so a phone whose language changes does not store a resent symptom
+	// twice ("Headache" and "Dolor de cabeza").
+	keyCanonical bool
 }
 
 func eventArrays() map[string]eventArray {
 	return map[string]eventArray{
 		"symptoms": {kind: "symptom", keyField: "name", name: "name", value: "severity", keyRequired: true,
-			nameField: FieldSymptomName, valueField: FieldSymptomSeverity},
+			nameField: FieldSymptomName, valueField: FieldSymptomSeverity, keyCanonical: true},
 		"stateOfMind": {kind: "state_of_mind", keyField: "id", name: "kind", value: "valenceClassification",
 			valueField: FieldValence},
 		"medications": {kind: "medication", keyField: "displayText", name: "displayText", value: "status", keyRequired: true,
@@ -96,8 +100,12 @@ func decodeEvent(env *Env, it *hae.Item, arrays map[string]eventArray, v *Vocabu
 	if err != nil {
 		return err
 	}
+	nameCanon := canonical(s, v, a.nameField, name)
+	if c, ok := nameCanon.(string); ok && a.keyCanonical {
+		key = c
+	}
 	s.Row(t, int64(it.Ordinal), a.kind, start.Instant, key, instant(end), name, value,
-		canonical(s, v, a.nameField, name), canonical(s, v, a.valueField, value), src, details, offset(start))
+		nameCanon, canonical(s, v, a.valueField, value), src, details, offset(start))
 	return nil
 }
 
