@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -313,16 +312,8 @@ func (pb *publisher) manifest(res *Result) (bool, error) {
 // classify maps publish errors: a full stream (DiscardNew) has its own
 // answer; everything else is the stream being unavailable.
 func classify(err error) error {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && isFull(apiErr) {
+	if stream.IsFull(err) {
 		return fmt.Errorf("%w: %w", ErrStreamFull, err)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
-}
-
-// isFull recognises the server refusing a message because the stream hit
-// MaxBytes or MaxMsgs under DiscardNew (error code 10077, "maximum ...
-// exceeded").
-func isFull(e *jetstream.APIError) bool {
-	return e.ErrorCode == 10077 && (strings.Contains(e.Description, "maximum bytes") || strings.Contains(e.Description, "maximum messages"))
 }
