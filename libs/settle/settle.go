@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/google/uuid"
@@ -68,6 +69,70 @@ func Split[T any](c Config, class pgstore.Class, batch []T, delivered func(T) ui
 		}
 	}
 	return retry, last
+}
+
+// Retry is how a consumer settles a batch whose write failed, for its own
+// message type T: the metric-writer's decoded parts and the raw-archiver's
+// rows share it.
+type Retry[T any] struct {
+	Config   Config
+	Recorder *Recorder
+	// Timeout bounds recording the messages given up (BATCH_FLUSH_TIMEOUT).
+	Timeout time.Duration
+	// Msg and Meta read a batch item's message and its headers.
+	Msg  func(T) jetstream.Msg
+	Meta func(T) stream.Meta
+	// Alone writes one item in a transaction of its own (within its own
+	// timeout) and, after its COMMIT, acknowledges it.
+	Alone func(ctx context.Context, item T) error
+}
+
+// Failed settles a batch that was not written because of err. An outage (or
+// a conflict) is redelivered with backoff for as long as it lasts. Any other
+// failure is redelivered with backoff too, but an item on its last allowed
+// delivery is first written alone (a batch-mate may be the cause) and, if
+// that fails as well, given up and recorded. If the database goes away
+// meanwhile, the items not yet settled wait for it with the rest.
+func (r Retry[T]) Failed(ctx context.Context, log *slog.Logger, batch []T, err error) {
+	class := pgstore.Classify(err)
+	retry, last := Split(r.Config, class, batch, func(item T) uint64 { return r.Meta(item).Delivered })
+	log.Error("batch not written", "class", class.String(), "messages", len(batch), "redelivered", len(retry), "last_attempts", len(last), "err", err)
+	stream.NakAll(r.msgs(retry))
+	var give []Failure
+	for i, item := range last {
+		why := err
+		if len(batch) > 1 {
+			err := r.Alone(ctx, item)
+			if err == nil {
+				continue
+			}
+			if !Bounded(pgstore.Classify(err)) {
+				stream.NakAll(r.msgs(last[i:]))
+				break
+			}
+			why = err
+		}
+		give = append(give, Failure{Msg: r.Msg(item), Meta: r.Meta(item), Err: why})
+	}
+	r.GiveUp(ctx, give)
+}
+
+// GiveUp records fs (Recorder.GiveUp) within Timeout.
+func (r Retry[T]) GiveUp(ctx context.Context, fs []Failure) {
+	if len(fs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	r.Recorder.GiveUp(ctx, fs)
+}
+
+func (r Retry[T]) msgs(items []T) []jetstream.Msg {
+	out := make([]jetstream.Msg, len(items))
+	for i, item := range items {
+		out[i] = r.Msg(item)
+	}
+	return out
 }
 
 // AfterCommit returns the hook a consumer calls after each COMMIT, before

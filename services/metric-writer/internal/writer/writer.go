@@ -25,9 +25,8 @@ type Worker struct {
 	kind    *kind.Kind
 	w       *partwrite.Writer
 	batch   stream.BatchConfig
-	settle  settle.Config
 	metrics *Metrics
-	given   *settle.Recorder
+	retry   settle.Retry[message]
 	// afterCommit runs between COMMIT and the acks (a failpoint in tests).
 	afterCommit func()
 }
@@ -48,16 +47,29 @@ func New(log *slog.Logger, k *kind.Kind, pool *pgxpool.Pool, parts *pgstore.Part
 	if o.AfterCommit == nil {
 		o.AfterCommit = func() {}
 	}
-	return &Worker{
+	w := &Worker{
 		log:         log,
 		kind:        k,
 		w:           partwrite.New(log, k, pool, parts),
 		batch:       o.Batch,
-		settle:      o.Settle,
 		metrics:     m,
-		given:       settle.NewRecorder(log, pool, m.GivenUp),
 		afterCommit: o.AfterCommit,
 	}
+	w.retry = settle.Retry[message]{
+		Config:   o.Settle,
+		Recorder: settle.NewRecorder(log, pool, m.GivenUp),
+		Timeout:  o.Batch.FlushTimeout,
+		Msg:      func(m message) jetstream.Msg { return m.msg },
+		Meta:     func(m message) stream.Meta { return m.d.Part.Meta },
+		Alone: func(ctx context.Context, m message) error {
+			res, err := w.write(ctx, []message{m})
+			if err == nil {
+				w.committed([]message{m}, res)
+			}
+			return err
+		},
+	}
+	return w
 }
 
 // message is a delivered part, decoded as soon as it arrives.
@@ -142,41 +154,10 @@ func (w *Worker) committed(batch []message, res *partwrite.Result) {
 	}
 }
 
-// failed settles a batch that was not written. An outage is retried with
-// backoff for as long as it lasts. Any other failure is retried with
-// backoff too, but a part on its last allowed delivery is first written
-// alone (a batch-mate may be the cause) and, if that fails as well, given
-// up and recorded.
+// failed counts a batch that was not written and settles it (settle.Retry).
 func (w *Worker) failed(ctx context.Context, batch []message, err error) {
-	class := pgstore.Classify(err)
-	w.metrics.Retries.WithLabelValues(w.kind.Name, class.String()).Inc()
-	retry, last := settle.Split(w.settle, class, batch, func(m message) uint64 { return m.d.Part.Meta.Delivered })
-	w.log.Error("batch not written", "class", class.String(), "messages", len(batch), "redelivered", len(retry), "last_attempts", len(last), "err", err)
-	stream.NakAll(msgsOf(retry))
-	if len(last) == 0 {
-		return
-	}
-	var give []settle.Failure
-	for i, m := range last {
-		why := err
-		if len(batch) > 1 {
-			res, err := w.write(ctx, []message{m})
-			if err == nil {
-				w.committed([]message{m}, res)
-				continue
-			}
-			if !settle.Bounded(pgstore.Classify(err)) {
-				// The database went away: the rest waits for it too.
-				stream.NakAll(msgsOf(last[i:]))
-				break
-			}
-			why = err
-		}
-		give = append(give, settle.Failure{Msg: m.msg, Meta: m.d.Part.Meta, Err: why})
-	}
-	ctx, cancel := context.WithTimeout(ctx, w.batch.FlushTimeout)
-	defer cancel()
-	w.given.GiveUp(ctx, give)
+	w.metrics.Retries.WithLabelValues(w.kind.Name, pgstore.Classify(err).String()).Inc()
+	w.retry.Failed(ctx, w.log, batch, err)
 }
 
 func msgsOf(batch []message) []jetstream.Msg {

@@ -29,9 +29,8 @@ type Archiver struct {
 	parts   *pgstore.Partitions
 	books   pgstore.Bookkeeping
 	batch   stream.BatchConfig
-	settle  settle.Config
 	metrics *Metrics
-	given   *settle.Recorder
+	retry   settle.Retry[archived]
 	// afterCommit runs between COMMIT and the acks (a failpoint in tests).
 	afterCommit func()
 }
@@ -87,8 +86,24 @@ func New(log *slog.Logger, pool *pgxpool.Pool, parts *pgstore.Partitions, o Opti
 	if o.AfterCommit == nil {
 		o.AfterCommit = func() {}
 	}
-	return &Archiver{log: log, pool: pool, parts: parts, books: pgstore.NewBookkeeping(), batch: o.Batch, settle: o.Settle,
-		metrics: m, given: settle.NewRecorder(log, pool, m.GivenUp), afterCommit: o.AfterCommit}
+	a := &Archiver{log: log, pool: pool, parts: parts, books: pgstore.NewBookkeeping(), batch: o.Batch,
+		metrics: m, afterCommit: o.AfterCommit}
+	a.retry = settle.Retry[archived]{
+		Config:   o.Settle,
+		Recorder: settle.NewRecorder(log, pool, m.GivenUp),
+		Timeout:  o.Batch.FlushTimeout,
+		Msg:      func(r archived) jetstream.Msg { return r.msg },
+		Meta:     func(r archived) stream.Meta { return r.meta },
+		Alone: func(ctx context.Context, r archived) error {
+			written, refused, err := a.write(ctx, []archived{r})
+			if err == nil {
+				a.committed(written)
+				a.retry.GiveUp(ctx, refused)
+			}
+			return err
+		},
+	}
+	return a
 }
 
 // Run consumes until ctx ends, then drains.
@@ -135,7 +150,9 @@ func (a *Archiver) flush(ctx context.Context, msgs []jetstream.Msg) {
 		return
 	}
 	a.committed(written)
-	a.giveUp(ctx, refused)
+	// Refused at their first delivery: a replay after the cause is fixed
+	// brings them back.
+	a.retry.GiveUp(ctx, refused)
 }
 
 // write stores the messages in one transaction. A message the database
@@ -197,17 +214,6 @@ func pointers(rs []archived) []*archived {
 	return out
 }
 
-// giveUp records refused messages in failed_parts and terminates them, at
-// their first delivery: a replay after the cause is fixed brings them back.
-func (a *Archiver) giveUp(ctx context.Context, refused []settle.Failure) {
-	if len(refused) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
-	defer cancel()
-	a.given.GiveUp(ctx, refused)
-}
-
 // committed counts committed messages and acknowledges them.
 func (a *Archiver) committed(rs []archived) {
 	if len(rs) == 0 {
@@ -223,36 +229,11 @@ func (a *Archiver) committed(rs []archived) {
 	}
 }
 
-// failed settles a batch that was not archived, as the writers do: an
-// outage is retried with backoff for as long as it lasts; any other failure
-// with backoff too, but a message on its last allowed delivery is archived
-// alone and, if that fails as well, given up and recorded.
+// failed counts a batch that was not archived and settles it as the
+// writers do (settle.Retry).
 func (a *Archiver) failed(ctx context.Context, rs []archived, err error) {
-	class := pgstore.Classify(err)
 	a.metrics.Retries.Inc()
-	retry, last := settle.Split(a.settle, class, rs, func(r archived) uint64 { return r.meta.Delivered })
-	a.log.Error("batch not archived", "class", class.String(), "messages", len(rs), "redelivered", len(retry), "last_attempts", len(last), "err", err)
-	stream.NakAll(msgsOf(retry))
-	var give []settle.Failure
-	for i, r := range last {
-		why := err
-		if len(rs) > 1 {
-			written, refused, err := a.write(ctx, []archived{r})
-			if err == nil {
-				a.committed(written)
-				give = append(give, refused...)
-				continue
-			}
-			if !settle.Bounded(pgstore.Classify(err)) {
-				// The database went away: the rest waits for it too.
-				stream.NakAll(msgsOf(last[i:]))
-				break
-			}
-			why = err
-		}
-		give = append(give, settle.Failure{Msg: r.msg, Meta: r.meta, Err: why})
-	}
-	a.giveUp(ctx, give)
+	a.retry.Failed(ctx, a.log, rs, err)
 }
 
 // read turns one message into its row.
