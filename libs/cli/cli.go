@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/alecthomas/kong"
 
@@ -30,10 +31,15 @@ type Env struct {
 }
 
 // Run reads the settings' sources, applies LOG_LEVEL, parses args into
-// grammar and runs the command chosen with bind(env) as its argument (a
-// tool wraps Env in its own type to give commands its helpers).
+// grammar, fills and validates settings (a pointer to the tool's settings
+// struct, or nil) and runs the command chosen with bind(env) as its
+// argument (a tool wraps Env in its own type to give commands its helpers).
+// `--help-env` prints the settings instead.
 func Run[E any](ctx context.Context, log *slog.Logger, name, description string, grammar any, args []string,
-	getenv func(string) string, stdout, stderr io.Writer, bind func(Env) E) error {
+	getenv func(string) string, stdout, stderr io.Writer, settings any, bind func(Env) E) error {
+	if settings != nil && slices.Equal(args, []string{config.HelpEnvFlag}) {
+		return config.WriteEnv(stdout, config.Describe(settings))
+	}
 	getenv, err := config.FromEnvironment(getenv)
 	if err != nil {
 		return err
@@ -44,6 +50,14 @@ func Run[E any](ctx context.Context, log *slog.Logger, name, description string,
 	kctx, err := Parse(name, description, grammar, args, stdout, stderr)
 	if err != nil || kctx == nil {
 		return err
+	}
+	if settings != nil {
+		if err := config.Load(getenv, settings); err != nil {
+			return err
+		}
+		if err := config.Validate(settings); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 	}
 	return kctx.Run(bind(Env{Ctx: ctx, Log: log, Stdout: stdout, Stderr: stderr, Getenv: getenv}))
 }

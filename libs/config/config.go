@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,39 +49,62 @@ func Load(getenv func(string) string, cfg any) error {
 		}
 	}
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: values}); err != nil {
-		return fmt.Errorf("config: %w", nameVariables(cfg, err))
+		return fmt.Errorf("config: %w", nameVariables(cfg, values, err))
 	}
 	return nil
 }
 
-// nameVariables rewrites parse errors, which name Go fields, to name the
-// environment variable the user has to fix.
-func nameVariables(cfg any, err error) error {
+// nameVariables rewrites parse errors, which name Go fields (MaxAge is in
+// more than one struct), to name the environment variables the user has
+// to fix.
+func nameVariables(cfg any, values map[string]string, err error) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
 	}
-	keys := map[string]string{}
-	fieldKeys(reflect.Indirect(reflect.ValueOf(cfg)).Type(), keys)
 	var msgs []string
+	named := false
 	for _, e := range agg.Errors {
 		var pe env.ParseError
-		if errors.As(e, &pe) && keys[pe.Name] != "" {
-			msgs = append(msgs, fmt.Sprintf("%s: %v", keys[pe.Name], pe.Err))
+		if !errors.As(e, &pe) {
+			msgs = append(msgs, e.Error())
 			continue
 		}
-		msgs = append(msgs, e.Error())
+		if !named {
+			msgs = append(msgs, unparsable(cfg, values)...)
+			named = true
+		}
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }
 
+// unparsable names every variable whose value does not parse, each tried
+// alone on a fresh settings struct.
+func unparsable(cfg any, values map[string]string) []string {
+	t := reflect.TypeOf(cfg).Elem()
+	var msgs []string
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		err := env.ParseWithOptions(reflect.New(t).Interface(), env.Options{Environment: map[string]string{key: values[key]}})
+		var agg env.AggregateError
+		if !errors.As(err, &agg) {
+			continue
+		}
+		for _, e := range agg.Errors {
+			if pe := (env.ParseError{}); errors.As(e, &pe) {
+				msgs = append(msgs, fmt.Sprintf("%s: %v", key, pe.Err))
+			}
+		}
+	}
+	return msgs
+}
+
+// fieldKeys maps the fields of struct t that carry an env tag to their
+// variables.
 func fieldKeys(t reflect.Type, keys map[string]string) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
 			keys[f.Name] = name
-		} else if f.Type.Kind() == reflect.Struct {
-			fieldKeys(f.Type, keys)
 		}
 	}
 }

@@ -3,10 +3,13 @@
 package obs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+
+	validation "github.com/go-ozzo/ozzo-validation/v4"
 )
 
 // NewLogger returns a JSON logger at the given level ("" means info). The
@@ -40,4 +43,20 @@ func orInfo(level string) string {
 type levelHandler struct {
 	slog.Handler
 	level *slog.LevelVar
+}
+
+// LogConfig is the logging setting every binary reads.
+type LogConfig struct {
+	Level string `env:"LOG_LEVEL" envDefault:"info" help:"Log level: debug, info, warn or error (JSON logs on stderr)."`
+}
+
+// Validate checks the level is one slog knows.
+func (c LogConfig) Validate() error {
+	return validation.ValidateStruct(&c, validation.Field(&c.Level, validation.By(func(any) error {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(strings.ToUpper(orInfo(c.Level)))); err != nil {
+			return errors.New("must be debug, info, warn or error")
+		}
+		return nil
+	})))
 }

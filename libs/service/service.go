@@ -1,13 +1,17 @@
-// Package service is what every Health Export process does at start:
-// read and check its settings, apply migrations, and open PostgreSQL and
-// JetStream with readiness checks for both.
+// Package service is what every Health Export process does at start and
+// stop: read and check its settings, apply migrations, open PostgreSQL and
+// JetStream with readiness checks for both, and own its goroutines until
+// every one has ended (Run).
 package service
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"time"
 
+	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,9 +24,37 @@ import (
 	"github.com/healthexport/migrations"
 )
 
+// Config are the settings every service reads.
+type Config struct {
+	Database pgstore.Config
+	Log      obs.LogConfig
+	Pprof    bool `env:"PPROF_ENABLED" envDefault:"false" help:"Serve /debug/pprof/ beside /metrics, for profiling a benchmark (off by default: profiles can reveal data)."`
+	// ShutdownGrace bounds the shutdown: requests in flight, batches being
+	// written, final flushes.
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"On SIGTERM, how long in-flight requests and batches get to finish before they are cut (a cut batch is redelivered)."`
+}
+
+// Validate checks the grace.
+func (c Config) Validate() error {
+	return validation.ValidateStruct(&c, validation.Field(&c.ShutdownGrace, config.NonZero(), validation.Min(time.Second), validation.Max(time.Hour)))
+}
+
+// Args handles a service's command line: --help-env prints its settings
+// (cfg, a pointer to its settings struct) in .env form and tells the caller
+// to stop; any other argument is an error.
+func Args(args []string, stdout io.Writer, cfg any) (done bool, err error) {
+	switch {
+	case len(args) == 0:
+		return false, nil
+	case len(args) == 1 && args[0] == config.HelpEnvFlag:
+		return true, config.WriteEnv(stdout, config.Describe(cfg))
+	}
+	return true, fmt.Errorf("unknown arguments %q: settings come from the environment and .env (%s lists them)", args, config.HelpEnvFlag)
+}
+
 // Settings reads cfg (a pointer to a struct with `env` tags) from the
-// environment and .env, validates it when it can, applies LOG_LEVEL and logs
-// it with secrets masked.
+// environment and .env, validates it and every settings struct inside it
+// (config.Validate), applies LOG_LEVEL and logs it with secrets masked.
 func Settings(log *slog.Logger, getenv func(string) string, name string, cfg any) error {
 	getenv, err := config.FromEnvironment(getenv)
 	if err != nil {
@@ -31,10 +63,8 @@ func Settings(log *slog.Logger, getenv func(string) string, name string, cfg any
 	if err := config.Load(getenv, cfg); err != nil {
 		return err
 	}
-	if v, ok := cfg.(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
+	if err := config.Validate(cfg); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if err := obs.SetLevel(log, getenv("LOG_LEVEL")); err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/healthexport/libs/config"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/stream"
 )
@@ -34,16 +35,16 @@ type Config struct {
 	// MaxAttempts bounds the deliveries of a message whose write keeps
 	// failing for a reason that is not an outage (with the backoff, 10 is
 	// about four minutes).
-	MaxAttempts int `env:"WRITE_MAX_ATTEMPTS" envDefault:"10"`
+	MaxAttempts int `env:"WRITE_MAX_ATTEMPTS" envDefault:"10" help:"Deliveries of a message whose write keeps failing for a reason other than a database outage, after which it is given up: recorded in failed_parts, logged, counted, replayable."`
 	// CrashAfterCommit (testing only) makes the process SIGKILL itself right
 	// after its Nth committed batch, before acknowledging it.
-	CrashAfterCommit int `env:"FAILPOINT_CRASH_AFTER_COMMIT"`
+	CrashAfterCommit int `env:"FAILPOINT_CRASH_AFTER_COMMIT" zero:"off" help:"Testing only: SIGKILL the consumer right after its Nth committed batch, before acknowledging it."`
 }
 
 // Validate checks the settings.
 func (c Config) Validate() error {
 	return validation.ValidateStruct(&c,
-		validation.Field(&c.MaxAttempts, validation.Required, validation.Min(1), validation.Max(1000)),
+		validation.Field(&c.MaxAttempts, config.NonZero(), validation.Min(1), validation.Max(1000)),
 		validation.Field(&c.CrashAfterCommit, validation.Min(0)),
 	)
 }

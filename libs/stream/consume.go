@@ -42,10 +42,12 @@ func Backoff(delivered uint64) time.Duration {
 
 // KeepAlive tells JetStream the messages are still being worked on, every
 // interval, until the returned stop is called: a long flush must not make
-// them redeliver to another instance.
+// them redeliver to another instance. stop returns once the pinging has
+// ended, so nothing touches the messages after their ack.
 func KeepAlive(msgs []jetstream.Msg, interval time.Duration) (stop func()) {
-	done := make(chan struct{})
+	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(ended)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -59,7 +61,7 @@ func KeepAlive(msgs []jetstream.Msg, interval time.Duration) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-ended }
 }
 
 // AckAll acknowledges messages whose effects are committed. A lost ack only

@@ -7,6 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
@@ -22,28 +27,56 @@ const MaxMessageBytes = 8 << 20
 // Config names the stream and its limits. Stream name, subject prefix and
 // durable prefix are settings so tests run beside a running stack.
 type Config struct {
-	URL             string        `env:"NATS_URL,required" mask:"url"`
-	Name            string        `env:"STREAM_NAME" envDefault:"HEALTH"`
-	SubjectPrefix   string        `env:"SUBJECT_PREFIX" envDefault:"health"`
-	DurablePrefix   string        `env:"DURABLE_PREFIX"`
-	Replicas        int           `env:"STREAM_REPLICAS" envDefault:"1"`
-	MaxAge          time.Duration `env:"STREAM_MAX_AGE" envDefault:"720h"`
-	MaxBytes        int64         `env:"STREAM_MAX_BYTES" envDefault:"10737418240"`
-	DuplicateWindow time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"24h"`
+	URL             string        `env:"NATS_URL,required" mask:"url" help:"NATS with JetStream (nats://host:4222; a comma-separated list for a cluster)."`
+	Name            string        `env:"STREAM_NAME" envDefault:"HEALTH" help:"The JetStream stream."`
+	SubjectPrefix   string        `env:"SUBJECT_PREFIX" envDefault:"health" help:"First token(s) of every subject: <prefix>.ingest.<kind>.<user_id>, <prefix>.manifest.<user_id>."`
+	DurablePrefix   string        `env:"DURABLE_PREFIX" zero:"the consumers are raw-archiver and writer-<kind>" help:"Prefix of the durable consumers' names."`
+	Replicas        int           `env:"STREAM_REPLICAS" envDefault:"1" help:"Stream replicas: 1 on one machine, 3 in a NATS cluster."`
+	MaxAge          time.Duration `env:"STREAM_MAX_AGE" envDefault:"720h" help:"How long messages stay in the stream, for replays."`
+	MaxBytes        int64         `env:"STREAM_MAX_BYTES" envDefault:"10737418240" help:"The stream's MaxBytes; a full stream answers uploads 503 (DiscardNew)."`
+	DuplicateWindow time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"24h" help:"Exact resends within this window are absorbed (at most STREAM_MAX_AGE)."`
 }
 
 // Validate checks the settings make a usable stream.
 func (c Config) Validate() error {
 	return validation.ValidateStruct(&c,
-		validation.Field(&c.Name, validation.Required),
-		validation.Field(&c.SubjectPrefix, validation.Required),
-		validation.Field(&c.Replicas, validation.Min(1), validation.Max(5)),
-		validation.Field(&c.MaxAge, validation.Min(time.Minute)),
-		validation.Field(&c.MaxBytes, validation.Min(int64(MaxMessageBytes))),
+		validation.Field(&c.URL, validation.Required, validation.By(natsURLs)),
+		validation.Field(&c.Name, validation.Required, validation.Match(streamName).Error("must be letters, digits, - and _")),
+		validation.Field(&c.SubjectPrefix, validation.Required, validation.Match(subjectPrefix).Error("must be subject tokens (letters, digits, - and _) joined by dots")),
+		validation.Field(&c.DurablePrefix, validation.Match(streamName).Error("must be letters, digits, - and _")),
+		validation.Field(&c.Replicas, config.NonZero(), validation.Min(1), validation.Max(5)),
+		validation.Field(&c.MaxAge, config.NonZero(), validation.Min(time.Minute)),
+		validation.Field(&c.MaxBytes, config.NonZero(), validation.Min(int64(MaxMessageBytes))),
 		// A duplicate window longer than MaxAge would promise dedupe of
 		// messages the stream no longer holds.
-		validation.Field(&c.DuplicateWindow, validation.Min(time.Second), validation.Max(c.MaxAge).Error("must not exceed STREAM_MAX_AGE")),
+		validation.Field(&c.DuplicateWindow, config.NonZero(), validation.Min(time.Second), validation.Max(c.MaxAge).Error("must not exceed STREAM_MAX_AGE")),
 	)
+}
+
+// Names the server accepts for streams and consumers, and subject tokens,
+// kept to what reads well in a subject or a consumer list.
+var (
+	streamName    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	subjectPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+)
+
+// natsURLs accepts what nats.Connect does: a comma-separated list of
+// nats://, tls://, ws:// or wss:// URLs, or host:port.
+func natsURLs(v any) error {
+	for _, u := range strings.Split(v.(string), ",") {
+		u = strings.TrimSpace(u)
+		if !strings.Contains(u, "://") {
+			if _, _, err := net.SplitHostPort(u); err != nil {
+				return errors.New("must be nats://host:port (or a comma-separated list of them)")
+			}
+			continue
+		}
+		parsed, err := url.Parse(u)
+		if err != nil || parsed.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, parsed.Scheme) {
+			return errors.New("must be nats://host:port (or a comma-separated list of them)")
+		}
+	}
+	return nil
 }
 
 // IngestSubjects matches every part; ManifestSubjects every manifest.

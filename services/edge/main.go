@@ -15,7 +15,7 @@ func main() {
 	log := obs.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, log, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		log.Error("edge stopped", "err", err)
 		os.Exit(1)
 	}

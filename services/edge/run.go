@@ -2,20 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/nats-io/nats.go"
-	"golang.org/x/sync/errgroup"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/config"
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
@@ -28,71 +31,110 @@ import (
 	"github.com/healthexport/services/edge/internal/server"
 )
 
+// settings are the edge's; each nested struct is validated by the package
+// that owns it (config.Validate).
 type settings struct {
-	Addr             string        `env:"EDGE_ADDR" envDefault:"127.0.0.1:8080"`
-	AdminAddr        string        `env:"EDGE_ADMIN_ADDR"`
-	DatabaseURL      string        `env:"DATABASE_URL,required" mask:"url"`
-	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info"`
-	Pprof            bool          `env:"PPROF_ENABLED"`
-	MaxBodyBytes     int64         `env:"INGEST_MAX_BODY_BYTES" envDefault:"268435456"`
-	PartMaxBytes     int           `env:"INGEST_PART_MAX_BYTES" envDefault:"524288"`
-	SpoolMemoryBytes int64         `env:"INGEST_SPOOL_MEMORY_BYTES" envDefault:"4194304"`
-	SpoolDir         string        `env:"INGEST_SPOOL_DIR"`
-	BodyTimeout      time.Duration `env:"INGEST_BODY_TIMEOUT" envDefault:"10m"`
-	HeaderTimeout    time.Duration `env:"HTTP_HEADER_TIMEOUT" envDefault:"10s"`
-	PublishTimeout   time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"10s"`
-	ShutdownGrace    time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s"`
-	ProxyHeader      string        `env:"EDGE_PROXY_HEADER"`
-	TrustedProxies   []string      `env:"EDGE_TRUSTED_PROXIES" envSeparator:","`
-	RedisURL         string        `env:"REDIS_URL,required" mask:"url"`
-	RedisKeyPrefix   string        `env:"REDIS_KEY_PREFIX" envDefault:"hx:"`
-	RateRequests     int           `env:"RATE_LIMIT_REQUESTS" envDefault:"100"`
-	RateWindow       time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1h"`
-	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" envDefault:"60s"`
-	AuthStaleGrace   time.Duration `env:"AUTH_STALE_GRACE" envDefault:"10m"`
-	AuthMaxHashing   int           `env:"AUTH_MAX_CONCURRENT_HASHES" envDefault:"4"`
-	AuthHashQueue    int           `env:"AUTH_HASH_QUEUE" envDefault:"32"`
-	AuthHashWait     time.Duration `env:"AUTH_HASH_WAIT" envDefault:"2s"`
-	AuthFailures     int           `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10"`
+	Service          service.Config
+	Addr             string        `env:"EDGE_ADDR" envDefault:"127.0.0.1:8080" help:"Where the edge's HTTP API listens (host:port)."`
+	AdminAddr        string        `env:"EDGE_ADMIN_ADDR" zero:"/metrics and pprof on EDGE_ADDR" help:"Internal listener for /metrics, /readyz with each check's error, and pprof (host:port)."`
+	MaxBodyBytes     int64         `env:"INGEST_MAX_BODY_BYTES" envDefault:"268435456" help:"Largest accepted upload, after gzip decoding, in bytes."`
+	PartMaxBytes     int           `env:"INGEST_PART_MAX_BYTES" envDefault:"524288" help:"Largest part the edge publishes, in bytes."`
+	SpoolMemoryBytes int64         `env:"INGEST_SPOOL_MEMORY_BYTES" envDefault:"4194304" zero:"every body goes to a temp file" help:"Body bytes kept in memory before the rest goes to a temp file."`
+	SpoolDir         string        `env:"INGEST_SPOOL_DIR" zero:"the system temp directory" help:"Directory for spooled bodies (an existing, writable directory)."`
+	BodyTimeout      time.Duration `env:"INGEST_BODY_TIMEOUT" envDefault:"10m" help:"Longest time an upload's body may take to arrive, counted once its key is checked."`
+	HeaderTimeout    time.Duration `env:"HTTP_HEADER_TIMEOUT" envDefault:"10s" help:"Longest time a request's headers, and the whole of any request but an upload, may take to arrive (slow clients are cut)."`
+	PublishTimeout   time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"10s" help:"Longest wait for JetStream to acknowledge a part or a manifest (then 503)."`
+	ProxyHeader      string        `env:"EDGE_PROXY_HEADER" zero:"the TCP peer's address" help:"Header holding the client's address behind a proxy (X-Forwarded-For, X-Real-IP), read only from EDGE_TRUSTED_PROXIES."`
+	TrustedProxies   []string      `env:"EDGE_TRUSTED_PROXIES" envSeparator:"," zero:"none" help:"The proxies' addresses, a comma-separated list of CIDR prefixes or addresses (127.0.0.1/32,10.0.0.0/8); required with EDGE_PROXY_HEADER."`
+	RedisURL         string        `env:"REDIS_URL,required" mask:"url" help:"Redis, for the rate limit every edge shares (redis://host:6379/0)."`
+	RedisKeyPrefix   string        `env:"REDIS_KEY_PREFIX" envDefault:"hx:" help:"Prefix of every Redis key."`
+	RateRequests     int           `env:"RATE_LIMIT_REQUESTS" envDefault:"100" help:"Requests per API key per RATE_LIMIT_WINDOW, shared by every edge (burst: all of it). Raise it for backfills."`
+	RateWindow       time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1h" help:"The rate limit's window."`
+	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" envDefault:"60s" zero:"no cache: every request verifies its key" help:"How long an edge trusts a key it verified (at most 60s; revocations reach every edge at once, this is the backstop)."`
+	AuthStaleGrace   time.Duration `env:"AUTH_STALE_GRACE" envDefault:"10m" zero:"none: keys fail with the key store" help:"While the key store (PostgreSQL) fails, a key verified within AUTH_CACHE_TTL plus this still works (at most 10m)."`
+	AuthMaxHashing   int           `env:"AUTH_MAX_CONCURRENT_HASHES" envDefault:"4" help:"Argon2id verifications an edge runs at once (each ~20 ms and 19 MiB); past this and the queue, 503."`
+	AuthHashQueue    int           `env:"AUTH_HASH_QUEUE" envDefault:"32" zero:"no waiting: 503 at once when all are busy" help:"Verifications that may wait for a turn, up to AUTH_HASH_WAIT, before the edge answers 503."`
+	AuthHashWait     time.Duration `env:"AUTH_HASH_WAIT" envDefault:"2s" zero:"no waiting: 503 at once when all are busy" help:"How long a verification may wait for a turn."`
+	AuthFailures     int           `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10" help:"Failed key attempts per client address (IPv6: per /64), and wrong secrets per key id, per minute before 429, without any hashing."`
 	Stream           stream.Config
 }
 
 func (s settings) Validate() error {
 	return validation.ValidateStruct(&s,
-		validation.Field(&s.Addr, validation.Required),
-		validation.Field(&s.MaxBodyBytes, validation.Min(int64(1024))),
+		validation.Field(&s.Addr, validation.Required, obs.ListenAddress{}),
+		validation.Field(&s.AdminAddr, obs.ListenAddress{}),
+		validation.Field(&s.MaxBodyBytes, config.NonZero(), validation.Min(int64(1024))),
 		// A part must fit a message with room for its wrapping and headers.
-		validation.Field(&s.PartMaxBytes, validation.Min(1024), validation.Max(stream.MaxMessageBytes/2)),
+		validation.Field(&s.PartMaxBytes, config.NonZero(), validation.Min(1024), validation.Max(stream.MaxMessageBytes/2)),
 		validation.Field(&s.SpoolMemoryBytes, validation.Min(int64(0))),
-		validation.Field(&s.BodyTimeout, validation.Min(time.Second)),
-		validation.Field(&s.HeaderTimeout, validation.Min(100*time.Millisecond)),
-		validation.Field(&s.PublishTimeout, validation.Min(100*time.Millisecond)),
-		validation.Field(&s.RateRequests, validation.Min(1)),
-		validation.Field(&s.RateWindow, validation.Min(time.Second)),
+		validation.Field(&s.SpoolDir, validation.By(writableDir)),
+		validation.Field(&s.BodyTimeout, config.NonZero(), validation.Min(time.Second)),
+		validation.Field(&s.HeaderTimeout, config.NonZero(), validation.Min(100*time.Millisecond)),
+		validation.Field(&s.PublishTimeout, config.NonZero(), validation.Min(100*time.Millisecond)),
+		validation.Field(&s.ProxyHeader, validation.Match(headerName).Error("must be an HTTP header name")),
+		validation.Field(&s.RedisURL, validation.Required, validation.By(redisURL)),
+		validation.Field(&s.RedisKeyPrefix, validation.Match(redisPrefix).Error("must be letters, digits and :._-")),
+		validation.Field(&s.RateRequests, config.NonZero(), validation.Min(1)),
+		validation.Field(&s.RateWindow, config.NonZero(), validation.Min(time.Second)),
 		// The cache is a convenience; revocations must not wait longer.
 		validation.Field(&s.AuthCacheTTL, validation.Min(time.Duration(0)), validation.Max(time.Minute)),
 		validation.Field(&s.AuthStaleGrace, validation.Min(time.Duration(0)), validation.Max(10*time.Minute)),
-		validation.Field(&s.AuthMaxHashing, validation.Min(1)),
+		validation.Field(&s.AuthMaxHashing, config.NonZero(), validation.Min(1)),
 		validation.Field(&s.AuthHashQueue, validation.Min(0)),
-		validation.Field(&s.AuthFailures, validation.Min(1)),
+		validation.Field(&s.AuthHashWait, validation.Min(time.Duration(0)), validation.Max(time.Minute)),
+		validation.Field(&s.AuthFailures, config.NonZero(), validation.Min(1)),
 		// A proxy header from anyone would let every client pick the
 		// address its failed keys are counted by.
 		validation.Field(&s.TrustedProxies, validation.When(s.ProxyHeader != "", validation.Required.Error(
 			"EDGE_PROXY_HEADER is read only from the proxies in EDGE_TRUSTED_PROXIES: list them (e.g. 127.0.0.1/32 for a proxy on this host)")),
 			validation.By(func(any) error { _, err := prefixes(s.TrustedProxies); return err })),
-		validation.Field(&s.Stream),
 	)
 }
 
-func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io.Writer) error {
+var (
+	// headerName is an HTTP header field name (RFC 9110's token).
+	headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	// redisPrefix keeps keys readable in redis-cli and safe in patterns.
+	redisPrefix = regexp.MustCompile(`^[A-Za-z0-9:._-]*$`)
+)
+
+func writableDir(v any) error {
+	dir, _ := v.(string)
+	if dir == "" {
+		return nil
+	}
+	f, err := os.CreateTemp(dir, ".edge-spool-check-*")
+	if err != nil {
+		return errors.New("must be an existing directory the edge can write to")
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}
+
+func redisURL(v any) error {
+	if _, err := redis.ParseURL(v.(string)); err != nil {
+		return errors.New("must be a Redis URL (redis://[:password@]host:6379/0)")
+	}
+	return nil
+}
+
+// run builds the edge and serves its API, with the admin listener and the
+// key verifier's background writes as support, under one owner
+// (service.Run): the first to fail stops the others, and run returns once
+// all have ended.
+func run(ctx context.Context, log *slog.Logger, args []string, getenv func(string) string, stdout io.Writer) error {
 	var cfg settings
+	if done, err := service.Args(args, stdout, &cfg); done || err != nil {
+		return err
+	}
 	if err := service.Settings(log, getenv, "edge", &cfg); err != nil {
 		return err
 	}
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
 	}
-	deps, err := service.Open(ctx, log, "edge", cfg.DatabaseURL, cfg.Stream)
+	deps, err := service.Open(ctx, log, "edge", cfg.Service.Database.URL, cfg.Stream)
 	if err != nil {
 		return err
 	}
@@ -113,9 +155,6 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		FailuresPerMinute: cfg.AuthFailures,
 		TouchEvery:        10 * time.Second,
 	}, log, reg)
-	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBg()
-	go verifier.Run(bgCtx)
 
 	// Revocations from any edge or healthctl reach this one at once.
 	sub, err := deps.NC.Subscribe(cfg.Stream.RevokeSubject(), func(m *nats.Msg) { verifier.Revoked(string(m.Data)) })
@@ -153,7 +192,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		BodyTimeout:      cfg.BodyTimeout,
 		ProxyHeader:      cfg.ProxyHeader,
 		TrustedProxies:   trusted,
-		Pprof:            cfg.Pprof,
+		Pprof:            cfg.Service.Pprof,
 		Admin:            cfg.AdminAddr != "",
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
 		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(deps.Pool)},
@@ -164,21 +203,28 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	log.Info("edge listening", "addr", ln.Addr().String())
-	// The API and the admin listener end together: the first to fail
-	// stops the other.
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(gctx, ln, cfg.ShutdownGrace); err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
+	// The admin listener answers (not ready) while requests finish, and the
+	// verifier writes last_used_at of the last of them: both stop after
+	// the API.
+	support := []service.Task{func(stop, _ context.Context) error {
+		verifier.Run(stop)
 		return nil
-	})
+	}}
 	if cfg.AdminAddr != "" {
-		g.Go(func() error {
-			return obs.Serve(gctx, log, cfg.AdminAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Pprof))
+		support = append(support, func(stop, _ context.Context) error {
+			return obs.Serve(stop, log, cfg.AdminAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Service.Pprof))
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = service.Run(ctx, log, cfg.Service.ShutdownGrace, service.Tasks{
+		Work: []service.Task{func(stop, _ context.Context) error {
+			if err := srv.Serve(stop, ln, cfg.Service.ShutdownGrace); err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			return nil
+		}},
+		Support: support,
+	})
+	if err != nil {
 		return err
 	}
 	// Every request has been answered; publishes in flight are flushed.

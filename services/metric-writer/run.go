@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
-	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 
@@ -18,33 +16,33 @@ import (
 	"github.com/healthexport/services/metric-writer/internal/writer"
 )
 
+// settings are the metric-writer's; each nested struct is validated by the
+// package that owns it (config.Validate).
 type settings struct {
-	DatabaseURL string        `env:"DATABASE_URL,required" mask:"url"`
-	MetricsAddr string        `env:"WRITER_METRICS_ADDR" envDefault:"127.0.0.1:9102"`
-	LogLevel    string        `env:"LOG_LEVEL" envDefault:"info"`
-	Pprof       bool          `env:"PPROF_ENABLED"`
-	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
+	Service     service.Config
+	MetricsAddr string `env:"WRITER_METRICS_ADDR" envDefault:"127.0.0.1:9102" help:"Where the metric-writer serves /livez, /readyz and /metrics (host:port)."`
+	Maintenance pgstore.MaintenanceConfig
 	Stream      stream.Config
 	Batch       stream.BatchConfig
 	Settle      settle.Config
 }
 
 func (s settings) Validate() error {
-	return validation.ValidateStruct(&s,
-		validation.Field(&s.DatabaseURL, validation.Required),
-		validation.Field(&s.MetricsAddr, validation.Required),
-		validation.Field(&s.Stream),
-		validation.Field(&s.Batch),
-		validation.Field(&s.Settle),
-	)
+	return validation.ValidateStruct(&s, validation.Field(&s.MetricsAddr, validation.Required, obs.ListenAddress{}))
 }
 
-func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io.Writer) error {
+// run starts one worker per kind that has a writer, the partition
+// maintenance and the health server, under one owner (service.Run): the
+// first to fail stops the others, and run returns once all have ended.
+func run(ctx context.Context, log *slog.Logger, args []string, getenv func(string) string, stdout io.Writer) error {
 	var cfg settings
+	if done, err := service.Args(args, stdout, &cfg); done || err != nil {
+		return err
+	}
 	if err := service.Settings(log, getenv, "metric-writer", &cfg); err != nil {
 		return err
 	}
-	deps, err := service.Open(ctx, log, "metric-writer", cfg.DatabaseURL, cfg.Stream)
+	deps, err := service.Open(ctx, log, "metric-writer", cfg.Service.Database.URL, cfg.Stream)
 	if err != nil {
 		return err
 	}
@@ -54,15 +52,14 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	opts := writer.Options{Batch: cfg.Batch, Settle: cfg.Settle, AfterCommit: cfg.Settle.AfterCommit(log)}
 	registry := kind.New()
 	parts := pgstore.NewPartitions(deps.Pool)
+
 	// Partitions are made on demand too; ahead of time the common case never
 	// waits on DDL.
-	go parts.Maintain(ctx, log, cfg.Maintenance, 0, registry.Tables())
-
-	var (
-		wg       sync.WaitGroup
-		durables []string
-		errs     = make(chan error, len(registry.Kinds())+1)
-	)
+	work := []service.Task{func(stop, _ context.Context) error {
+		parts.Maintain(stop, log, cfg.Maintenance.Every, 0, registry.Tables())
+		return nil
+	}}
+	var durables []string
 	for _, k := range registry.Kinds() {
 		if !k.HasWriter() {
 			log.Info("no writer yet: parts stay in the stream", "kind", k.Name)
@@ -79,38 +76,14 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 		}
 		durables = append(durables, k.Durable(cfg.Stream.DurablePrefix))
 		w := writer.New(log, k, deps.Pool, parts, opts, metrics)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Run(ctx, cons); err != nil {
-				errs <- err
-			}
-		}()
+		work = append(work, func(stop, drain context.Context) error { return w.Run(stop, drain, cons) })
 	}
 	// Both consumers export the stream's fill: it stays visible while
 	// either one is down.
 	reg.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, durables...))
-	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSrv()
-	go func() {
-		if err := obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Pprof)); err != nil {
-			errs <- err
-		}
-	}()
 	log.Info("metric-writer ready")
-	select {
-	case <-ctx.Done():
-	case err := <-errs:
+	if err := deps.Run(ctx, log, cfg.Service, cfg.MetricsAddr, work...); err != nil {
 		return err
-	}
-	deps.Ready.ShuttingDown()
-	log.Info("draining: writing what was pulled, then stopping")
-	wg.Wait()
-	// The health server may still report into errs: look, do not close.
-	select {
-	case err := <-errs:
-		return err
-	default:
 	}
 	log.Info("metric-writer stopped cleanly")
 	return nil

@@ -17,16 +17,16 @@ import (
 	"github.com/healthexport/services/raw-archiver/internal/archive"
 )
 
+// settings are the raw-archiver's; each nested struct is validated by the
+// package that owns it (config.Validate).
 type settings struct {
-	DatabaseURL string        `env:"DATABASE_URL,required" mask:"url"`
-	MetricsAddr string        `env:"ARCHIVER_METRICS_ADDR" envDefault:"127.0.0.1:9101"`
-	LogLevel    string        `env:"LOG_LEVEL" envDefault:"info"`
-	Pprof       bool          `env:"PPROF_ENABLED"`
-	Maintenance time.Duration `env:"PARTITION_MAINTENANCE_EVERY" envDefault:"1h"`
+	Service     service.Config
+	MetricsAddr string `env:"ARCHIVER_METRICS_ADDR" envDefault:"127.0.0.1:9101" help:"Where the raw-archiver serves /livez, /readyz and /metrics (host:port)."`
+	Maintenance pgstore.MaintenanceConfig
 	// RawRetention drops raw_ingestions months older than this (0: keep
 	// everything, the default: the archive is what rebuilds tables once the
 	// stream has aged out).
-	RawRetention time.Duration `env:"RAW_RETENTION"`
+	RawRetention time.Duration `env:"RAW_RETENTION" zero:"keep everything" help:"Drop raw_ingestions months older than this (at least STREAM_MAX_AGE): the archive is what rebuilds a table once the stream has aged out."`
 	Stream       stream.Config
 	Batch        stream.BatchConfig
 	Settle       settle.Config
@@ -34,26 +34,29 @@ type settings struct {
 
 func (s settings) Validate() error {
 	return validation.ValidateStruct(&s,
-		validation.Field(&s.MetricsAddr, validation.Required),
-		validation.Field(&s.Maintenance, validation.Min(time.Minute)),
+		validation.Field(&s.MetricsAddr, validation.Required, obs.ListenAddress{}),
 		// Retention shorter than the stream's MaxAge would drop what a
 		// rebuild may still need from the archive.
-		validation.Field(&s.RawRetention, validation.When(s.RawRetention > 0, validation.Min(s.Stream.MaxAge))),
-		validation.Field(&s.Stream),
-		validation.Field(&s.Batch),
-		validation.Field(&s.Settle),
+		validation.Field(&s.RawRetention, validation.Min(time.Duration(0)),
+			validation.When(s.RawRetention > 0, validation.Min(s.Stream.MaxAge).Error("must be at least STREAM_MAX_AGE"))),
 	)
 }
 
 // durable is the archiver's consumer name (after DURABLE_PREFIX).
 const durable = "raw-archiver"
 
-func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io.Writer) error {
+// run starts the archiver, the partition maintenance (and retention) and the
+// health server under one owner (service.Run): the first to fail stops the
+// others, and run returns once all have ended.
+func run(ctx context.Context, log *slog.Logger, args []string, getenv func(string) string, stdout io.Writer) error {
 	var cfg settings
+	if done, err := service.Args(args, stdout, &cfg); done || err != nil {
+		return err
+	}
 	if err := service.Settings(log, getenv, "raw-archiver", &cfg); err != nil {
 		return err
 	}
-	deps, err := service.Open(ctx, log, "raw-archiver", cfg.DatabaseURL, cfg.Stream)
+	deps, err := service.Open(ctx, log, "raw-archiver", cfg.Service.Database.URL, cfg.Stream)
 	if err != nil {
 		return err
 	}
@@ -69,7 +72,6 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	}
 	parts := pgstore.NewPartitions(deps.Pool)
 	raw := pgstore.NewBookkeeping().RawIngestions
-	go parts.Maintain(ctx, log, cfg.Maintenance, cfg.RawRetention, []*pgstore.Table{raw}, raw)
 	opts := archive.Options{Batch: cfg.Batch, Settle: cfg.Settle, AfterCommit: cfg.Settle.AfterCommit(log)}
 	var kinds []string
 	for _, k := range kind.New().Kinds() {
@@ -79,24 +81,14 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string, _ io
 	arch := archive.New(log, deps.Pool, parts, opts, archive.NewMetrics(reg, kinds...))
 	reg.MustRegister(stream.NewLagCollector(log, deps.JS, cfg.Stream.Name, true, cfg.Stream.DurablePrefix+durable))
 
-	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSrv()
-	srvErr := make(chan error, 1)
-	go func() {
-		srvErr <- obs.Serve(srvCtx, log, cfg.MetricsAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Pprof))
-	}()
-
-	runErr := make(chan error, 1)
-	go func() { runErr <- arch.Run(ctx, cons) }()
 	log.Info("raw-archiver ready")
-	select {
-	case err := <-srvErr:
-		return err
-	case <-ctx.Done():
-	}
-	deps.Ready.ShuttingDown()
-	log.Info("draining: archiving what was pulled, then stopping")
-	if err := <-runErr; err != nil {
+	err = deps.Run(ctx, log, cfg.Service, cfg.MetricsAddr,
+		func(stop, _ context.Context) error {
+			parts.Maintain(stop, log, cfg.Maintenance.Every, cfg.RawRetention, []*pgstore.Table{raw}, raw)
+			return nil
+		},
+		func(stop, drain context.Context) error { return arch.Run(stop, drain, cons) })
+	if err != nil {
 		return err
 	}
 	log.Info("raw-archiver stopped cleanly")

@@ -10,9 +10,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"net"
 	"net/http"
@@ -20,11 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,132 +168,6 @@ func TestDeployDockerfiles(t *testing.T) {
 
 // ---- compose.yaml and the variables the services read -----------------------
 
-// envVar is one env tag of a settings struct.
-type envVar struct {
-	Name, Default string
-	Required      bool
-}
-
-// serviceEnv returns the variables a service reads: the env tags of the
-// settings struct in services/<name>/run.go, with those of the structs it
-// embeds as fields (stream.Config, stream.BatchConfig), read from the Go
-// source.
-func serviceEnv(t *testing.T, name string) map[string]envVar {
-	t.Helper()
-	root := testenv.RepoRoot()
-	out := map[string]envVar{}
-	r := &envReader{t: t, root: root, pkgs: map[string]*envPkg{}}
-	r.collect(r.pkg(filepath.Join(root, "services", name)), "settings", "", out)
-	if len(out) == 0 {
-		t.Fatalf("services/%s: no env tags found in its settings struct", name)
-	}
-	return out
-}
-
-type envPkg struct {
-	types   map[string]*ast.StructType
-	imports map[string]string // local name -> import path, per package (files agree here)
-}
-
-type envReader struct {
-	t    *testing.T
-	root string
-	pkgs map[string]*envPkg
-}
-
-func (r *envReader) pkg(dir string) *envPkg {
-	if p := r.pkgs[dir]; p != nil {
-		return p
-	}
-	p := &envPkg{types: map[string]*ast.StructType{}, imports: map[string]string{}}
-	fset := token.NewFileSet()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, parser.SkipObjectResolution)
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			local := filepath.Base(path)
-			if imp.Name != nil {
-				local = imp.Name.Name
-			}
-			p.imports[local] = path
-		}
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok {
-				continue
-			}
-			for _, s := range gd.Specs {
-				if ts, ok := s.(*ast.TypeSpec); ok {
-					if st, ok := ts.Type.(*ast.StructType); ok {
-						p.types[ts.Name.Name] = st
-					}
-				}
-			}
-		}
-	}
-	r.pkgs[dir] = p
-	return p
-}
-
-// dirOf maps the project's import paths to directories
-// (github.com/healthexport/libs/stream -> <root>/libs/stream).
-func (r *envReader) dirOf(importPath string) (string, bool) {
-	rest, ok := strings.CutPrefix(importPath, "github.com/healthexport/")
-	if !ok {
-		return "", false
-	}
-	return filepath.Join(r.root, filepath.FromSlash(rest)), true
-}
-
-func (r *envReader) collect(p *envPkg, typeName, prefix string, out map[string]envVar) {
-	st := p.types[typeName]
-	if st == nil {
-		r.t.Fatalf("struct %s not found", typeName)
-	}
-	for _, f := range st.Fields.List {
-		tag := reflect.StructTag("")
-		if f.Tag != nil {
-			s, _ := strconv.Unquote(f.Tag.Value)
-			tag = reflect.StructTag(s)
-		}
-		if env, ok := tag.Lookup("env"); ok && env != "-" {
-			name, opts, _ := strings.Cut(env, ",")
-			if name != "" {
-				out[prefix+name] = envVar{Name: prefix + name, Default: tag.Get("envDefault"), Required: slices.Contains(strings.Split(opts, ","), "required")}
-				continue
-			}
-		}
-		// An untagged struct field: its own fields' tags, with envPrefix.
-		sub := prefix + tag.Get("envPrefix")
-		switch ft := f.Type.(type) {
-		case *ast.Ident:
-			if p.types[ft.Name] != nil {
-				r.collect(p, ft.Name, sub, out)
-			}
-		case *ast.SelectorExpr:
-			pkgName, _ := ft.X.(*ast.Ident)
-			if pkgName == nil {
-				continue
-			}
-			if dir, ok := r.dirOf(p.imports[pkgName.Name]); ok {
-				if other := r.pkg(dir); other.types[ft.Sel.Name] != nil {
-					r.collect(other, ft.Sel.Name, sub, out)
-				}
-			}
-		}
-	}
-}
-
 // dotEnvExample reads .env.example's NAME=value lines (quotes removed).
 func dotEnvExample(t *testing.T) map[string]string {
 	t.Helper()
@@ -399,7 +268,7 @@ func TestComposeEnvironment(t *testing.T) {
 			if !ok {
 				t.Fatalf("compose.yaml has no service %s", name)
 			}
-			reads := serviceEnv(t, name)
+			reads := binarySettings(t, name)
 			set := composeEnv(t, svc)
 			for _, v := range sortedKeys(reads) {
 				if _, ok := set[v]; !ok {

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/apikey"
-	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/users"
 )
 
@@ -98,13 +97,7 @@ func (c *keysRevokeCmd) Run(e *env) error {
 
 // announceRevocation tells every running edge over NATS.
 func (e *env) announceRevocation(keyID string) error {
-	var sc struct {
-		Stream stream.Config
-	}
-	if err := loadInto(e, &sc); err != nil {
-		return err
-	}
-	return e.announceRevocations(sc.Stream, []string{keyID})
+	return e.announceRevocations(e.cfg.Stream, []string{keyID})
 }
 
 // owner opens the database and finds a key owner by email.

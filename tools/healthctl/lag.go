@@ -37,11 +37,7 @@ type lagReport struct {
 }
 
 func (c *lagCmd) Run(e *env) error {
-	var sc struct{ Stream stream.Config }
-	if err := loadInto(e, &sc); err != nil {
-		return err
-	}
-	nc, err := nats.Connect(sc.Stream.URL, nats.Name("healthctl lag"), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(e.cfg.Stream.URL, nats.Name("healthctl lag"), nats.Timeout(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("connect nats: %w", err)
 	}
@@ -51,7 +47,7 @@ func (c *lagCmd) Run(e *env) error {
 		return err
 	}
 	for {
-		rep, err := measureLag(e.Ctx, js, sc.Stream.Name, c.Interval)
+		rep, err := measureLag(e.Ctx, js, e.cfg.Stream.Name, c.Interval)
 		if err != nil {
 			return err
 		}

@@ -15,14 +15,10 @@ type migrateCmd struct {
 type migrateUpCmd struct{}
 
 func (migrateUpCmd) Run(e *env) error {
-	s, err := e.settings()
-	if err != nil {
+	if err := migrations.Up(e.cfg.Database.URL); err != nil {
 		return err
 	}
-	if err := migrations.Up(s.DatabaseURL); err != nil {
-		return err
-	}
-	st, err := migrations.Current(s.DatabaseURL)
+	st, err := migrations.Current(e.cfg.Database.URL)
 	if err != nil {
 		return err
 	}
@@ -35,21 +31,13 @@ type migrateDownCmd struct {
 }
 
 func (c migrateDownCmd) Run(e *env) error {
-	s, err := e.settings()
-	if err != nil {
-		return err
-	}
-	return migrations.Down(s.DatabaseURL, c.Steps)
+	return migrations.Down(e.cfg.Database.URL, c.Steps)
 }
 
 type migrateStatusCmd struct{}
 
 func (migrateStatusCmd) Run(e *env) error {
-	s, err := e.settings()
-	if err != nil {
-		return err
-	}
-	st, err := migrations.Current(s.DatabaseURL)
+	st, err := migrations.Current(e.cfg.Database.URL)
 	if err != nil {
 		return err
 	}

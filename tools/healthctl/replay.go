@@ -15,7 +15,6 @@ import (
 
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/replay"
-	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/users"
 )
 
@@ -39,13 +38,6 @@ messages. Users deleted since are skipped. Exits 0 once done.`
 }
 
 func (c *replayCmd) Run(e *env) error {
-	var cfg struct {
-		DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
-		Stream      stream.Config
-	}
-	if err := loadInto(e, &cfg); err != nil {
-		return err
-	}
 	reg := kind.New()
 	var kinds []*kind.Kind
 	if c.All {
@@ -74,7 +66,7 @@ func (c *replayCmd) Run(e *env) error {
 	if rebuild && opts.FromArchive {
 		return errors.New("--from-archive needs --since, --from-seq or --user: a rebuild reads the archive anyway")
 	}
-	nc, err := nats.Connect(cfg.Stream.URL, nats.Name("healthctl replay"))
+	nc, err := nats.Connect(e.cfg.Stream.URL, nats.Name("healthctl replay"))
 	if err != nil {
 		return fmt.Errorf("connect nats: %w", err)
 	}
@@ -83,7 +75,7 @@ func (c *replayCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	r := replay.New(e.Log, pool, js, cfg.Stream)
+	r := replay.New(e.Log, pool, js, e.cfg.Stream)
 	for _, k := range kinds {
 		if !k.HasWriter() {
 			continue

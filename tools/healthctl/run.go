@@ -8,8 +8,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/cli"
-	"github.com/healthexport/libs/config"
+	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
 )
 
 // commands is the command tree. Output meant for scripts goes to stdout alone
@@ -23,33 +24,27 @@ type commands struct {
 	Replay     replayCmd     `cmd:"" help:"Rebuild a kind's tables, or replay messages into the live tables."`
 }
 
-// env is what every command gets, with healthctl's helpers.
-type env struct{ cli.Env }
+// env is what every command gets, with healthctl's settings and helpers.
+type env struct {
+	cli.Env
+	cfg *settings
+}
 
-// settings are healthctl's configuration.
+// settings are every setting healthctl reads, loaded and validated before
+// any command runs (healthctl --help-env lists them).
 type settings struct {
-	DatabaseURL string `env:"DATABASE_URL,required" mask:"url"`
+	Database pgstore.Config
+	Log      obs.LogConfig
+	Stream   stream.Config
 }
-
-func (e *env) settings() (settings, error) {
-	var s settings
-	err := loadInto(e, &s)
-	return s, err
-}
-
-// loadInto reads a command's own settings.
-func loadInto(e *env, cfg any) error { return config.Load(e.Getenv, cfg) }
 
 func (e *env) pool() (*pgxpool.Pool, error) {
-	s, err := e.settings()
-	if err != nil {
-		return nil, err
-	}
-	return pgstore.Open(e.Ctx, s.DatabaseURL, 4)
+	return pgstore.Open(e.Ctx, e.cfg.Database.URL, 4)
 }
 
 func run(ctx context.Context, log *slog.Logger, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg settings
 	return cli.Run(ctx, log, "healthctl",
-		"Operate a Health Export installation. Settings come from the environment and .env.",
-		&commands{}, args, getenv, stdout, stderr, func(e cli.Env) *env { return &env{e} })
+		"Operate a Health Export installation. Settings come from the environment and .env (healthctl --help-env lists them).",
+		&commands{}, args, getenv, stdout, stderr, &cfg, func(e cli.Env) *env { return &env{Env: e, cfg: &cfg} })
 }

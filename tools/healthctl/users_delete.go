@@ -40,7 +40,6 @@ written for the user since. Without --yes it prints the rows it would delete and
 }
 
 func (c *usersDeleteCmd) Run(e *env) error {
-	var cfg struct{ Stream stream.Config }
 	pool, err := e.pool()
 	if err != nil {
 		return err
@@ -75,10 +74,7 @@ func (c *usersDeleteCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	natsErr := loadInto(e, &cfg)
-	if natsErr == nil {
-		natsErr = e.announceRevocations(cfg.Stream, ids)
-	}
+	natsErr := e.announceRevocations(e.cfg.Stream, ids)
 	if natsErr != nil {
 		e.Log.Warn("keys revoked; the edges were not told and refuse them when their cache expires (at most AUTH_CACHE_TTL)", "keys", len(ids), "err", natsErr)
 	} else {
@@ -88,7 +84,7 @@ func (c *usersDeleteCmd) Run(e *env) error {
 	// 2. What is in the stream is written before the rows are deleted.
 	if c.Wait > 0 {
 		if natsErr == nil {
-			natsErr = waitForPipeline(e.Ctx, cfg.Stream, c.Wait, e.Log.Info)
+			natsErr = waitForPipeline(e.Ctx, e.cfg.Stream, c.Wait, e.Log.Info)
 		}
 		if natsErr != nil {
 			return fmt.Errorf("keys revoked, nothing else deleted: the consumers could not be waited for (%w); retry, or use --wait 0 and run again (--id %s) once they caught up", natsErr, uid)

@@ -18,5 +18,5 @@ type commands struct {
 func run(ctx context.Context, log *slog.Logger, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return cli.Run(ctx, log, "proving",
 		"Benchmark and fault-injection harnesses for Health Export. Run from the repository's root (make bench, make chaos).",
-		&commands{}, args, getenv, stdout, stderr, func(e cli.Env) *cli.Env { return &e })
+		&commands{}, args, getenv, stdout, stderr, nil, func(e cli.Env) *cli.Env { return &e })
 }

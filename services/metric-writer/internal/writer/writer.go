@@ -79,8 +79,9 @@ type message struct {
 }
 
 // Run consumes until ctx ends, then drains: messages already pulled are
-// written and acknowledged before it returns.
-func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
+// written (with drain, which outlives ctx by SHUTDOWN_GRACE) and
+// acknowledged before it returns.
+func (w *Worker) Run(ctx, drain context.Context, cons jetstream.Consumer) error {
 	// Small channels: memory is bounded by bytes pulled, not by how many
 	// messages JetStream may have unacknowledged.
 	msgs := make(chan jetstream.Msg, 64)
@@ -97,7 +98,7 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 	}()
 	stream.Batch(decoded, w.batch.Limits(),
 		func(m message) (int, int) { return max(m.d.Rows(), 1), stream.PartSize(m.msg.Headers(), m.msg.Data()) },
-		func(b []message) { w.flush(context.WithoutCancel(ctx), b) })
+		func(b []message) { w.flush(drain, b) })
 	return <-pumpErr
 }
 

@@ -109,7 +109,7 @@ func (r *rig) start(t *testing.T, pool *pgstore.Partitions, kinds ...string) fun
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.Run(ctx, cons); err != nil {
+			if err := w.Run(ctx, context.WithoutCancel(ctx), cons); err != nil {
 				t.Error(err)
 			}
 		}()

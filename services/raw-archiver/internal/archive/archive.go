@@ -106,14 +106,15 @@ func New(log *slog.Logger, pool *pgxpool.Pool, parts *pgstore.Partitions, o Opti
 	return a
 }
 
-// Run consumes until ctx ends, then drains.
-func (a *Archiver) Run(ctx context.Context, cons jetstream.Consumer) error {
+// Run consumes until ctx ends, then drains: what was pulled is archived
+// (with drain, which outlives ctx by SHUTDOWN_GRACE) before it returns.
+func (a *Archiver) Run(ctx, drain context.Context, cons jetstream.Consumer) error {
 	msgs := make(chan jetstream.Msg, 64)
 	pumpErr := make(chan error, 1)
 	go func() { pumpErr <- stream.Pump(ctx, a.log, cons, msgs, 2*a.batch.MaxBytes) }()
 	stream.Batch(msgs, a.batch.Limits(),
 		func(m jetstream.Msg) (int, int) { return 1, stream.PartSize(m.Headers(), m.Data()) },
-		func(b []jetstream.Msg) { a.flush(context.WithoutCancel(ctx), b) })
+		func(b []jetstream.Msg) { a.flush(drain, b) })
 	return <-pumpErr
 }
 

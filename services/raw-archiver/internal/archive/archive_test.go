@@ -194,7 +194,7 @@ func startArchiver(t *testing.T, ctx context.Context, db *testenv.Database, sc s
 	runCtx, cancel := context.WithCancel(ctx)
 	h := &archiver{names: names, cfg: cfg, js: js, cons: cons, metrics: archive.NewMetrics(obs.NewRegistry()), cancel: cancel, done: make(chan error, 1)}
 	arch := archive.New(log, db.Pool, pgstore.NewPartitions(db.Pool), archive.Options{Batch: batch, Settle: sc}, h.metrics)
-	go func() { h.done <- arch.Run(runCtx, cons) }()
+	go func() { h.done <- arch.Run(runCtx, context.WithoutCancel(runCtx), cons) }()
 	return h
 }
 
