@@ -44,8 +44,8 @@ clean: down ## down, then remove bin/ and .run/ (NATS store included)
 	rm -rf bin .run
 
 # TestConformance (tests/e2e/conformance_test.go) posts the conformance corpus
-# (../shared/conformance/hae, else tests/e2e/testdata/conformance) to the built
-# binaries as one new user and checks statuses, row counts and values.
+# (tests/e2e/testdata/conformance) to the built binaries as one new user and
+# checks statuses, row counts and values.
 conformance: deps build ## only TestConformance: the conformance corpus against bin/
 	TEST_MODULES=tests TEST_RUN=TestConformance TEST_VET=0 scripts/test.sh
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// testRouter is the brief's stand-in for the kind registry.
+// testRouter stands in for the kind registry, which hae does not import.
 type testRouter struct{}
 
 func (testRouter) MetricKind(name string) string {

@@ -29,7 +29,7 @@ func (e *TimeError) Error() string {
 }
 
 // ParseTime parses a device timestamp: a date, a time of day and a zone
-// (design.md §4). A date alone is refused.
+// (the grammar in docs/data-rules.md, Timestamps). A date alone is refused.
 func ParseTime(s string) (Time, error) { return parseTime(s, false) }
 
 // ParseDateOrTime is ParseTime that also accepts a date alone ("YYYY-MM-DD"),

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// timeExamples are the timestamps the brief and the wire format name; they
+// timeExamples are the timestamps docs/data-rules.md and real exports show; they
 // also seed FuzzParseTime.
 var timeExamples = []string{
 	"2024-02-06 14:30:00 -0800",

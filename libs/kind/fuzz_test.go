@@ -12,7 +12,7 @@ import (
 // FuzzDecode feeds arbitrary bytes as an item's JSON to every kind with a
 // writer, tagged and not, with the name given and without one, and checks
 // that decoding never panics and always ends in exactly one outcome: rows
-// for the item (every value within design.md §4's rules) or one rejection
+// for the item (every value within docs/data-rules.md's rules) or one rejection
 // of its pointer, with a reason and the item as sent.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range []struct{ raw, name string }{

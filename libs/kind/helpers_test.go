@@ -196,7 +196,7 @@ func checkOutcome(k *kind.Kind, it *hae.Item, s *recSink) error {
 	return nil
 }
 
-// checkValue checks one value against design.md §4's rules for its column.
+// checkValue checks one value against docs/data-rules.md's rules for its column.
 func checkValue(table, col string, v any) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s.%s = %#v: %s", table, col, v, fmt.Sprintf(format, args...))

@@ -3,7 +3,7 @@ package kind
 import "strings"
 
 // metricAliases maps wire names that differ between app versions to one
-// canonical name (design.md §4).
+// canonical name (the list is in docs/data-rules.md).
 func metricAliases() map[string]string {
 	return map[string]string{
 		"vo2max":                           "vo2_max",

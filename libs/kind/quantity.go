@@ -78,7 +78,7 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 	if metric == "sexual_activity" {
 		var n int
 		for _, k := range sexualActivityCounts {
-			// Only numeric counts are summed (design.md §4); another
+			// Only numeric counts are summed (docs/data-rules.md); another
 			// value is left out (and kept in extra).
 			if raw, _ := o.get(k); !isNull(raw) && describeJSON(bytes.TrimSpace(raw)) != "a number" {
 				continue

@@ -102,7 +102,7 @@ func TestSexualActivity(t *testing.T) {
 		{`"Protection Used":1,"Protection Not Used":2.5`, 3.5, ""},
 		{`"Unspecified":0`, 0, ""},
 		{`"Unspecified":null,"Protection Used":1`, 1, ""},
-		// Only numeric counts are summed (design.md §4): a count that is
+		// Only numeric counts are summed (docs/data-rules.md): a count that is
 		// not a number is left out, and kept in extra.
 		{`"Unspecified":"n/a","Protection Used":1`, 1, ""},
 		{``, -1, "sexual_activity needs a numeric Unspecified, Protection Used or Protection Not Used count"},

@@ -63,7 +63,7 @@ func TestHasWriterAndTables(t *testing.T) {
 	}
 }
 
-// TestTableLayout pins the columns and keys of design.md §4's table.
+// TestTableLayout pins the columns and keys of docs/data-rules.md's table.
 func TestTableLayout(t *testing.T) {
 	for _, c := range []struct {
 		kind      string
@@ -200,7 +200,7 @@ func TestSubjectsAndDurables(t *testing.T) {
 	}
 }
 
-// TestAliases covers all 16 aliases of design.md §4.
+// TestAliases covers all 16 aliases docs/data-rules.md lists.
 func TestAliases(t *testing.T) {
 	aliases := map[string]string{
 		"vo2max":                           "vo2_max",

@@ -78,7 +78,7 @@ func TestTimeWindow(t *testing.T) {
 	}
 }
 
-// TestTimestampForms covers every form of design.md §4's grammar, for every
+// TestTimestampForms covers every form of docs/data-rules.md's grammar, for every
 // kind with a writer.
 func TestTimestampForms(t *testing.T) {
 	for _, c := range []struct {

@@ -2,7 +2,7 @@
 // load and end-to-end tests: minute-level heart rate, steps and active
 // energy from several devices, nights of sleep (aggregated sessions and
 // their stage segments) and v2 workouts with per-second routes, laid out as
-// the iOS app sends them (see ../shared/hae-format.md).
+// the iOS app sends them (docs/data-rules.md describes the format).
 //
 // Generation is deterministic: the same Spec (Seed included) always gives
 // the same bytes. Nothing reads the clock. Bodies are streamed to an

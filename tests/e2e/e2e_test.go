@@ -12,8 +12,7 @@ import (
 	"time"
 )
 
-// corpusDir prefers the shared conformance corpus and falls back to the
-// project's own copy, so the project tests itself without ../shared.
+// corpusDir is the project's conformance corpus.
 func corpusDir(t *testing.T) string {
 	t.Helper()
 	// The project's own corpus: a copy of the upstream one (checked by

@@ -93,7 +93,7 @@ type AcceptResult struct {
 	points, bodies int64
 }
 
-// Target is one goal of the issue and whether it held.
+// Target is one goal of the benchmark (README, Benchmark) and whether it held.
 type Target struct {
 	Goal   string  `json:"goal"`
 	Value  float64 `json:"value"`

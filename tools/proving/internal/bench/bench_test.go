@@ -113,7 +113,7 @@ func seq(from, to int) []int {
 	return s
 }
 
-// latest.json is what other tools read: the fields the issue names must be there.
+// latest.json is what other tools read: its contract's fields must be there.
 func TestWriteKeepsLatest(t *testing.T) {
 	dir := t.TempDir()
 	res := &Result{
