@@ -11,6 +11,8 @@
 #   TEST_VET      0 skips go vet
 #   HEALTH_SKIP_PROMTOOL  1: do not install promtool; the tests module skips
 #                 its promtool checks (otherwise they fail without it)
+#   HEALTH_SKIP_REDOCLY   1: do not install redocly; the tests module skips
+#                 the OpenAPI lint (otherwise it fails without it)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "$0")/env.sh"
@@ -79,15 +81,34 @@ stop_packaged_prometheus() {
 	done
 }
 
-if [[ "${HEALTH_SKIP_PROMTOOL:-}" != 1 ]]; then
-	for dir in "${modules[@]}"; do
-		[[ "$dir" == /* ]] || dir="$HX_ROOT/$dir"
-		if [[ "$dir" == "$HX_ROOT/tests" ]]; then
-			ensure_promtool
-			break
-		fi
-	done
-fi
+# redocly (npm @redocly/cli) lints schema/openapi.yaml in the tests module
+# (TestOpenAPILint). scripts/redocly/package-lock.json pins it and every
+# package it needs; `npm ci` installs exactly that under .run/redocly, again
+# only when the lockfile changes. Node.js comes from Debian when there is
+# none. HEALTH_SKIP_REDOCLY=1 skips that test.
+ensure_redocly() {
+	local src="$HX_ROOT/scripts/redocly" dir="$HX_ROOT/.run/redocly" sum
+	sum="$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)"
+	if [[ ! -x "$dir/node_modules/.bin/redocly" || "$(cat "$dir/.lock-sha256" 2>/dev/null)" != "$sum" ]]; then
+		command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+		log "installing the OpenAPI linter (scripts/redocly) into .run/redocly (npm ci, about a minute)"
+		rm -rf "$dir" && mkdir -p "$dir"
+		cp "$src/package.json" "$src/package-lock.json" "$dir/"
+		quiet npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error ||
+			die "npm ci of scripts/redocly failed (HEALTH_SKIP_REDOCLY=1 skips the lint)"
+		printf '%s\n' "$sum" >"$dir/.lock-sha256"
+	fi
+	export HEALTH_REDOCLY="$dir/node_modules/.bin/redocly"
+}
+
+for dir in "${modules[@]}"; do
+	[[ "$dir" == /* ]] || dir="$HX_ROOT/$dir"
+	if [[ "$dir" == "$HX_ROOT/tests" ]]; then
+		[[ "${HEALTH_SKIP_PROMTOOL:-}" == 1 ]] || ensure_promtool
+		[[ "${HEALTH_SKIP_REDOCLY:-}" == 1 ]] || ensure_redocly
+		break
+	fi
+done
 
 rows=()
 failed=0

@@ -2,10 +2,12 @@ package e2e
 
 // schema/openapi.yaml against the edge: the documented operations are
 // exactly the routes services/edge/internal/server registers, errors are
-// described with the Error schema, and the edge serves the document.
+// described with the Error schema, the edge serves the document, and a
+// standard linter (redocly) accepts it.
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -13,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -302,5 +305,56 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	if !bytes.Equal(b, repoFile(t, "schema/openapi.yaml")) {
 		t.Error("the edge serves another /openapi.yaml than schema/openapi.yaml (is bin/edge stale? make build)")
+	}
+}
+
+// redocly returns the pinned redocly CLI scripts/test.sh installs
+// (HEALTH_REDOCLY, else .run/redocly); without it the test fails unless
+// HEALTH_SKIP_REDOCLY=1.
+func redocly(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("HEALTH_SKIP_REDOCLY") == "1" {
+		t.Skip("HEALTH_SKIP_REDOCLY=1")
+	}
+	for _, p := range []string{os.Getenv("HEALTH_REDOCLY"), filepath.Join(testenv.RepoRoot(), ".run", "redocly", "node_modules", ".bin", "redocly")} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatal("redocly not found: `make test` installs it under .run/redocly (npm); HEALTH_SKIP_REDOCLY=1 skips this test")
+	return ""
+}
+
+// TestOpenAPILint: schema/openapi.yaml passes redocly's recommended rules
+// (schema/redocly.yaml) without an error or a warning.
+func TestOpenAPILint(t *testing.T) {
+	cmd := exec.Command(redocly(t), "lint", "--config", "schema/redocly.yaml", "--format", "json", "schema/openapi.yaml")
+	cmd.Dir = testenv.RepoRoot()
+	// No usage report and no look for a newer version: the test is offline.
+	cmd.Env = append(os.Environ(), "REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var report struct {
+		Totals   struct{ Errors, Warnings int }
+		Problems []struct {
+			RuleID, Severity, Message string
+			Location                  []struct{ Pointer string }
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+		t.Fatalf("redocly lint: %v (%v)\n%s\n%s", err, runErr, stdout.String(), stderr.String())
+	}
+	for _, p := range report.Problems {
+		where := ""
+		if len(p.Location) > 0 {
+			where = p.Location[0].Pointer
+		}
+		t.Errorf("%s %s at %s: %s", p.Severity, p.RuleID, where, p.Message)
+	}
+	if report.Totals.Errors+report.Totals.Warnings > 0 || runErr != nil {
+		t.Errorf("redocly lint: %d errors, %d warnings (%v)", report.Totals.Errors, report.Totals.Warnings, runErr)
 	}
 }

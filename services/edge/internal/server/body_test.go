@@ -104,6 +104,7 @@ func TestNothingReadBeforeAuthentication(t *testing.T) {
 		{"upload without a key", "POST /v1/ingest HTTP/1.1\nHost: x\nContent-Length: 8192\n", `{"data"`, nil, 401, headerTimeout / 2},
 		// fasthttp waits for two bytes of a body before any handler runs
 		{"one byte, no key", "POST /v1/ingest HTTP/1.1\nHost: x\nContent-Length: 8192\n", "{", nil, 408, 2 * headerTimeout},
+		{"one byte to a route without a body", "GET /livez HTTP/1.1\nHost: x\nContent-Length: 100\n", "{", nil, 408, 2 * headerTimeout},
 		{"wrong key, endless body", "POST /v1/ingest HTTP/1.1\nHost: x\nAuthorization: Bearer hx_nope_nope\nTransfer-Encoding: chunked\n", "", endless, 401, headerTimeout / 2},
 		{"slow body to a small route", "POST /v1/keys HTTP/1.1\nHost: x\n" + auth + "Content-Length: 100\n", `{"name":`, nil, 408, 2 * headerTimeout},
 		{"slow upload with a key", "POST /v1/ingest HTTP/1.1\nHost: x\n" + auth + fmt.Sprintf("Content-Length: %d\n", len(first+rest)), first, func(w io.Writer) error {
