@@ -31,6 +31,15 @@ const (
 	// HeaderAppPrefix prefixes the exporter app's own headers
 	// (automation-name, session-id, ...), kept with the raw ingestion.
 	HeaderAppPrefix = "Health-App-"
+	// HeaderOrigin says how the data arrived: absent for an upload
+	// (OriginUpload), OriginImport for the Health app's own export.
+	HeaderOrigin = "Health-Origin"
+)
+
+// Origins: how an ingestion's data arrived. Every row records it.
+const (
+	OriginUpload = "upload" // POST /v1/ingest: Health Auto Export or tagged JSON
+	OriginImport = "import" // the Health app's export.zip (POST /v1/imports, healthctl import)
 )
 
 // ManifestKind is the Health-Kind of a manifest message.
@@ -54,6 +63,7 @@ type Meta struct {
 	Seq         uint64 // stream sequence
 	Delivered   uint64 // delivery attempts so far
 	Subject     string
+	From        string // OriginUpload or OriginImport
 }
 
 // ErrBadHeaders marks a message our edge cannot have published.
@@ -73,6 +83,10 @@ func ReadMeta(msg jetstream.Msg) (Meta, error) {
 // MetaFromHeaders reads what a message's headers say, for a message from
 // the stream or one stored in raw_ingestions.
 func MetaFromHeaders(h nats.Header, seq uint64, subject string) (Meta, error) {
+	var (
+		errs []error
+		err  error
+	)
 	m := Meta{
 		KeyID:       h.Get(HeaderKeyID),
 		IngestionID: h.Get(HeaderIngestionID),
@@ -81,16 +95,20 @@ func MetaFromHeaders(h nats.Header, seq uint64, subject string) (Meta, error) {
 		Pointer:     h.Get(HeaderPointer),
 		Seq:         seq,
 		Subject:     subject,
+		From:        OriginUpload,
+	}
+	switch from := h.Get(HeaderOrigin); from {
+	case "", OriginUpload:
+	case OriginImport:
+		m.From = from
+	default:
+		errs = append(errs, fmt.Errorf("%s: unknown origin %q", HeaderOrigin, from))
 	}
 	if m.PartID == "" {
 		// Parts published before Health-Part-Id existed carry their id
 		// only in the Nats-Msg-Id; they are still in streams and archives.
 		m.PartID = h.Get(nats.MsgIdHdr)
 	}
-	var (
-		errs []error
-		err  error
-	)
 	if m.UserID, err = uuid.Parse(h.Get(HeaderUserID)); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", HeaderUserID, err))
 	}
@@ -138,6 +156,9 @@ type Origin struct {
 	IngestionID string
 	ReceivedAt  time.Time
 	AppHeaders  map[string]string
+	// From is OriginImport for the Health app's export; "" (or
+	// OriginUpload) for an upload, whose messages carry no origin header.
+	From string
 }
 
 // Headers returns the headers of one of the upload's messages.
@@ -149,6 +170,9 @@ func (o Origin) Headers(kind, partID string) nats.Header {
 	h.Set(HeaderReceivedAt, FormatTime(o.ReceivedAt))
 	h.Set(HeaderKind, kind)
 	h.Set(HeaderPartID, partID)
+	if o.From != "" && o.From != OriginUpload {
+		h.Set(HeaderOrigin, o.From)
+	}
 	for k, v := range o.AppHeaders {
 		h.Set(HeaderAppPrefix+k, v)
 	}

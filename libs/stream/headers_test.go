@@ -30,13 +30,16 @@ func TestMetaFromHeaders(t *testing.T) {
 		edit     func(nats.Header)
 		wantPart string
 		wantErr  bool
+		wantFrom string
 	}{
-		{"as the edge publishes", func(nats.Header) {}, part, false},
-		{"published before Health-Part-Id: the Nats-Msg-Id names the part", func(h nats.Header) { h.Del(stream.HeaderPartID) }, part, false},
-		{"no id at all", func(h nats.Header) { h.Del(stream.HeaderPartID); h.Del(nats.MsgIdHdr) }, "", true},
-		{"no user", func(h nats.Header) { h.Del(stream.HeaderUserID) }, part, true},
-		{"received time not RFC 3339", func(h nats.Header) { h.Set(stream.HeaderReceivedAt, "yesterday") }, part, true},
-		{"no kind", func(h nats.Header) { h.Del(stream.HeaderKind) }, part, true},
+		{"as the edge publishes", func(nats.Header) {}, part, false, stream.OriginUpload},
+		{"an import of the Health app's export", func(h nats.Header) { h.Set(stream.HeaderOrigin, "import") }, part, false, stream.OriginImport},
+		{"an unknown origin", func(h nats.Header) { h.Set(stream.HeaderOrigin, "fax") }, part, true, ""},
+		{"published before Health-Part-Id: the Nats-Msg-Id names the part", func(h nats.Header) { h.Del(stream.HeaderPartID) }, part, false, stream.OriginUpload},
+		{"no id at all", func(h nats.Header) { h.Del(stream.HeaderPartID); h.Del(nats.MsgIdHdr) }, "", true, ""},
+		{"no user", func(h nats.Header) { h.Del(stream.HeaderUserID) }, part, true, ""},
+		{"received time not RFC 3339", func(h nats.Header) { h.Set(stream.HeaderReceivedAt, "yesterday") }, part, true, ""},
+		{"no kind", func(h nats.Header) { h.Del(stream.HeaderKind) }, part, true, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,7 +55,7 @@ func TestMetaFromHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.PartID != tc.wantPart || m.Seq != 7 || m.UserID.String() != user || !m.ReceivedAt.Equal(time.Date(2026, 11, 27, 0, 6, 48, 679436000, time.UTC)) {
+			if m.PartID != tc.wantPart || m.From != tc.wantFrom || m.Seq != 7 || m.UserID.String() != user || !m.ReceivedAt.Equal(time.Date(2026, 11, 27, 0, 6, 48, 679436000, time.UTC)) {
 				t.Errorf("meta %+v", m)
 			}
 		})

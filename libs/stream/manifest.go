@@ -16,6 +16,9 @@ type Manifest struct {
 	Accepted    map[string]int    `json:"accepted"`
 	Rejected    int               `json:"rejected"`
 	Headers     map[string]string `json:"headers"`
+	// Origin is OriginImport for the Health app's export; absent for an
+	// upload.
+	Origin string `json:"origin,omitempty"`
 }
 
 // ManifestPart is one published part.

@@ -19,7 +19,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/healthexport/libs/hae"
-	"github.com/healthexport/services/edge/internal/ingest"
+	"github.com/healthexport/libs/ingest"
 	"github.com/healthexport/services/edge/internal/spool"
 )
 

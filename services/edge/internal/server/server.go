@@ -21,11 +21,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/ingest"
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
-	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/spool"
 )
 

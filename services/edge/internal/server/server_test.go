@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthexport/libs/apikey"
+	"github.com/healthexport/libs/ingest"
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
@@ -27,7 +28,6 @@ import (
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/libs/users"
-	"github.com/healthexport/services/edge/internal/ingest"
 	"github.com/healthexport/services/edge/internal/server"
 )
 

@@ -2,6 +2,9 @@
 // it walks the body once, assigns kinds and ordinals, validates every item
 // through the kind registry for the reply's counts, cuts parts and
 // publishes them, then the manifest. 202 is earned by the manifest's PubAck.
+//
+// Its Sender is the one way anything publishes an ingestion's parts and
+// manifest: uploads here, and the Health app's exports (libs/importer).
 package ingest
 
 import (
@@ -124,10 +127,10 @@ func New(js Publisher, registry *kind.Registry, sc stream.Config, cfg Config, re
 func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 	id := up.IngestionID()
 	res := &Result{IngestionID: id, Accepted: map[string]int{}, Errors: []ItemError{}}
-	pub := &publisher{ctx: ctx, p: p, up: up, id: id, origin: stream.Origin{
+	snd := p.Sender(ctx, stream.Origin{
 		UserID: up.UserID.String(), KeyID: up.KeyID, IngestionID: id, ReceivedAt: up.ReceivedAt, AppHeaders: up.AppHeaders,
-	}}
-	cutter := hae.NewCutter(p.cfg.PartMaxBytes, pub.publish)
+	})
+	cutter := hae.NewCutter(p.cfg.PartMaxBytes, snd.Part)
 	tally := &tally{res: res, rejectedByKind: map[string]int{}}
 	env := &kind.Env{UserID: up.UserID, IngestionID: id, ReceivedAt: up.ReceivedAt}
 	walker := p.walkers.Get().(*hae.Walker)
@@ -151,21 +154,20 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 	if err == nil {
 		err = cutter.Flush()
 	}
-	if waitErr := pub.wait(); err == nil {
+	if waitErr := snd.Wait(); err == nil {
 		err = waitErr
 	}
 	if err == nil {
-		res.Parts = len(pub.parts)
-		res.Duplicate, err = pub.manifest(res)
+		res.Parts = len(snd.parts)
+		res.Duplicate, err = snd.Manifest(stream.Manifest{
+			BodyBytes: int64(len(up.Body)),
+			Encoding:  up.Encoding,
+			Accepted:  res.Accepted,
+			Rejected:  res.Rejected,
+		})
 	}
 	if err != nil {
-		switch {
-		case errors.Is(err, ErrStreamFull):
-			p.metrics.errors.WithLabelValues("stream_full").Inc()
-		case errors.Is(err, ErrUnavailable):
-			p.metrics.errors.WithLabelValues("unavailable").Inc()
-		}
-		return nil, err
+		return nil, p.counted(err)
 	}
 	for k, n := range res.Accepted {
 		p.metrics.items.WithLabelValues(k, "accepted").Add(float64(n))
@@ -206,13 +208,13 @@ func (t *tally) Reject(pointer, reason string, _ []byte) {
 	}
 }
 
-// publisher sends parts asynchronously with a bounded window of
-// unacknowledged ones, and remembers them for the manifest.
-type publisher struct {
+// Sender publishes one ingestion: its parts asynchronously, with a bounded
+// window of unacknowledged ones, then its manifest listing them. Every
+// message carries the ingestion's origin headers; a part's Nats-Msg-Id is
+// <ingestion_id>:<part key>, so a retry of the same ingestion is absorbed.
+type Sender struct {
 	ctx     context.Context
 	p       *Pipeline
-	up      *Upload
-	id      string
 	origin  stream.Origin
 	parts   []stream.ManifestPart
 	pending []pending
@@ -224,72 +226,85 @@ type pending struct {
 	sent time.Time
 }
 
-func (pb *publisher) publish(part *hae.Part) error {
-	k, _ := pb.p.registry.Lookup(part.Kind)
-	msgID := pb.id + ":" + part.Key()
-	msg := pb.origin.PartMsg(k.Subject(pb.p.stream.SubjectPrefix, pb.up.UserID.String()), part.Kind, msgID, part.Pointer, part.Items, part.Payload)
-	for len(pb.pending) >= pb.p.cfg.MaxInFlight {
-		if err := pb.waitOne(); err != nil {
+// Sender starts publishing an ingestion; o names its user, key,
+// ingestion id, receive time and origin.
+func (p *Pipeline) Sender(ctx context.Context, o stream.Origin) *Sender {
+	return &Sender{ctx: ctx, p: p, origin: o}
+}
+
+// Part publishes one part (a hae.Cutter's emit function). A publish that
+// fails is ErrStreamFull or ErrUnavailable.
+func (s *Sender) Part(part *hae.Part) error {
+	k, ok := s.p.registry.Lookup(part.Kind)
+	if !ok {
+		return fmt.Errorf("a part of unknown kind %q", part.Kind)
+	}
+	msgID := s.origin.IngestionID + ":" + part.Key()
+	msg := s.origin.PartMsg(k.Subject(s.p.stream.SubjectPrefix, s.origin.UserID), part.Kind, msgID, part.Pointer, part.Items, part.Payload)
+	for len(s.pending) >= s.p.cfg.MaxInFlight {
+		if err := s.waitOne(); err != nil {
 			return err
 		}
 	}
 	// Many uploads at once share the connection's window of unacknowledged
 	// publishes: a full window is backpressure (wait), not a failure.
-	fut, err := pb.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(pb.p.stream.Name),
-		jetstream.WithStallWait(pb.p.cfg.PublishTimeout))
+	fut, err := s.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(s.p.stream.Name),
+		jetstream.WithStallWait(s.p.cfg.PublishTimeout))
 	if err != nil {
 		return classify(err)
 	}
-	pb.parts = append(pb.parts, stream.ManifestPart{ID: msgID, Kind: part.Kind, Items: part.Items, Bytes: len(part.Payload)})
-	pb.pending = append(pb.pending, pending{idx: len(pb.parts) - 1, fut: fut, sent: time.Now()})
+	s.parts = append(s.parts, stream.ManifestPart{ID: msgID, Kind: part.Kind, Items: part.Items, Bytes: len(part.Payload)})
+	s.pending = append(s.pending, pending{idx: len(s.parts) - 1, fut: fut, sent: time.Now()})
 	return nil
 }
 
-func (pb *publisher) waitOne() error {
-	next := pb.pending[0]
-	pb.pending = pb.pending[1:]
-	timeout := time.NewTimer(pb.p.cfg.PublishTimeout)
+// Published is how many parts were sent so far.
+func (s *Sender) Published() int { return len(s.parts) }
+
+func (s *Sender) waitOne() error {
+	next := s.pending[0]
+	s.pending = s.pending[1:]
+	timeout := time.NewTimer(s.p.cfg.PublishTimeout)
 	defer timeout.Stop()
 	select {
 	case ack := <-next.fut.Ok():
-		pb.parts[next.idx].Seq = ack.Sequence
-		pb.p.metrics.publish.WithLabelValues("part").Observe(time.Since(next.sent).Seconds())
+		s.parts[next.idx].Seq = ack.Sequence
+		s.p.metrics.publish.WithLabelValues("part").Observe(time.Since(next.sent).Seconds())
 		return nil
 	case err := <-next.fut.Err():
 		return classify(err)
 	case <-timeout.C:
-		return fmt.Errorf("%w: no PubAck within %s", ErrUnavailable, pb.p.cfg.PublishTimeout)
-	case <-pb.ctx.Done():
-		return fmt.Errorf("%w: %w", ErrUnavailable, pb.ctx.Err())
+		return fmt.Errorf("%w: no PubAck within %s", ErrUnavailable, s.p.cfg.PublishTimeout)
+	case <-s.ctx.Done():
+		return fmt.Errorf("%w: %w", ErrUnavailable, s.ctx.Err())
 	}
 }
 
-// wait collects every outstanding PubAck.
-func (pb *publisher) wait() error {
+// Wait collects every outstanding PubAck.
+func (s *Sender) Wait() error {
 	var first error
-	for len(pb.pending) > 0 {
-		if err := pb.waitOne(); err != nil && first == nil {
+	for len(s.pending) > 0 {
+		if err := s.waitOne(); err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
 }
 
-// manifest publishes the upload's manifest; its PubAck's Duplicate flag
-// says whether this exact upload was already taken.
-func (pb *publisher) manifest(res *Result) (bool, error) {
-	m := stream.Manifest{
-		IngestionID: pb.id,
-		UserID:      pb.up.UserID.String(),
-		KeyID:       pb.up.KeyID,
-		ReceivedAt:  pb.up.ReceivedAt,
-		BodyBytes:   int64(len(pb.up.Body)),
-		Encoding:    pb.up.Encoding,
-		Parts:       pb.parts,
-		Accepted:    res.Accepted,
-		Rejected:    res.Rejected,
-		Headers:     pb.up.AppHeaders,
+// Manifest publishes the ingestion's manifest, once every part's PubAck is
+// in (Wait): m's identity, parts and headers are filled from the
+// ingestion. Its PubAck's Duplicate flag says whether this exact
+// ingestion was already taken.
+func (s *Sender) Manifest(m stream.Manifest) (bool, error) {
+	m.IngestionID = s.origin.IngestionID
+	m.UserID = s.origin.UserID
+	m.KeyID = s.origin.KeyID
+	m.ReceivedAt = s.origin.ReceivedAt
+	if s.origin.From != stream.OriginUpload {
+		m.Origin = s.origin.From
 	}
+	m.Headers = s.origin.AppHeaders
+	m.Parts = s.parts
 	if m.Parts == nil {
 		m.Parts = []stream.ManifestPart{}
 	}
@@ -297,16 +312,28 @@ func (pb *publisher) manifest(res *Result) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("manifest: %w", err)
 	}
-	msg := &nats.Msg{Subject: pb.p.stream.ManifestSubject(pb.up.UserID.String()), Data: data, Header: pb.origin.Headers(stream.ManifestKind, pb.id+":manifest")}
-	ctx, cancel := context.WithTimeout(pb.ctx, pb.p.cfg.PublishTimeout)
+	msg := &nats.Msg{Subject: s.p.stream.ManifestSubject(s.origin.UserID), Data: data, Header: s.origin.Headers(stream.ManifestKind, s.origin.IngestionID+":manifest")}
+	ctx, cancel := context.WithTimeout(s.ctx, s.p.cfg.PublishTimeout)
 	defer cancel()
 	sent := time.Now()
-	ack, err := pb.p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msg.Header.Get(stream.HeaderPartID)), jetstream.WithExpectStream(pb.p.stream.Name))
+	ack, err := s.p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msg.Header.Get(stream.HeaderPartID)), jetstream.WithExpectStream(s.p.stream.Name))
 	if err != nil {
 		return false, classify(err)
 	}
-	pb.p.metrics.publish.WithLabelValues("manifest").Observe(time.Since(sent).Seconds())
+	s.p.metrics.publish.WithLabelValues("manifest").Observe(time.Since(sent).Seconds())
 	return ack.Duplicate, nil
+}
+
+// counted counts an upload refused because publishing failed, by reason,
+// and returns its error.
+func (p *Pipeline) counted(err error) error {
+	switch {
+	case errors.Is(err, ErrStreamFull):
+		p.metrics.errors.WithLabelValues("stream_full").Inc()
+	case errors.Is(err, ErrUnavailable):
+		p.metrics.errors.WithLabelValues("unavailable").Inc()
+	}
+	return err
 }
 
 // classify maps publish errors: a full stream (DiscardNew) has its own
