@@ -42,7 +42,7 @@ type row struct {
 }
 
 // get returns the value of column col (a column after user_id and before
-// ingestion_id/stream_seq).
+// origin/ingestion_id/stream_seq).
 func (r row) get(t testing.TB, col string) any {
 	t.Helper()
 	cols := decoderColumns(r.table)
@@ -54,9 +54,9 @@ func (r row) get(t testing.TB, col string) any {
 }
 
 // decoderColumns are the columns a decoder supplies: all but user_id,
-// ingestion_id and stream_seq.
+// origin, ingestion_id and stream_seq.
 func decoderColumns(t *pgstore.Table) []string {
-	return t.Columns[1 : len(t.Columns)-2]
+	return t.Columns[1 : len(t.Columns)-3]
 }
 
 // rejection is one Sink.Reject call.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/stream"
 )
 
 // Env is what a decoder knows about the message an item came in. Everything
@@ -22,6 +23,9 @@ type Env struct {
 	IngestionID string
 	StreamSeq   int64
 	ReceivedAt  time.Time
+	// Origin is how the message's data arrived (OriginUpload or
+	// OriginImport), stored with every row.
+	Origin int16
 
 	// The values every row of the message shares, boxed once per message
 	// rather than once per row (see FullRow).
@@ -30,12 +34,44 @@ type Env struct {
 	scratch []hae.Member
 }
 
-type boxedEnv struct{ user, ingestion, seq any }
+type boxedEnv struct{ user, origin, ingestion, seq any }
+
+// Origins, as the origin column of every data table stores them: two
+// bytes a row rather than a word.
+const (
+	OriginUpload int16 = 0 // POST /v1/ingest (Health Auto Export, tagged JSON)
+	OriginImport int16 = 1 // the Health app's export.zip
+)
+
+// origins names the codes, for the read API (index = code).
+var origins = [...]string{OriginUpload: stream.OriginUpload, OriginImport: stream.OriginImport}
+
+// OriginCode is the column value of an origin name (stream.OriginUpload,
+// stream.OriginImport); false for any other name.
+func OriginCode(name string) (int16, bool) {
+	for code, n := range origins {
+		if n == name {
+			return int16(code), true
+		}
+	}
+	return 0, false
+}
+
+// OriginName names an origin column value ("" for a code never written).
+func OriginName(code int16) string {
+	if code < 0 || int(code) >= len(origins) {
+		return ""
+	}
+	return origins[code]
+}
+
+// Origins lists the origin names, in code order.
+func Origins() []string { return origins[:] }
 
 // Sink receives what decoding an item produces.
 type Sink interface {
 	// Row adds a row to t: the values of t's columns after user_id and
-	// before ingestion_id/stream_seq, in order. ordinal orders versions of
+	// before origin/ingestion_id/stream_seq, in order. ordinal orders versions of
 	// one key within a message (later wins).
 	Row(t *pgstore.Table, ordinal int64, values ...any)
 	// Reject records an item (or a part of one, such as a route point) as

@@ -9,10 +9,11 @@ import (
 )
 
 // dataTable describes a kind's table: user_id first, then the key columns
-// after it and the value columns, then who wrote the row. Decoders supply
-// key and value columns only (see Sink.Row).
+// after it and the value columns, then how and by whom the row was
+// written (origin, ingestion, sequence). Decoders supply key and value
+// columns only (see Sink.Row).
 func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
-	cols := slices.Concat([]string{"user_id"}, key, values, []string{"ingestion_id", pgstore.SeqColumn})
+	cols := slices.Concat([]string{"user_id"}, key, values, []string{pgstore.OriginColumn, "ingestion_id", pgstore.SeqColumn})
 	return pgstore.MustTable(pgstore.Table{
 		Name:        name,
 		Columns:     cols,
@@ -22,16 +23,17 @@ func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
 }
 
 // FullRow lays out a decoder's values as a row of t for the generic upsert:
-// user, values, ingestion, sequence, then the ordinal used for dedupe.
+// user, values, origin, ingestion, sequence, then the ordinal used for
+// dedupe.
 //
 // The user goes in as pgtype.UUID: uuid.UUID is a driver.Valuer, which pgx
 // encodes through a slow fallback path for every row.
 func FullRow(env *Env, ordinal int64, values []any) []any {
 	if env.boxed == nil {
-		env.boxed = &boxedEnv{user: pgtype.UUID{Bytes: env.UserID, Valid: true}, ingestion: env.IngestionID, seq: env.StreamSeq}
+		env.boxed = &boxedEnv{user: pgtype.UUID{Bytes: env.UserID, Valid: true}, origin: env.Origin, ingestion: env.IngestionID, seq: env.StreamSeq}
 	}
-	row := make([]any, 0, len(values)+4)
+	row := make([]any, 0, len(values)+5)
 	row = append(row, env.boxed.user)
 	row = append(row, values...)
-	return append(row, env.boxed.ingestion, env.boxed.seq, ordinal)
+	return append(row, env.boxed.origin, env.boxed.ingestion, env.boxed.seq, ordinal)
 }

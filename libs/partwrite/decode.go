@@ -106,7 +106,8 @@ func (w *Writer) Decode(p *Part) *Decoded {
 		return d
 	}
 	m := p.Meta
-	d.env = kind.Env{UserID: m.UserID, IngestionID: m.IngestionID, StreamSeq: int64(m.Seq), ReceivedAt: m.ReceivedAt}
+	origin, _ := kind.OriginCode(m.From) // stream.MetaFromHeaders refused any other
+	d.env = kind.Env{UserID: m.UserID, IngestionID: m.IngestionID, StreamSeq: int64(m.Seq), ReceivedAt: m.ReceivedAt, Origin: origin}
 	partKind, items, err := hae.DecodePart(p.Payload)
 	if err != nil {
 		d.undecodable = err

@@ -37,6 +37,11 @@ type Table struct {
 // that wrote it.
 const SeqColumn = "stream_seq"
 
+// OriginColumn records how a row's data arrived (an upload, an import of
+// the Health app's export). It is bookkeeping, like the ingestion and the
+// sequence: a row whose values arrive again the other way is unchanged.
+const OriginColumn = "origin"
+
 // ordColumn is a staging-only column: the item's position in its message,
 // so a later item of the same message wins over an earlier one.
 const ordColumn = "_ord"
@@ -87,7 +92,7 @@ func (t *Table) PartitionIndex() int { return t.partIdx }
 func (t *Table) ValueColumns() []string {
 	var out []string
 	for _, c := range t.Columns {
-		if slices.Contains(t.Key, c) || c == SeqColumn || c == "ingestion_id" {
+		if slices.Contains(t.Key, c) || c == SeqColumn || c == "ingestion_id" || c == OriginColumn {
 			continue
 		}
 		out = append(out, c)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
 )
 
 // Errors the edge answers with 400 or 404.
@@ -29,6 +30,7 @@ var (
 	ErrEventKind  = errors.New("unknown event kind")
 	ErrSleepType  = errors.New("unknown sleep type")
 	ErrNoRoute    = errors.New("the workout has no route")
+	ErrOrigin     = errors.New("unknown origin")
 	errBadColumns = errors.New("query: a list's key columns must be among its columns")
 )
 
@@ -44,9 +46,13 @@ type Store struct {
 // NewStore returns a reader.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, reg: kind.New()} }
 
-// Range bounds the time a list is filtered on: From inclusive, To
-// exclusive; a zero time is unbounded.
-type Range struct{ From, To time.Time }
+// Range bounds the rows a list reads: the time it is filtered on (From
+// inclusive, To exclusive; a zero time is unbounded) and, when Origin is
+// set, how the rows' data arrived (stream.OriginUpload, stream.OriginImport).
+type Range struct {
+	From, To time.Time
+	Origin   string
+}
 
 // Page is how much to read: at most Limit rows per list, after Cursor (the
 // Next of the previous page, "" for the first).
@@ -111,28 +117,28 @@ func textKey(name string) keyCol { return keyCol{name: name} }
 // one user are few enough for their order to be sorted.
 var (
 	heartRateList = newList("points", "heart_rate_metrics",
-		[]string{"recorded_at", "source", "min_bpm", "avg_bpm", "max_bpm"}, timeKey("recorded_at"), textKey("source"))
+		[]string{"recorded_at", "source", "min_bpm", "avg_bpm", "max_bpm", "origin"}, timeKey("recorded_at"), textKey("source"))
 	bloodPressureList = newList("points", "blood_pressure_metrics",
-		[]string{"recorded_at", "source", "systolic", "diastolic"}, timeKey("recorded_at"), textKey("source"))
+		[]string{"recorded_at", "source", "systolic", "diastolic", "origin"}, timeKey("recorded_at"), textKey("source"))
 	quantityList = newList("points", "quantity_metrics",
-		[]string{"recorded_at", "source", "qty", "units", "extra"}, timeKey("recorded_at"), textKey("source"))
+		[]string{"recorded_at", "source", "qty", "units", "extra", "origin"}, timeKey("recorded_at"), textKey("source"))
 	sleepSessionList = newList("sessions", "sleep_sessions",
 		[]string{"started_at", "source", "sleep_date", "total_sleep_hours", "asleep_hours", "core_hours", "deep_hours",
-			"rem_hours", "awake_hours", "in_bed_hours", "sleep_start", "sleep_end", "in_bed_start", "in_bed_end", "details"},
+			"rem_hours", "awake_hours", "in_bed_hours", "sleep_start", "sleep_end", "in_bed_start", "in_bed_end", "details", "origin"},
 		timeKey("started_at"), textKey("source"))
 	sleepSegmentList = newList("segments", "sleep_segments",
-		[]string{"started_at", "ended_at", "stage", "source", "qty_hours"},
+		[]string{"started_at", "ended_at", "stage", "source", "qty_hours", "origin"},
 		timeKey("started_at"), timeKey("ended_at"), textKey("stage"), textKey("source"))
 	workoutList = newList("workouts", "workouts",
 		[]string{"workout_key", "name", "started_at", "ended_at", "duration_s", "distance_m", "active_energy_kcal",
-			"total_energy_kcal", "avg_heart_rate", "max_heart_rate", "details"},
+			"total_energy_kcal", "avg_heart_rate", "max_heart_rate", "details", "origin"},
 		timeKey("started_at"), textKey("workout_key"))
 	eventList = newList("events", "health_events",
-		[]string{"kind", "started_at", "ended_at", "event_key", "name", "value", "name_canonical", "value_canonical", "source", "details"},
+		[]string{"kind", "started_at", "ended_at", "event_key", "name", "value", "name_canonical", "value_canonical", "source", "details", "origin"},
 		timeKey("started_at"), textKey("kind"), textKey("event_key"))
 	ecgList = newList("recordings", "ecg_recordings",
 		[]string{"started_at", "ended_at", "source", "classification", "classification_canonical", "severity", "average_heart_rate", "sampling_hz",
-			"voltage_units", "voltages", "voltage_offsets_ms", "details"},
+			"voltage_units", "voltages", "voltage_offsets_ms", "details", "origin"},
 		timeKey("started_at"), textKey("source"))
 )
 
@@ -209,6 +215,13 @@ func scan(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, 
 			continue
 		}
 		fmt.Fprintf(&b, " AND %s = %s", ident(c.col), arg(c.val))
+	}
+	if r.Origin != "" {
+		code, ok := kind.OriginCode(r.Origin)
+		if !ok {
+			return nil, fmt.Errorf("%w %q: want one of %s", ErrOrigin, r.Origin, strings.Join(kind.Origins(), ", "))
+		}
+		fmt.Fprintf(&b, " AND %s = %s", ident(pgstore.OriginColumn), arg(code))
 	}
 	first := ident(l.key[0].name)
 	if !r.From.IsZero() {

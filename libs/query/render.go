@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/kind"
+	"github.com/healthexport/libs/pgstore"
 )
 
 // FormatTime renders an instant in the offset it was recorded in (RFC 3339,
@@ -188,6 +190,10 @@ func decodeRow(rows pgx.Rows, dst []any) error {
 			if tv, ok := v.(time.Time); ok {
 				v = date(tv)
 			}
+		}
+		// How the row arrived, by name: upload or import.
+		if code, ok := v.(int16); ok && fd.Name == pgstore.OriginColumn {
+			v = kind.OriginName(code)
 		}
 		dst[i] = v
 	}

@@ -114,6 +114,40 @@ func seed(t *testing.T) fixture {
 }
 
 // get reads every page of a metric and returns the points.
+// TestOriginFilter: rows say how they arrived (upload or import), and
+// origin= reads only those.
+func TestOriginFilter(t *testing.T) {
+	f := seed(t)
+	if _, err := f.pool.Exec(f.ctx, `UPDATE heart_rate_metrics SET origin = $1 WHERE source = 'iPhone'`, kind.OriginImport); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		origin  string
+		points  int
+		sources []string
+	}{
+		{"", 7, nil},
+		{"upload", 6, nil},
+		{"import", 1, []string{"iPhone"}},
+	} {
+		got, _ := walk(t, 2, func(p query.Page) (*query.Result, error) {
+			_, _, res, err := f.q.Metric(f.ctx, f.ana, "heart_rate", query.Range{Origin: c.origin}, nil, p)
+			return res, err
+		})
+		if len(got["points"]) != c.points {
+			t.Errorf("origin=%q: %d points, want %d", c.origin, len(got["points"]), c.points)
+		}
+		for i, src := range c.sources {
+			if p := got["points"][i]; p["source"] != src || p["origin"] != c.origin {
+				t.Errorf("origin=%q: point %v", c.origin, p)
+			}
+		}
+	}
+	if _, _, _, err := f.q.Metric(f.ctx, f.ana, "heart_rate", query.Range{Origin: "fax"}, nil, query.Page{Limit: 10}); !errors.Is(err, query.ErrOrigin) {
+		t.Errorf("origin=fax: %v, want ErrOrigin", err)
+	}
+}
+
 func walk(t *testing.T, limit int, read func(p query.Page) (*query.Result, error)) (map[string][]map[string]any, int) {
 	t.Helper()
 	out := map[string][]map[string]any{}
@@ -161,8 +195,8 @@ func TestMetricPages(t *testing.T) {
 	if first["recorded_at"] != "2025-03-01T08:00:00-08:00" || first["source"] != "Watch" || first["min_bpm"] != 50.0 || first["avg_bpm"] != 60.0 || first["max_bpm"] != 70.0 {
 		t.Errorf("first point %v", first)
 	}
-	if len(first) != 5 {
-		t.Errorf("a point has the fields %v, want recorded_at, source, min_bpm, avg_bpm, max_bpm", first)
+	if len(first) != 6 || first["origin"] != "upload" {
+		t.Errorf("a point has the fields %v, want recorded_at, source, min_bpm, avg_bpm, max_bpm, origin (upload)", first)
 	}
 	// Every page size walks the same rows in the same order: no gaps, no
 	// duplicates, including across equal times from different sources.
@@ -238,7 +272,7 @@ func TestMetricPages(t *testing.T) {
 		t.Errorf("blood_glucose: %s %v", res.Lists[0].Items, err)
 	}
 	canon, units, res, err = f.q.Metric(f.ctx, f.ana, "blood_pressure", query.Range{}, nil, query.Page{Limit: 10})
-	if err != nil || canon != "blood_pressure" || units != "mmHg" || string(res.Lists[0].Items) != `[{"recorded_at":"2025-03-01T08:00:00-08:00","source":"Omron","systolic":121,"diastolic":79}]` {
+	if err != nil || canon != "blood_pressure" || units != "mmHg" || string(res.Lists[0].Items) != `[{"recorded_at":"2025-03-01T08:00:00-08:00","source":"Omron","systolic":121,"diastolic":79,"origin":"upload"}]` {
 		t.Errorf("blood_pressure: %s %s %s %v", canon, units, res.Lists[0].Items, err)
 	}
 	if _, _, _, err := f.q.Metric(f.ctx, f.ana, "sleep_analysis", query.Range{}, nil, query.Page{Limit: 10}); !errors.Is(err, query.ErrUseSleep) {

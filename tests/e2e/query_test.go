@@ -193,6 +193,10 @@ func (s *stack) dbRows(table, uid, where string, args ...any) []map[string]any {
 		if err := json.Unmarshal([]byte(raw), &m); err != nil {
 			s.t.Fatal(err)
 		}
+		// The API names the origin a row stores as a number.
+		if code, ok := m["origin"].(float64); ok {
+			m["origin"] = kind.OriginName(int16(code))
+		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
@@ -356,7 +360,7 @@ func TestReadBack(t *testing.T) {
 		_, _, b := s.api(key, "/v1/metrics/heart_rate?from=2025-03-01T16:00:00Z&to=2025-03-01T16:00:01Z")
 		// The source as sent: a curly apostrophe and a no-break space.
 		want := "{\"metric\":\"heart_rate\",\"units\":\"count/min\",\"points\":[{\"recorded_at\":\"2025-03-01T08:00:00-08:00\"," +
-			"\"source\":\"" + watch + "\",\"min_bpm\":58,\"avg_bpm\":71.25,\"max_bpm\":96}],\"next\":null}"
+			"\"source\":\"" + watch + "\",\"min_bpm\":58,\"avg_bpm\":71.25,\"max_bpm\":96,\"origin\":\"upload\"}],\"next\":null}"
 		if string(b) != want {
 			t.Errorf("heart rate at 08:00 -08:00:\n got %s\nwant %s", b, want)
 		}
@@ -378,9 +382,9 @@ func TestReadBack(t *testing.T) {
 		for _, p := range raw.Data.Metrics[0].Data {
 			at := haeTime(t, p["date"].(string))
 			src, _ := p["source"].(string)
-			want := map[string]any{"recorded_at": at, "source": src, "min_bpm": p["Min"], "avg_bpm": p["Avg"], "max_bpm": p["Max"]}
+			want := map[string]any{"recorded_at": at, "source": src, "min_bpm": p["Min"], "avg_bpm": p["Avg"], "max_bpm": p["Max"], "origin": "upload"}
 			if at == "2025-03-01T08:01:00-08:00" {
-				want = map[string]any{"recorded_at": "2025-03-01T16:01:00Z", "source": src, "min_bpm": 60.0, "avg_bpm": 73.5, "max_bpm": 101.0}
+				want = map[string]any{"recorded_at": "2025-03-01T16:01:00Z", "source": src, "min_bpm": 60.0, "avg_bpm": 73.5, "max_bpm": 101.0, "origin": "upload"}
 			}
 			if g := byTime[want["recorded_at"].(string)]; !reflect.DeepEqual(g, want) {
 				t.Errorf("heart rate sent %v: read %v", p, g)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/query"
 )
 
@@ -47,6 +48,11 @@ func listParams(c *fiber.Ctx, defLimit, maxLim int) (query.Range, query.Page, er
 	}
 	if !r.From.IsZero() && !r.To.IsZero() && !r.From.Before(r.To) {
 		return r, p, fail(fiber.StatusBadRequest, "invalid_range", "from must be before to")
+	}
+	if r.Origin = c.Query("origin"); r.Origin != "" {
+		if _, ok := kind.OriginCode(r.Origin); !ok {
+			return r, p, fail(fiber.StatusBadRequest, "invalid_origin", "origin must be one of "+strings.Join(kind.Origins(), ", "))
+		}
 	}
 	return r, p, nil
 }
@@ -87,6 +93,8 @@ func (s *Server) queryError(err error) error {
 		return fail(fiber.StatusBadRequest, "use_sleep_endpoint", err.Error())
 	case errors.Is(err, query.ErrEventKind):
 		return fail(fiber.StatusBadRequest, "invalid_kind", "kind must be one of "+strings.Join(query.EventKinds, ", "))
+	case errors.Is(err, query.ErrOrigin):
+		return fail(fiber.StatusBadRequest, "invalid_origin", "origin must be one of "+strings.Join(kind.Origins(), ", "))
 	case errors.Is(err, query.ErrSleepType):
 		return fail(fiber.StatusBadRequest, "invalid_type", "type must be one of "+strings.Join(query.SleepTypes, ", "))
 	case errors.Is(err, query.ErrNotFound):

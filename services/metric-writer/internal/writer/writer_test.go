@@ -239,6 +239,48 @@ func TestRedeliveryAddsNothing(t *testing.T) {
 	}
 }
 
+// TestOriginRecordedNotCompared: rows record how their data arrived (the
+// Health-Origin header), and the same values arriving the other way leave
+// the row as it is: one row, its origin that of the values' first writer.
+// A value that changes takes the origin of the message that changed it.
+func TestOriginRecordedNotCompared(t *testing.T) {
+	r := newRig(t)
+	r.start(t, pgstore.NewPartitions(r.db.Pool), "heart_rate", "quantity")
+	body := func(steps int) []byte {
+		return []byte(fmt.Sprintf(`{"data":{"metrics":[
+			{"name":"heart_rate","units":"count/min","data":[{"date":"2025-03-01 08:00:00 -0800","Min":58,"Avg":58,"Max":58,"source":"Watch"}]},
+			{"name":"step_count","units":"count","data":[{"date":"2025-03-02 00:00:00 -0800","qty":%d,"source":"iPhone"}]}]}}`, steps))
+	}
+	publish := func(id, from string, b []byte) {
+		o := r.origin(id)
+		o.From = from
+		parts := testenv.PublishBody(t, r.js, r.cfg, r.reg, o, b, 512<<10, true)
+		waitFor(t, id+" written", func() bool {
+			return r.count(t, "SELECT count(*) FROM ingestion_parts WHERE ingestion_id=$1", id) == len(parts)
+		})
+	}
+	publish("imp1", stream.OriginImport, body(100))
+	publish("up1", stream.OriginUpload, body(100))
+	for sql, want := range map[string]int{
+		"SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1 AND origin=1 AND ingestion_id='imp1'": 1,
+		"SELECT count(*) FROM quantity_metrics WHERE user_id=$1 AND origin=1 AND ingestion_id='imp1'":   1,
+	} {
+		if got := r.count(t, sql, r.user); got != want {
+			t.Errorf("the same values again: %s = %d, want %d", sql, got, want)
+		}
+	}
+	publish("up2", stream.OriginUpload, body(101))
+	for sql, want := range map[string]int{
+		"SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1 AND origin=1":           1,
+		"SELECT count(*) FROM quantity_metrics WHERE user_id=$1":                          1,
+		"SELECT count(*) FROM quantity_metrics WHERE user_id=$1 AND origin=0 AND qty=101": 1,
+	} {
+		if got := r.count(t, sql, r.user); got != want {
+			t.Errorf("a changed value: %s = %d, want %d", sql, got, want)
+		}
+	}
+}
+
 func TestUndecodablePartIsRejectedAndTerminated(t *testing.T) {
 	r := newRig(t)
 	r.start(t, pgstore.NewPartitions(r.db.Pool), "heart_rate")

@@ -1,0 +1,10 @@
+ALTER TABLE heart_rate_metrics     DROP COLUMN origin;
+ALTER TABLE blood_pressure_metrics DROP COLUMN origin;
+ALTER TABLE quantity_metrics       DROP COLUMN origin;
+ALTER TABLE sleep_segments         DROP COLUMN origin;
+ALTER TABLE sleep_sessions         DROP COLUMN origin;
+ALTER TABLE workouts               DROP COLUMN origin;
+ALTER TABLE workout_route_points   DROP COLUMN origin;
+ALTER TABLE workout_samples        DROP COLUMN origin;
+ALTER TABLE ecg_recordings         DROP COLUMN origin;
+ALTER TABLE health_events          DROP COLUMN origin;
