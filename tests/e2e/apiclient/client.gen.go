@@ -45,6 +45,24 @@ func (e EventKind) Valid() bool {
 	}
 }
 
+// Defines values for Origin.
+const (
+	OriginImport Origin = "import"
+	OriginUpload Origin = "upload"
+)
+
+// Valid indicates whether the value is a known member of the Origin enum.
+func (e Origin) Valid() bool {
+	switch e {
+	case OriginImport:
+		return true
+	case OriginUpload:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RouteFeatureGeometryType.
 const (
 	LineString RouteFeatureGeometryType = "LineString"
@@ -96,6 +114,42 @@ func (e Scope) Valid() bool {
 	}
 }
 
+// Defines values for OriginFilter.
+const (
+	OriginFilterImport OriginFilter = "import"
+	OriginFilterUpload OriginFilter = "upload"
+)
+
+// Valid indicates whether the value is a known member of the OriginFilter enum.
+func (e OriginFilter) Valid() bool {
+	switch e {
+	case OriginFilterImport:
+		return true
+	case OriginFilterUpload:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadECGParamsOrigin.
+const (
+	ReadECGParamsOriginImport ReadECGParamsOrigin = "import"
+	ReadECGParamsOriginUpload ReadECGParamsOrigin = "upload"
+)
+
+// Valid indicates whether the value is a known member of the ReadECGParamsOrigin enum.
+func (e ReadECGParamsOrigin) Valid() bool {
+	switch e {
+	case ReadECGParamsOriginImport:
+		return true
+	case ReadECGParamsOriginUpload:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadEventsParamsKind.
 const (
 	ReadEventsParamsKindCycleTracking         ReadEventsParamsKind = "cycle_tracking"
@@ -117,6 +171,24 @@ func (e ReadEventsParamsKind) Valid() bool {
 	case ReadEventsParamsKindStateOfMind:
 		return true
 	case ReadEventsParamsKindSymptom:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadEventsParamsOrigin.
+const (
+	ReadEventsParamsOriginImport ReadEventsParamsOrigin = "import"
+	ReadEventsParamsOriginUpload ReadEventsParamsOrigin = "upload"
+)
+
+// Valid indicates whether the value is a known member of the ReadEventsParamsOrigin enum.
+func (e ReadEventsParamsOrigin) Valid() bool {
+	switch e {
+	case ReadEventsParamsOriginImport:
+		return true
+	case ReadEventsParamsOriginUpload:
 		return true
 	default:
 		return false
@@ -159,6 +231,24 @@ func (e IngestParamsContentEncoding) Valid() bool {
 	}
 }
 
+// Defines values for ReadMetricParamsOrigin.
+const (
+	ReadMetricParamsOriginImport ReadMetricParamsOrigin = "import"
+	ReadMetricParamsOriginUpload ReadMetricParamsOrigin = "upload"
+)
+
+// Valid indicates whether the value is a known member of the ReadMetricParamsOrigin enum.
+func (e ReadMetricParamsOrigin) Valid() bool {
+	switch e {
+	case ReadMetricParamsOriginImport:
+		return true
+	case ReadMetricParamsOriginUpload:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadSleepParamsType.
 const (
 	Segments ReadSleepParamsType = "segments"
@@ -177,9 +267,48 @@ func (e ReadSleepParamsType) Valid() bool {
 	}
 }
 
+// Defines values for ReadSleepParamsOrigin.
+const (
+	ReadSleepParamsOriginImport ReadSleepParamsOrigin = "import"
+	ReadSleepParamsOriginUpload ReadSleepParamsOrigin = "upload"
+)
+
+// Valid indicates whether the value is a known member of the ReadSleepParamsOrigin enum.
+func (e ReadSleepParamsOrigin) Valid() bool {
+	switch e {
+	case ReadSleepParamsOriginImport:
+		return true
+	case ReadSleepParamsOriginUpload:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListWorkoutsParamsOrigin.
+const (
+	ListWorkoutsParamsOriginImport ListWorkoutsParamsOrigin = "import"
+	ListWorkoutsParamsOriginUpload ListWorkoutsParamsOrigin = "upload"
+)
+
+// Valid indicates whether the value is a known member of the ListWorkoutsParamsOrigin enum.
+func (e ListWorkoutsParamsOrigin) Valid() bool {
+	switch e {
+	case ListWorkoutsParamsOriginImport:
+		return true
+	case ListWorkoutsParamsOriginUpload:
+		return true
+	default:
+		return false
+	}
+}
+
 // BloodPressurePoint defines model for BloodPressurePoint.
 type BloodPressurePoint struct {
 	Diastolic float32 `json:"diastolic"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin *Origin `json:"origin,omitempty"`
 
 	// RecordedAt RFC 3339 in the offset the time was recorded in (Z when it was UTC or unknown)
 	//
@@ -201,10 +330,13 @@ type ECGRecording struct {
 	// EndedAt a LocalTime, or null when it is not known
 	//
 	// Example: 2025-03-01T08:00:00-08:00
-	EndedAt    *NullableLocalTime `json:"ended_at,omitempty"`
-	SamplingHz *float32           `json:"sampling_hz,omitempty"`
-	Severity   *string            `json:"severity,omitempty"`
-	Source     string             `json:"source"`
+	EndedAt *NullableLocalTime `json:"ended_at,omitempty"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin     *Origin  `json:"origin,omitempty"`
+	SamplingHz *float32 `json:"sampling_hz,omitempty"`
+	Severity   *string  `json:"severity,omitempty"`
+	Source     string   `json:"source"`
 
 	// StartedAt RFC 3339 in the offset the time was recorded in (Z when it was UTC or unknown)
 	//
@@ -240,7 +372,10 @@ type Event struct {
 
 	// NameCanonical the name in canonical English (symptoms: headache, ...; heart-rate notifications: high_heart_rate, low_heart_rate, irregular_rhythm), null when the wording is unknown
 	NameCanonical *string `json:"name_canonical,omitempty"`
-	Source        string  `json:"source"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin *Origin `json:"origin,omitempty"`
+	Source string  `json:"source"`
 
 	// StartedAt RFC 3339 in the offset the time was recorded in (Z when it was UTC or unknown)
 	//
@@ -260,6 +395,9 @@ type HeartRatePoint struct {
 	AvgBpm *float32 `json:"avg_bpm"`
 	MaxBpm *float32 `json:"max_bpm"`
 	MinBpm *float32 `json:"min_bpm"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin *Origin `json:"origin,omitempty"`
 
 	// RecordedAt RFC 3339 in the offset the time was recorded in (Z when it was UTC or unknown)
 	//
@@ -327,7 +465,7 @@ type Key struct {
 // Example: 2025-03-01T08:00:00-08:00
 type LocalTime = time.Time
 
-// MetricPage Example: {"metric":"heart_rate","next":null,"points":[{"avg_bpm":71.25,"max_bpm":96,"min_bpm":58,"recorded_at":"2025-03-01T08:00:00-08:00","source":"Ana’s Apple Watch"}],"units":"count/min"}
+// MetricPage Example: {"metric":"heart_rate","next":null,"points":[{"avg_bpm":71.25,"max_bpm":96,"min_bpm":58,"origin":"upload","recorded_at":"2025-03-01T08:00:00-08:00","source":"Ana’s Apple Watch"}],"units":"count/min"}
 type MetricPage struct {
 	// Metric the canonical name
 	Metric string `json:"metric"`
@@ -353,11 +491,17 @@ type Next = string
 // Example: 2025-03-01T08:00:00-08:00
 type NullableLocalTime = time.Time
 
+// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+type Origin string
+
 // QuantityPoint defines model for QuantityPoint.
 type QuantityPoint struct {
 	// Extra every other field sent with the point (mealTime, reason, ...)
 	Extra *map[string]interface{} `json:"extra"`
-	Qty   float32                 `json:"qty"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin *Origin `json:"origin,omitempty"`
+	Qty    float32 `json:"qty"`
 
 	// RecordedAt RFC 3339 in the offset the time was recorded in (Z when it was UTC or unknown)
 	//
@@ -415,9 +559,12 @@ type SleepSegment struct {
 	// EndedAt RFC 3339 in the offset the time was recorded in (Z when it was UTC or unknown)
 	//
 	// Example: 2025-03-01T08:00:00-08:00
-	EndedAt  LocalTime `json:"ended_at"`
-	QtyHours *float32  `json:"qty_hours"`
-	Source   string    `json:"source"`
+	EndedAt LocalTime `json:"ended_at"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin   *Origin  `json:"origin,omitempty"`
+	QtyHours *float32 `json:"qty_hours"`
+	Source   string   `json:"source"`
 
 	// Stage InBed, Core, Deep, REM, Awake, Asleep, ...
 	Stage string `json:"stage"`
@@ -446,8 +593,11 @@ type SleepSession struct {
 	//
 	// Example: 2025-03-01T08:00:00-08:00
 	InBedStart *NullableLocalTime `json:"in_bed_start,omitempty"`
-	RemHours   *float32           `json:"rem_hours,omitempty"`
-	SleepDate  openapi_types.Date `json:"sleep_date"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin    *Origin            `json:"origin,omitempty"`
+	RemHours  *float32           `json:"rem_hours,omitempty"`
+	SleepDate openapi_types.Date `json:"sleep_date"`
 
 	// SleepEnd a LocalTime, or null when it is not known
 	//
@@ -486,6 +636,9 @@ type Workout struct {
 
 	// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
 	Next *Next `json:"next"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin *Origin `json:"origin,omitempty"`
 
 	// Route a GeoJSON Feature; null for a workout without route points
 	Route *RouteFeature `json:"route"`
@@ -535,6 +688,9 @@ type WorkoutSummary struct {
 	MaxHeartRate *float32  `json:"max_heart_rate,omitempty"`
 	Name         string    `json:"name"`
 
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin *Origin `json:"origin,omitempty"`
+
 	// StartedAt RFC 3339 in the offset the time was recorded in (Z when it was UTC or unknown)
 	//
 	// Example: 2025-03-01T08:00:00-08:00
@@ -553,6 +709,9 @@ type From = time.Time
 
 // Limit defines model for Limit.
 type Limit = int
+
+// OriginFilter defines model for OriginFilter.
+type OriginFilter string
 
 // To defines model for To.
 type To = time.Time
@@ -581,12 +740,18 @@ type ReadECGParams struct {
 	From *From `form:"from,omitempty" json:"from,omitempty"`
 
 	// To RFC 3339, exclusive; default: no end
-	To    *To  `form:"to,omitempty" json:"to,omitempty"`
-	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+	To *To `form:"to,omitempty" json:"to,omitempty"`
+
+	// Origin only rows whose data arrived this way: `upload` (POST /v1/ingest: Health Auto Export, tagged JSON) or `import` (the Health app's export.zip); default: both
+	Origin *ReadECGParamsOrigin `form:"origin,omitempty" json:"origin,omitempty"`
+	Limit  *int                 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor the `next` of the previous page; send the same other parameters with it
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// ReadECGParamsOrigin defines parameters for ReadECG.
+type ReadECGParamsOrigin string
 
 // ReadEventsParams defines parameters for ReadEvents.
 type ReadEventsParams struct {
@@ -601,6 +766,9 @@ type ReadEventsParams struct {
 	// To RFC 3339, exclusive; default: no end
 	To *To `form:"to,omitempty" json:"to,omitempty"`
 
+	// Origin only rows whose data arrived this way: `upload` (POST /v1/ingest: Health Auto Export, tagged JSON) or `import` (the Health app's export.zip); default: both
+	Origin *ReadEventsParamsOrigin `form:"origin,omitempty" json:"origin,omitempty"`
+
 	// Limit rows per page (per list); a page ends early, after the row that brings it to 8 MiB
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -610,6 +778,9 @@ type ReadEventsParams struct {
 
 // ReadEventsParamsKind defines parameters for ReadEvents.
 type ReadEventsParamsKind string
+
+// ReadEventsParamsOrigin defines parameters for ReadEvents.
+type ReadEventsParamsOrigin string
 
 // ExportParams defines parameters for Export.
 type ExportParams struct {
@@ -651,6 +822,9 @@ type ReadMetricParams struct {
 	// To RFC 3339, exclusive; default: no end
 	To *To `form:"to,omitempty" json:"to,omitempty"`
 
+	// Origin only rows whose data arrived this way: `upload` (POST /v1/ingest: Health Auto Export, tagged JSON) or `import` (the Health app's export.zip); default: both
+	Origin *ReadMetricParamsOrigin `form:"origin,omitempty" json:"origin,omitempty"`
+
 	// Source only this source, matched exactly (`source=` is the points sent without one)
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
 
@@ -660,6 +834,9 @@ type ReadMetricParams struct {
 	// Cursor the `next` of the previous page; send the same other parameters with it
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// ReadMetricParamsOrigin defines parameters for ReadMetric.
+type ReadMetricParamsOrigin string
 
 // ReadSleepParams defines parameters for ReadSleep.
 type ReadSleepParams struct {
@@ -671,6 +848,9 @@ type ReadSleepParams struct {
 	// To RFC 3339, exclusive; default: no end
 	To *To `form:"to,omitempty" json:"to,omitempty"`
 
+	// Origin only rows whose data arrived this way: `upload` (POST /v1/ingest: Health Auto Export, tagged JSON) or `import` (the Health app's export.zip); default: both
+	Origin *ReadSleepParamsOrigin `form:"origin,omitempty" json:"origin,omitempty"`
+
 	// Limit rows per page (per list); a page ends early, after the row that brings it to 8 MiB
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -681,6 +861,9 @@ type ReadSleepParams struct {
 // ReadSleepParamsType defines parameters for ReadSleep.
 type ReadSleepParamsType string
 
+// ReadSleepParamsOrigin defines parameters for ReadSleep.
+type ReadSleepParamsOrigin string
+
 // ListWorkoutsParams defines parameters for ListWorkouts.
 type ListWorkoutsParams struct {
 	// From RFC 3339, inclusive (e.g. 2025-03-01T00:00:00-08:00; encode + as %2B); default: the beginning
@@ -689,12 +872,18 @@ type ListWorkoutsParams struct {
 	// To RFC 3339, exclusive; default: no end
 	To *To `form:"to,omitempty" json:"to,omitempty"`
 
+	// Origin only rows whose data arrived this way: `upload` (POST /v1/ingest: Health Auto Export, tagged JSON) or `import` (the Health app's export.zip); default: both
+	Origin *ListWorkoutsParamsOrigin `form:"origin,omitempty" json:"origin,omitempty"`
+
 	// Limit rows per page (per list); a page ends early, after the row that brings it to 8 MiB
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor the `next` of the previous page; send the same other parameters with it
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// ListWorkoutsParamsOrigin defines parameters for ListWorkouts.
+type ListWorkoutsParamsOrigin string
 
 // ReadWorkoutParams defines parameters for ReadWorkout.
 type ReadWorkoutParams struct {
@@ -1730,6 +1919,18 @@ func NewReadECGRequest(server string, params *ReadECGParams) (*http.Request, err
 
 		}
 
+		if params.Origin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", *params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Limit != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
@@ -1835,6 +2036,18 @@ func NewReadEventsRequest(server string, params *ReadEventsParams) (*http.Reques
 		if params.To != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Origin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", *params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -2240,6 +2453,18 @@ func NewReadMetricRequest(server string, name string, params *ReadMetricParams) 
 
 		}
 
+		if params.Origin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", *params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Source != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -2354,6 +2579,18 @@ func NewReadSleepRequest(server string, params *ReadSleepParams) (*http.Request,
 
 		}
 
+		if params.Origin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", *params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Limit != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
@@ -2435,6 +2672,18 @@ func NewListWorkoutsRequest(server string, params *ListWorkoutsParams) (*http.Re
 		if params.To != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Origin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", *params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
