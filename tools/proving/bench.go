@@ -16,7 +16,7 @@ import (
 type benchCmd struct {
 	Quick    bool     `env:"BENCH_QUICK" help:"A run of under two minutes with the same outputs (also BENCH_QUICK=1)."`
 	Bin      string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
-	Out      string   `default:"tools/proving/results/bench" help:"Where results (JSON, SVG chart) go; the newest also as latest.json and latest.svg."`
+	Out      string   `default:"bench/results" help:"Where results (JSON, SVG chart) go; the newest also as latest.json and latest.svg."`
 	Settings []string `name:"set" help:"Settings for the services under test, e.g. --set BATCH_MAX_ROWS=20000."`
 	Profile  string   `help:"Take CPU profiles of the services during the end-to-end phase into this directory."`
 }

@@ -13,7 +13,7 @@ type chaosCmd struct {
 	Quick   bool     `help:"The short subset make test runs."`
 	Only    []string `help:"Run only these scenarios (comma-separated names)."`
 	Bin     string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
-	Out     string   `default:"tools/proving/results/chaos" help:"Where the results go (JSON; the newest also as latest.json)."`
+	Out     string   `default:"chaos/results" help:"Where the results go (JSON; the newest also as latest.json)."`
 	Devices int      `default:"6" help:"Simulated devices, each with its own user and key."`
 	Keep    string   `help:"Keep the harness's servers' data and every service's log in this directory (default: a temporary one, removed)."`
 }

@@ -46,7 +46,7 @@ type Config struct {
 }
 
 // Result is one scenario's verdict. The first six fields are the
-// contract (tools/proving/results/chaos/latest.json); the rest say what happened.
+// contract (chaos/results/latest.json); the rest say what happened.
 type Result struct {
 	Name       string  `json:"name"`
 	Lost       int     `json:"lost"`

@@ -59,7 +59,7 @@ func binDir(t *testing.T, root string) string {
 	return dir
 }
 
-// tools/proving/results/chaos/latest.json is read by other tools: these fields are its contract.
+// chaos/results/latest.json is read by other tools: these fields are its contract.
 func TestWriteFormat(t *testing.T) {
 	dir := t.TempDir()
 	rep := &Report{Scenarios: []*Result{{Name: "writer-kill-9", DrainS: 1.5, Passed: true}, {Name: "nats-kill-9", Lost: 2}}}
