@@ -46,6 +46,10 @@ func (r *Readiness) AddOptional(name string, c Check) {
 	r.optional[name] = true
 }
 
+// MarkOptional makes a registered check optional (see AddOptional): for a
+// service that can do without a dependency every service has.
+func (r *Readiness) MarkOptional(name string) { r.optional[name] = true }
+
 // ShuttingDown makes every later readiness answer 503, so load balancers
 // stop sending work before the process stops serving it.
 func (r *Readiness) ShuttingDown() { r.shutting.Store(true) }

@@ -18,9 +18,24 @@ import (
 
 // Open connects a pool and checks it answers.
 func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, error) {
+	pool, err := Connect(ctx, databaseURL, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping postgres: %w", err)
+	}
+	return pool, nil
+}
+
+// Connect makes a pool without waiting for the server: its connections are
+// made when first used, so a server that is away fails those uses (and a
+// readiness check), not the start of the process.
+func Connect(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("postgres URL: %w", err) // pgx quotes it with the password redacted
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
@@ -28,10 +43,6 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Poo
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect postgres: %w", err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("ping postgres: %w", err)
 	}
 	return pool, nil
 }

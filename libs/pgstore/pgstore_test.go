@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"sync"
 	"syscall"
@@ -18,7 +19,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/testenv"
+	"github.com/healthexport/migrations"
 )
 
 func hrTable(t *testing.T) *pgstore.Table {
@@ -292,5 +295,86 @@ func TestListAndRetention(t *testing.T) {
 	// Dropped from the cache too: January can be made again.
 	if err := parts.Ensure(ctx, "raw_ingestions", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A failover as the writers live it. DATABASE_URL names both servers with
+// target_session_attrs=read-write; the primary dies (its proxy is cut)
+// while the other is still a standby (read-only) until it is promoted.
+// Meanwhile every write fails as Unavailable, which the consumers retry for
+// as long as it lasts and never give up; once the standby is promoted the
+// same pool writes again, and migrations find it too.
+func TestFailoverIsAnOutage(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	target := testenv.HostPort(t, db.URL)
+	primary, standby := testenv.NewProxy(t, target), testenv.NewProxy(t, target)
+	u, err := url.Parse(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = primary.Addr + "," + standby.Addr
+	q := u.Query()
+	q.Set("target_session_attrs", "read-write")
+	u.RawQuery = q.Encode()
+	failoverURL := u.String()
+	if _, err := db.Pool.Exec(ctx, "CREATE TABLE failover_probe (n int)"); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgstore.Open(ctx, failoverURL, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	write := func() error {
+		_, err := pool.Exec(ctx, "INSERT INTO failover_probe VALUES (1)")
+		return err
+	}
+	if err := write(); err != nil {
+		t.Fatalf("write to the primary: %v", err)
+	}
+	readOnly := func(on bool) {
+		t.Helper()
+		stmt := fmt.Sprintf("ALTER DATABASE %s SET default_transaction_read_only = on", db.Name)
+		if !on {
+			stmt = fmt.Sprintf("ALTER DATABASE %s RESET default_transaction_read_only", db.Name)
+		}
+		if _, err := db.Pool.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The primary is gone; what is left is a standby, not yet promoted.
+	readOnly(true)
+	primary.Cut()
+	for i := range 3 {
+		err := write()
+		if err == nil {
+			t.Fatalf("write %d with only a standby left succeeded", i)
+		}
+		if c := pgstore.Classify(err); c != pgstore.Unavailable || settle.Bounded(c) {
+			t.Errorf("write %d during the failover: class %v (err %v), want unavailable, retried without bound", i, c, err)
+		}
+	}
+	// A session on the standby itself (no target_session_attrs) is refused
+	// its writes with read_only_sql_transaction.
+	conn, err := pgx.Connect(ctx, standby.Through(db.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "INSERT INTO failover_probe VALUES (2)")
+	_ = conn.Close(ctx)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "25006" || pgstore.Classify(err) != pgstore.Unavailable {
+		t.Errorf("write on the standby: %v (class %v), want 25006, unavailable", err, pgstore.Classify(err))
+	}
+
+	// Promoted: the same pool finds it.
+	readOnly(false)
+	if err := write(); err != nil {
+		t.Errorf("write after the promotion: %v", err)
+	}
+	if err := migrations.Up(failoverURL); err != nil {
+		t.Errorf("migrations with the first host down: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/obs"
+	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/service"
@@ -57,6 +59,7 @@ type settings struct {
 	AuthHashWait     time.Duration `env:"AUTH_HASH_WAIT" envDefault:"2s" zero:"no waiting: 503 at once when all are busy" help:"How long a verification may wait for a turn."`
 	AuthFailures     int           `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10" help:"Failed key attempts per client address (IPv6: per /64), and wrong secrets per key id, per minute before 429, without any hashing."`
 	Stream           stream.Config
+	Read             pgstore.ReadConfig
 }
 
 func (s settings) Validate() error {
@@ -139,6 +142,16 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		return err
 	}
 	defer deps.Close()
+	// Uploads need no PostgreSQL (keys verified lately stay trusted): an
+	// edge stays in its load balancer while the database fails over.
+	deps.Ready.MarkOptional("postgres")
+	reader, err := readPool(ctx, log, deps, cfg.Read.URL, cfg.Service.Database.URL)
+	if err != nil {
+		return err
+	}
+	if reader != deps.Pool {
+		defer reader.Close()
+	}
 	reg := obs.Edge.Registerer(deps.Metrics)
 	pipeline := ingest.New(deps.JS, kind.New(), cfg.Stream, ingest.Config{
 		PartMaxBytes:   cfg.PartMaxBytes,
@@ -195,7 +208,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		Pprof:            cfg.Service.Pprof,
 		Admin:            cfg.AdminAddr != "",
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
-		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(deps.Pool)},
+		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader)},
 		deps.Ready, deps.Metrics, reg, schema.OpenAPI())
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -233,6 +246,26 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 	}
 	log.Info("edge stopped cleanly")
 	return nil
+}
+
+// readPool is where users' data is read back from: READ_DATABASE_URL (a
+// standby, say) when set, else the primary's pool. Key checks, key
+// management and upload status stay on the primary: they must see every
+// write at once. A standby that is away does not stop the edge; its reads
+// fail (503) and its readiness shows it, degraded, until it is back.
+func readPool(ctx context.Context, log *slog.Logger, deps *service.Deps, readURL, primaryURL string) (*pgxpool.Pool, error) {
+	if readURL == "" || readURL == primaryURL {
+		return deps.Pool, nil
+	}
+	pool, err := pgstore.Connect(ctx, readURL, 0)
+	if err != nil {
+		return nil, fmt.Errorf("READ_DATABASE_URL: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		log.Warn("READ_DATABASE_URL does not answer yet: reads fail until it does", "err", err)
+	}
+	deps.Ready.AddOptional("postgres-read", func(ctx context.Context) error { return pool.Ping(ctx) })
+	return pool, nil
 }
 
 // prefixes parses EDGE_TRUSTED_PROXIES: CIDR prefixes, or single addresses.
