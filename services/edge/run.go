@@ -58,6 +58,8 @@ type settings struct {
 	AuthHashQueue    int           `env:"AUTH_HASH_QUEUE" envDefault:"32" zero:"no waiting: 503 at once when all are busy" help:"Verifications that may wait for a turn, up to AUTH_HASH_WAIT, before the edge answers 503."`
 	AuthHashWait     time.Duration `env:"AUTH_HASH_WAIT" envDefault:"2s" zero:"no waiting: 503 at once when all are busy" help:"How long a verification may wait for a turn."`
 	AuthFailures     int           `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10" help:"Failed key attempts per client address (IPv6: per /64), and wrong secrets per key id, per minute before 429, without any hashing."`
+	ExportMaxTime    time.Duration `env:"EXPORT_MAX_DURATION" envDefault:"1h" help:"Longest time one export may stream (at least 1m)."`
+	ExportMinRate    int64         `env:"EXPORT_MIN_BYTES_PER_SECOND" envDefault:"32768" help:"Slowest rate, in bytes per second, a client may read an export at (after 30 s of grace) before it is cut."`
 	Stream           stream.Config
 	Read             pgstore.ReadConfig
 }
@@ -86,6 +88,8 @@ func (s settings) Validate() error {
 		validation.Field(&s.AuthHashQueue, validation.Min(0)),
 		validation.Field(&s.AuthHashWait, validation.Min(time.Duration(0)), validation.Max(time.Minute)),
 		validation.Field(&s.AuthFailures, config.NonZero(), validation.Min(1)),
+		validation.Field(&s.ExportMaxTime, config.NonZero(), validation.Min(time.Minute)),
+		validation.Field(&s.ExportMinRate, config.NonZero(), validation.Min(int64(1))),
 		// A proxy header from anyone would let every client pick the
 		// address its failed keys are counted by.
 		validation.Field(&s.TrustedProxies, validation.When(s.ProxyHeader != "", validation.Required.Error(
@@ -198,15 +202,17 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		return err
 	}
 	srv := server.New(log, server.Config{
-		MaxBodyBytes:     cfg.MaxBodyBytes,
-		SpoolMemoryBytes: cfg.SpoolMemoryBytes,
-		SpoolDir:         cfg.SpoolDir,
-		HeaderTimeout:    cfg.HeaderTimeout,
-		BodyTimeout:      cfg.BodyTimeout,
-		ProxyHeader:      cfg.ProxyHeader,
-		TrustedProxies:   trusted,
-		Pprof:            cfg.Service.Pprof,
-		Admin:            cfg.AdminAddr != "",
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		SpoolMemoryBytes:  cfg.SpoolMemoryBytes,
+		SpoolDir:          cfg.SpoolDir,
+		HeaderTimeout:     cfg.HeaderTimeout,
+		BodyTimeout:       cfg.BodyTimeout,
+		ProxyHeader:       cfg.ProxyHeader,
+		TrustedProxies:    trusted,
+		Pprof:             cfg.Service.Pprof,
+		Admin:             cfg.AdminAddr != "",
+		ExportMaxDuration: cfg.ExportMaxTime,
+		ExportMinRate:     cfg.ExportMinRate,
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
 		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader)},
 		deps.Ready, deps.Metrics, reg, schema.OpenAPI())

@@ -99,25 +99,38 @@ type Config struct {
 	// neither /metrics nor pprof.
 	Admin bool
 	// MaxExports is how many exports may stream at once (each holds a
-	// database connection while it lasts); 0 means 2.
+	// database connection while it lasts); 0 means 2. Each user has at
+	// most one.
 	MaxExports int
+	// ExportMaxDuration ends an export, however it is going
+	// (EXPORT_MAX_DURATION, 1 h when 0); ExportMinRate is the slowest a
+	// client may read one, in bytes per second, after ExportGrace of
+	// waiting for it (EXPORT_MIN_BYTES_PER_SECOND, 32 KiB/s when 0; the
+	// grace is 30 s when 0).
+	ExportMaxDuration time.Duration
+	ExportMinRate     int64
+	ExportGrace       time.Duration
 }
 
 // Server is the edge's HTTP API.
 type Server struct {
-	app     *fiber.App
-	log     *slog.Logger
-	deps    Deps
-	ready   *obs.Readiness
-	cfg     Config
-	metrics *metrics
-	openapi []byte
-	exports chan struct{}
-	spools  *spool.Pool
+	app       *fiber.App
+	log       *slog.Logger
+	deps      Deps
+	ready     *obs.Readiness
+	cfg       Config
+	metrics   *metrics
+	openapi   []byte
+	exports   chan struct{}
+	exporting exporting
+	spools    *spool.Pool
 }
 
 // New builds the app and its routes.
 func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather prometheus.Gatherer, reg prometheus.Registerer, openapi []byte) *Server {
+	cfg.ExportMaxDuration = cmp.Or(cfg.ExportMaxDuration, time.Hour)
+	cfg.ExportMinRate = cmp.Or(cfg.ExportMinRate, 32<<10)
+	cfg.ExportGrace = cmp.Or(cfg.ExportGrace, exportGrace)
 	s := &Server{log: log, deps: deps, ready: ready, cfg: cfg, metrics: newMetrics(reg), openapi: openapi,
 		spools:  spool.NewPool(cfg.SpoolMemoryBytes, cfg.MaxBodyBytes, cfg.SpoolDir),
 		exports: make(chan struct{}, cmp.Or(cfg.MaxExports, 2))}
