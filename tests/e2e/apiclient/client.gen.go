@@ -1130,8 +1130,10 @@ type ClientInterface interface {
 	// table, with a header row (NULL is an empty cell; JSON and arrays as
 	// JSON text; a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
 	// return, unless it is a number, gets a leading `'` so that spreadsheets
-	// do not run it as a formula). A few exports run at once per edge; more
-	// get 503.
+	// do not run it as a formula). One export per user at a time (429 for
+	// a second), a few per edge (503 beyond); an export ends after
+	// `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
+	// `EXPORT_MIN_BYTES_PER_SECOND`.
 	//
 	// Corresponds with GET /v1/export (the `Export` operationId).
 	Export(ctx context.Context, params *ExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1421,8 +1423,10 @@ func (c *Client) ReadEvents(ctx context.Context, params *ReadEventsParams, reqEd
 // table, with a header row (NULL is an empty cell; JSON and arrays as
 // JSON text; a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
 // return, unless it is a number, gets a leading `'` so that spreadsheets
-// do not run it as a formula). A few exports run at once per edge; more
-// get 503.
+// do not run it as a formula). One export per user at a time (429 for
+// a second), a few per edge (503 beyond); an export ends after
+// `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
+// `EXPORT_MIN_BYTES_PER_SECOND`.
 //
 // Corresponds with GET /v1/export (the `Export` operationId).
 func (c *Client) Export(ctx context.Context, params *ExportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2966,8 +2970,10 @@ type ClientWithResponsesInterface interface {
 	// table, with a header row (NULL is an empty cell; JSON and arrays as
 	// JSON text; a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
 	// return, unless it is a number, gets a leading `'` so that spreadsheets
-	// do not run it as a formula). A few exports run at once per edge; more
-	// get 503.
+	// do not run it as a formula). One export per user at a time (429 for
+	// a second), a few per edge (503 beyond); an export ends after
+	// `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
+	// `EXPORT_MIN_BYTES_PER_SECOND`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4858,8 +4864,10 @@ func (c *ClientWithResponses) ReadEventsWithResponse(ctx context.Context, params
 // table, with a header row (NULL is an empty cell; JSON and arrays as
 // JSON text; a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
 // return, unless it is a number, gets a leading `'` so that spreadsheets
-// do not run it as a formula). A few exports run at once per edge; more
-// get 503.
+// do not run it as a formula). One export per user at a time (429 for
+// a second), a few per edge (503 beyond); an export ends after
+// `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
+// `EXPORT_MIN_BYTES_PER_SECOND`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
