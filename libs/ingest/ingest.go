@@ -258,6 +258,24 @@ func (s *Sender) Part(part *hae.Part) error {
 	return nil
 }
 
+// Aside publishes a part that belongs to the ingestion but not to its
+// manifest (an import's progress records), and waits for its PubAck. Its
+// Nats-Msg-Id is <ingestion_id>:<part key>, like any part's.
+func (s *Sender) Aside(part *hae.Part) error {
+	k, ok := s.p.registry.Lookup(part.Kind)
+	if !ok {
+		return fmt.Errorf("a part of unknown kind %q", part.Kind)
+	}
+	msgID := s.origin.IngestionID + ":" + part.Key()
+	msg := s.origin.PartMsg(k.Subject(s.p.stream.SubjectPrefix, s.origin.UserID), part.Kind, msgID, part.Pointer, part.Items, part.Payload)
+	ctx, cancel := context.WithTimeout(s.ctx, s.p.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := s.p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(s.p.stream.Name)); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
 // Published is how many parts were sent so far.
 func (s *Sender) Published() int { return len(s.parts) }
 

@@ -33,7 +33,19 @@ func eventArrays() map[string]eventArray {
 		// Heart-rate notifications come in two shapes (see decodeNotification).
 		"heartRateNotifications": {kind: "heart_rate_notification", keyField: "heartNotification", name: "heartNotification",
 			value: "threshold", nameField: FieldHeartNotification},
+		// The Health app's other category samples (audio exposure events,
+		// low cardio fitness, ...), keyed on their type in snake case.
+		CategoryEvents: {kind: "category", keyField: "type", name: "type", value: "value", keyRequired: true},
 	}
+}
+
+// CategoryEvents is the source of the importer's category samples that no
+// other event array names.
+const CategoryEvents = "categories"
+
+// EventKinds are the kinds of health_events, in a fixed order.
+func EventKinds() []string {
+	return []string{"symptom", "state_of_mind", "medication", "cycle_tracking", "heart_rate_notification", "category"}
 }
 
 func event(v *Vocabulary) *Kind {
@@ -44,6 +56,8 @@ func event(v *Vocabulary) *Kind {
 		Name:   "event",
 		Tables: []*pgstore.Table{t},
 		Arrays: []string{"symptoms", "stateOfMind", "medications", "cycleTracking", "heartRateNotifications"},
+		// Not CategoryEvents: an upload's data has no such array, only the
+		// importer of the Health app's export makes those items.
 		decode: func(env *Env, it *hae.Item, s Sink) {
 			if err := decodeEvent(env, it, arrays, v, s, t); err != nil {
 				s.Reject(it.Pointer(), rejectReason(err), it.Raw)

@@ -160,6 +160,7 @@ func New() *Registry {
 	for _, k := range []*Kind{
 		heartRate(), bloodPressure(), quantity(r.aliases),
 		sleep(), workout(), ecg(r.vocab), event(r.vocab),
+		activitySummary(), importRecord(),
 	} {
 		r.kinds = append(r.kinds, k)
 		r.byName[k.Name] = k

@@ -18,7 +18,7 @@ func TestKindsInOrder(t *testing.T) {
 			t.Errorf("Lookup(%q) = %v, %v; want the same kind", k.Name, got, ok)
 		}
 	}
-	want := []string{"heart_rate", "blood_pressure", "quantity", "sleep", "workout", "ecg", "event"}
+	want := []string{"heart_rate", "blood_pressure", "quantity", "sleep", "workout", "ecg", "event", "activity_summary", "import"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Kinds() = %v, want %v", names, want)
 	}
@@ -39,6 +39,9 @@ func TestHasWriterAndTables(t *testing.T) {
 		"workout":        {"workouts", "workout_route_points", "workout_samples"},
 		"ecg":            {"ecg_recordings"},
 		"event":          {"health_events"},
+		// Only imports of the Health app's export bring these two.
+		"activity_summary": {"activity_summaries"},
+		"import":           {"imports"},
 	}
 	var want []string
 	for _, k := range reg.Kinds() {

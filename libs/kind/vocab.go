@@ -169,14 +169,20 @@ func Terms() []Term {
 // Vocabulary maps localised text to canonical values.
 type Vocabulary struct {
 	byKey map[string]string
+	// english is each canonical value's first English wording, by field
+	// and canonical value.
+	english map[string]string
 }
 
 // NewVocabulary indexes the table. Every canonical value also matches
 // itself, in snake or camel case (the app's codes).
 func NewVocabulary() *Vocabulary {
-	v := &Vocabulary{byKey: map[string]string{}}
+	v := &Vocabulary{byKey: map[string]string{}, english: map[string]string{}}
 	for field, canons := range vocabulary() {
 		for canon, langs := range canons {
+			if en := langs["en"]; len(en) > 0 {
+				v.english[field+vocabularyKeySeparator+canon] = en[0]
+			}
 			v.byKey[field+vocabularyKeySeparator+FoldTerm(canon)] = canon
 			for _, words := range langs {
 				for _, w := range words {
@@ -192,6 +198,13 @@ func NewVocabulary() *Vocabulary {
 // does not know it.
 func (v *Vocabulary) Canonical(field, text string) string {
 	return v.byKey[field+vocabularyKeySeparator+FoldTerm(text)]
+}
+
+// English is how the Health app words a canonical value in English
+// ("Chest Tightness or Pain" for chest_tightness_or_pain), or "" when the
+// table has no English wording of it.
+func (v *Vocabulary) English(field, canonical string) string {
+	return v.english[field+vocabularyKeySeparator+canonical]
 }
 
 // FoldTerm is the form text is matched in: lower case, without spaces

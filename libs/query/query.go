@@ -35,7 +35,7 @@ var (
 )
 
 // EventKinds are the kinds of health_events.
-var EventKinds = []string{"symptom", "state_of_mind", "medication", "cycle_tracking", "heart_rate_notification"}
+var EventKinds = kind.EventKinds()
 
 // Store reads from PostgreSQL.
 type Store struct {
