@@ -12,11 +12,11 @@ import (
 // RoutePoint is one <trkpt> of a workout route's GPX file, its values as
 // written (numbers are text; the importer checks them).
 type RoutePoint struct {
-	Lat, Lon, Ele, Time          []byte
-	Speed, Course, HAcc, VAcc    []byte
-	SpeedAcc, CourseAcc          []byte
-	buf                          []byte
-	field                        *[]byte // the element whose text is being read
+	Lat, Lon, Ele, Time       []byte
+	Speed, Course, HAcc, VAcc []byte
+	SpeedAcc, CourseAcc       []byte
+	buf                       []byte
+	field                     *[]byte // the element whose text is being read
 }
 
 // maxGPXPoints bounds one route: a day at one point a second.

@@ -251,4 +251,3 @@ func (c *cutShort) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
