@@ -260,6 +260,9 @@ func (x *Reader) start(tag []byte, line int) error {
 // end closes the innermost element; done reports a finished top-level
 // element (err io.EOF: the root closed).
 func (x *Reader) end() (done bool, err error) {
+	if x.depth == 0 {
+		return false, fmt.Errorf("%w: a closing tag at line %d before any element", ErrNotExport, x.line)
+	}
 	x.depth--
 	if x.depth == 0 {
 		x.closed = true

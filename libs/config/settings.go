@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -150,3 +151,21 @@ func quote(v string) string {
 // NonZero is the rule of a setting that must be set, and not to 0 (ozzo's
 // Min and Max pass a zero value, so they need it beside them).
 func NonZero() validation.Rule { return validation.Required.Error("must be set and not 0") }
+
+// WritableDir is the rule of a directory setting: empty (a default), or an
+// existing directory the process can create files in.
+func WritableDir() validation.Rule { return validation.By(writableDir) }
+
+func writableDir(v any) error {
+	dir, _ := v.(string)
+	if dir == "" {
+		return nil
+	}
+	f, err := os.CreateTemp(dir, ".health-export-check-*")
+	if err != nil {
+		return errors.New("must be an existing directory this process can write to")
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}

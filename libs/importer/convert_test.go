@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,45 +19,15 @@ import (
 	"github.com/healthexport/libs/hae"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/synth"
+	"github.com/healthexport/libs/testenv"
 )
 
 // zipDir zips testdata/<dir> as the Health app does (its folder inside)
 // into a temporary file, and returns the file, rewound.
 func zipDir(t testing.TB, dir string) *os.File {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "export-*.zip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	root := filepath.Join("testdata", dir)
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		w, err := zw.Create(filepath.ToSlash(rel))
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	})
-	if err == nil {
-		err = zw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return tempFile(t, testenv.ZipDir(t, filepath.Join("testdata", dir)))
 }
 
 // converted is an item as the converter handed it on.
@@ -261,29 +231,8 @@ func TestConvertedItemsDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := kind.New()
-	env := &kind.Env{UserID: uuid.New(), IngestionID: "imp", ReceivedAt: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), Origin: kind.OriginImport}
 	sink := &countSink{rows: map[string]int{}}
-	stats := newStats()
-	conv := newConverter(reg, e, e.Name(), func(it *hae.Item) error {
-		k, _ := reg.Lookup(it.Kind)
-		c := hae.NewCutter(hae.DefaultPartMaxBytes, func(p *hae.Part) error {
-			_, decoded, err := hae.DecodePart(p.Payload)
-			if err != nil {
-				return err
-			}
-			for i := range decoded {
-				k.Decode(env, &decoded[i], sink)
-			}
-			return nil
-		})
-		if err := k.Cut(c, it, hae.DefaultPartMaxBytes, false); err != nil {
-			return err
-		}
-		return c.Flush()
-	}, stats)
-	im := &Importer{reg: reg, cfg: Config{ProgressEvery: time.Hour}}
-	if err := im.convert(t.Context(), e, conv, &Progress{Stats: *stats}, func() error { return nil }); err != nil {
+	if _, err := decodeAll(t, e, time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), sink); err != nil {
 		t.Fatal(err)
 	}
 	wantRows := map[string]int{"heart_rate_metrics": 4, "quantity_metrics": 14, "blood_pressure_metrics": 1, "sleep_segments": 6,
@@ -308,6 +257,34 @@ func TestConvertedItemsDecode(t *testing.T) {
 	if len(sink.rejected) != len(wantRejected) {
 		t.Errorf("rejected %v", sink.rejected)
 	}
+}
+
+// decodeAll converts an export and runs every item through its kind, cut
+// into parts and decoded as the metric-writer does, into sink.
+func decodeAll(t *testing.T, e *applehealth.Export, receivedAt time.Time, sink kind.Sink) (*Progress, error) {
+	t.Helper()
+	reg := kind.New()
+	env := &kind.Env{UserID: uuid.New(), IngestionID: "imp", ReceivedAt: receivedAt, Origin: kind.OriginImport}
+	p := &Progress{Stats: *newStats()}
+	conv := newConverter(reg, e, e.Name(), func(it *hae.Item) error {
+		k, _ := reg.Lookup(it.Kind)
+		c := hae.NewCutter(hae.DefaultPartMaxBytes, func(part *hae.Part) error {
+			_, decoded, err := hae.DecodePart(part.Payload)
+			if err != nil {
+				return err
+			}
+			for i := range decoded {
+				k.Decode(env, &decoded[i], sink)
+			}
+			return nil
+		})
+		if err := k.Cut(c, it, hae.DefaultPartMaxBytes, false); err != nil {
+			return err
+		}
+		return c.Flush()
+	}, &p.Stats)
+	im := &Importer{reg: reg, cfg: Config{ProgressEvery: time.Hour}}
+	return p, im.convert(t.Context(), e, conv, p, func() error { return nil })
 }
 
 type countSink struct {
@@ -370,7 +347,7 @@ func TestConvertFilesThatAreNotExports(t *testing.T) {
 
 func bytesReaderAt(b []byte) io.ReaderAt { return bytes.NewReader(b) }
 
-func tempFile(t *testing.T, b []byte) *os.File {
+func tempFile(t testing.TB, b []byte) *os.File {
 	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "file")
 	if err != nil {
@@ -421,4 +398,54 @@ func TestConvertTruncatedZip(t *testing.T) {
 		t.Errorf("nothing converted before the cut: %d items", len(items))
 	}
 	t.Logf("%v (%d records, %d items before it)", err, stats.Records, len(items))
+}
+
+// keySink counts distinct rows per table (rows with the same key are one,
+// as in the database) and rejections.
+type keySink struct {
+	keys     map[string]map[string]bool
+	rejected map[string]string
+}
+
+func (s *keySink) Row(t *pgstore.Table, _ int64, values ...any) {
+	if s.keys[t.Name] == nil {
+		s.keys[t.Name] = map[string]bool{}
+	}
+	s.keys[t.Name][fmt.Sprint(values[:len(t.Key)-1])] = true
+}
+
+func (s *keySink) Reject(pointer, reason string, _ []byte) { s.rejected[pointer] = reason }
+
+// TestConvertSyntheticExport: the generator's export, every quirk in it,
+// converts to exactly the rows it says it holds, none rejected.
+func TestConvertSyntheticExport(t *testing.T) {
+	var buf bytes.Buffer
+	counts, err := synth.WriteExportZip(&buf, synth.ExportSpec{Days: 20, XMLName: "exportar.xml", RoutePoints: 30, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := tempFile(t, buf.Bytes())
+	e, err := applehealth.OpenFile(f, "export.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &keySink{keys: map[string]map[string]bool{}, rejected: map[string]string{}}
+	p, err := decodeAll(t, e, time.Now(), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"heart_rate_metrics": counts.HeartRate, "quantity_metrics": counts.Quantity, "blood_pressure_metrics": counts.BloodPressure,
+		"sleep_segments": counts.SleepSegments, "health_events": counts.Events, "workouts": counts.Workouts,
+		"workout_route_points": counts.RoutePoints, "activity_summaries": counts.Activity, "ecg_recordings": counts.ECG}
+	for tb, n := range want {
+		if got := len(sink.keys[tb]); got != n {
+			t.Errorf("%s: %d rows, want %d", tb, got, n)
+		}
+	}
+	if len(sink.rejected) != 0 {
+		t.Errorf("rejected: %v", sink.rejected)
+	}
+	if p.Records != int64(counts.Records) {
+		t.Errorf("records %d, want %d", p.Records, counts.Records)
+	}
 }

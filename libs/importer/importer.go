@@ -151,6 +151,13 @@ func (im *Importer) Run(ctx context.Context, job Job, f *os.File, report func(Pr
 	return p, im.record(snd, job, &p)
 }
 
+// Received records a received export as waiting for its conversion (the
+// first record of its import).
+func (im *Importer) Received(ctx context.Context, job Job) error {
+	p := Progress{State: kind.ImportReceiving, Stats: *newStats()}
+	return im.record(im.pipe.Sender(ctx, job.Origin()), job, &p)
+}
+
 // badFileError marks a conversion that stopped on the file, not on the
 // stream.
 type badFileError struct{ err error }

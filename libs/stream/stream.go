@@ -79,9 +79,21 @@ func natsURLs(v any) error {
 	return nil
 }
 
-// IngestSubjects matches every part; ManifestSubjects every manifest.
+// IngestSubjects matches every part; ManifestSubjects every manifest;
+// ImportSubjects every received export waiting for its conversion.
 func (c Config) IngestSubjects() string   { return c.SubjectPrefix + ".ingest.>" }
 func (c Config) ManifestSubjects() string { return c.SubjectPrefix + ".manifest.>" }
+func (c Config) ImportSubjects() string   { return c.SubjectPrefix + ".import.>" }
+
+// ImportSubject is where the job of one received export goes: one subject
+// per import, so its job can be looked up.
+func (c Config) ImportSubject(userID, importID string) string {
+	return c.SubjectPrefix + ".import." + userID + "." + importID
+}
+
+// ImportBucket is the object store holding received exports until they are
+// converted.
+func (c Config) ImportBucket() string { return c.Name + "_imports" }
 
 // RevokeSubject carries key revocations to every edge (core NATS, not the
 // stream: a revocation matters to the edges running now).
@@ -99,8 +111,8 @@ func (c Config) ManifestSubject(userID string) string {
 func (c Config) StreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        c.Name,
-		Description: "Health Export uploads: parts per kind and manifests",
-		Subjects:    []string{c.IngestSubjects(), c.ManifestSubjects()},
+		Description: "Health Export uploads: parts per kind, manifests, and jobs of received exports",
+		Subjects:    []string{c.IngestSubjects(), c.ManifestSubjects(), c.ImportSubjects()},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardNew,
 		MaxBytes:    c.MaxBytes,
@@ -210,8 +222,9 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, streamName stri
 	return cons, nil
 }
 
-// DeleteStream removes a stream from the server at url; one already gone
-// is no error. For the tests and tools that make streams of their own.
+// DeleteStream removes a stream from the server at url, with its store of
+// received exports; one already gone is no error. For the tests and tools
+// that make streams of their own.
 func DeleteStream(ctx context.Context, url, name string) error {
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -224,6 +237,10 @@ func DeleteStream(ctx context.Context, url, name string) error {
 	}
 	if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete stream %s: %w", name, err)
+	}
+	bucket := Config{Name: name}.ImportBucket()
+	if err := js.DeleteObjectStore(ctx, bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete object store %s: %w", bucket, err)
 	}
 	return nil
 }

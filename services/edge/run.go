@@ -20,6 +20,7 @@ import (
 
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/config"
+	"github.com/healthexport/libs/importer"
 	"github.com/healthexport/libs/ingest"
 	"github.com/healthexport/libs/ingestions"
 	"github.com/healthexport/libs/kind"
@@ -62,6 +63,7 @@ type settings struct {
 	ExportMinRate    int64         `env:"EXPORT_MIN_BYTES_PER_SECOND" envDefault:"32768" help:"Slowest rate, in bytes per second, a client may read an export at (after 30 s of grace) before it is cut."`
 	Stream           stream.Config
 	Read             pgstore.ReadConfig
+	Import           importer.Settings
 }
 
 func (s settings) Validate() error {
@@ -72,7 +74,7 @@ func (s settings) Validate() error {
 		// A part must fit a message with room for its wrapping and headers.
 		validation.Field(&s.PartMaxBytes, config.NonZero(), validation.Min(1024), validation.Max(stream.MaxMessageBytes/2)),
 		validation.Field(&s.SpoolMemoryBytes, validation.Min(int64(0))),
-		validation.Field(&s.SpoolDir, validation.By(writableDir)),
+		validation.Field(&s.SpoolDir, config.WritableDir()),
 		validation.Field(&s.BodyTimeout, config.NonZero(), validation.Min(time.Second)),
 		validation.Field(&s.HeaderTimeout, config.NonZero(), validation.Min(100*time.Millisecond)),
 		validation.Field(&s.PublishTimeout, config.NonZero(), validation.Min(100*time.Millisecond)),
@@ -104,20 +106,6 @@ var (
 	// redisPrefix keeps keys readable in redis-cli and safe in patterns.
 	redisPrefix = regexp.MustCompile(`^[A-Za-z0-9:._-]*$`)
 )
-
-func writableDir(v any) error {
-	dir, _ := v.(string)
-	if dir == "" {
-		return nil
-	}
-	f, err := os.CreateTemp(dir, ".edge-spool-check-*")
-	if err != nil {
-		return errors.New("must be an existing directory the edge can write to")
-	}
-	name := f.Name()
-	_ = f.Close()
-	return os.Remove(name)
-}
 
 func redisURL(v any) error {
 	if _, err := redis.ParseURL(v.(string)); err != nil {
@@ -157,7 +145,8 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		defer reader.Close()
 	}
 	reg := obs.Edge.Registerer(deps.Metrics)
-	pipeline := ingest.New(deps.JS, kind.New(), cfg.Stream, ingest.Config{
+	registry := kind.New()
+	pipeline := ingest.New(deps.JS, registry, cfg.Stream, ingest.Config{
 		PartMaxBytes:   cfg.PartMaxBytes,
 		MaxInFlight:    16,
 		PublishTimeout: cfg.PublishTimeout,
@@ -201,6 +190,21 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 	if err != nil {
 		return err
 	}
+	// Exports of the Health app: received into JetStream's object store,
+	// converted by whichever edge takes the job (IMPORT_WORKERS here).
+	imports, err := importer.OpenQueue(ctx, deps.JS, cfg.Stream, cfg.Import)
+	if err != nil {
+		return err
+	}
+	im := importer.New(pipeline, registry, importer.Config{PartMaxBytes: cfg.PartMaxBytes})
+	work := []service.Task{}
+	if cfg.Import.Workers > 0 {
+		runner, err := importer.NewRunner(ctx, log, im, imports, cfg.Import)
+		if err != nil {
+			return err
+		}
+		work = append(work, runner.Run)
+	}
 	srv := server.New(log, server.Config{
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		SpoolMemoryBytes:  cfg.SpoolMemoryBytes,
@@ -213,8 +217,11 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		Admin:             cfg.AdminAddr != "",
 		ExportMaxDuration: cfg.ExportMaxTime,
 		ExportMinRate:     cfg.ExportMinRate,
+		ImportMaxBytes:    cfg.Import.MaxBytes,
+		ImportBodyTimeout: cfg.Import.BodyTimeout,
 	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
-		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader)},
+		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader),
+		Imports: importer.NewIntake(imports, im, importer.NewStatusStore(deps.Pool, imports.Queued))},
 		deps.Ready, deps.Metrics, reg, schema.OpenAPI())
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -234,15 +241,13 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 			return obs.Serve(stop, log, cfg.AdminAddr, obs.Handler(deps.Ready, deps.Metrics, cfg.Service.Pprof))
 		})
 	}
-	err = service.Run(ctx, log, cfg.Service.ShutdownGrace, service.Tasks{
-		Work: []service.Task{func(stop, _ context.Context) error {
-			if err := srv.Serve(stop, ln, cfg.Service.ShutdownGrace); err != nil {
-				return fmt.Errorf("serve: %w", err)
-			}
-			return nil
-		}},
-		Support: support,
+	work = append(work, func(stop, _ context.Context) error {
+		if err := srv.Serve(stop, ln, cfg.Service.ShutdownGrace); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
 	})
+	err = service.Run(ctx, log, cfg.Service.ShutdownGrace, service.Tasks{Work: work, Support: support})
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func (c *replayCmd) Run(e *env) error {
 		if rebuild {
 			label = "rebuild " + k.Name
 		}
-		p := newProgress(e.Stderr, label)
+		p := newProgress(e.Stderr, label, "parts")
 		opts.Progress = p.update
 		start := time.Now()
 		var st replay.Stats
@@ -113,6 +113,8 @@ type progress struct {
 	bar   *progressbar.ProgressBar
 	w     io.Writer
 	label string
+	unit  string // what done counts: "parts", or "bytes" (shown in MB)
+	note  string // what else to say ("1200 records")
 	start time.Time
 	last  time.Time
 	done  int64
@@ -120,21 +122,37 @@ type progress struct {
 	shown bool // the last plain line shows done and total as they are
 }
 
-func newProgress(w io.Writer, label string) *progress {
-	p := &progress{w: w, label: label, start: time.Now()}
+func newProgress(w io.Writer, label, unit string) *progress {
+	p := &progress{w: w, label: label, unit: unit, start: time.Now()}
 	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		p.bar = progressbar.NewOptions64(-1,
+		opts := []progressbar.Option{
 			progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription(label),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("parts"),
+			progressbar.OptionSetItsString(unit),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionThrottle(100 * time.Millisecond),
 			progressbar.OptionClearOnFinish(),
-		)
+		}
+		if unit == "bytes" {
+			opts = append(opts, progressbar.OptionShowBytes(true))
+		}
+		p.bar = progressbar.NewOptions64(-1, opts...)
 	}
 	return p
+}
+
+// describe sets what the progress says besides its count.
+func (p *progress) describe(note string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if note != p.note {
+		p.note, p.shown = note, false
+		if p.bar != nil {
+			p.bar.Describe(p.label + ": " + note)
+		}
+	}
 }
 
 func (p *progress) update(done, total int64) {
@@ -169,7 +187,16 @@ func (p *progress) line() {
 			eta = durationHuman(float64(p.total-p.done) / rate)
 		}
 	}
-	fmt.Fprintf(p.w, "%s: %d/%d parts%s, %.0f parts/s, ETA %s\n", p.label, p.done, p.total, pct, rate, eta)
+	note := ""
+	if p.note != "" {
+		note = p.note + ", "
+	}
+	if p.unit == "bytes" {
+		const mb = 1 << 20
+		fmt.Fprintf(p.w, "%s: %s%.0f/%.0f MB%s, %.1f MB/s, ETA %s\n", p.label, note, float64(p.done)/mb, float64(p.total)/mb, pct, rate/mb, eta)
+	} else {
+		fmt.Fprintf(p.w, "%s: %s%d/%d %s%s, %.0f %s/s, ETA %s\n", p.label, note, p.done, p.total, p.unit, pct, rate, p.unit, eta)
+	}
 	p.shown = true
 }
 

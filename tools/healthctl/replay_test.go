@@ -21,7 +21,7 @@ func TestProgressLines(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			p := newProgress(&out, "replay heart_rate")
+			p := newProgress(&out, "replay heart_rate", "parts")
 			for _, u := range tc.updates {
 				p.update(u[0], u[1])
 			}
@@ -36,5 +36,27 @@ func TestProgressLines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImportProgressLines: off a terminal, an import says how far it got
+// in its XML, in MB, with the records read.
+func TestImportProgressLines(t *testing.T) {
+	var out bytes.Buffer
+	p := newProgress(&out, "import export.zip", "bytes")
+	p.describe("1200 records (600/s), 3 parts")
+	p.update(10<<20, 40<<20)
+	p.describe("4800 records (600/s), 12 parts")
+	p.update(40<<20, 40<<20)
+	p.finish()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{"import export.zip: 1200 records (600/s), 3 parts, 10/40 MB (25%)", "import export.zip: 4800 records (600/s), 12 parts, 40/40 MB (100%)"}
+	if len(lines) != len(want) {
+		t.Fatalf("lines:\n%s", out.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d %q, want it to begin %q", i, lines[i], w)
+		}
 	}
 }

@@ -22,6 +22,7 @@ type commands struct {
 	Lag        lagCmd        `cmd:"" help:"How far behind each consumer is: pending, ack-pending, redelivered, drain rate, time to drain."`
 	Partitions partitionsCmd `cmd:"" help:"List or make the monthly partitions."`
 	Replay     replayCmd     `cmd:"" help:"Rebuild a kind's tables, or replay messages into the live tables."`
+	Import     importCmd     `cmd:"" help:"Import the Health app's export (export.zip or export.xml) for a user."`
 }
 
 // env is what every command gets, with healthctl's settings and helpers.

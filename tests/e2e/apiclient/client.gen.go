@@ -45,6 +45,54 @@ func (e EventKind) Valid() bool {
 	}
 }
 
+// Defines values for ImportReceivedState.
+const (
+	ImportReceivedStateConverting ImportReceivedState = "converting"
+	ImportReceivedStateDone       ImportReceivedState = "done"
+	ImportReceivedStateFailed     ImportReceivedState = "failed"
+	ImportReceivedStateReceiving  ImportReceivedState = "receiving"
+)
+
+// Valid indicates whether the value is a known member of the ImportReceivedState enum.
+func (e ImportReceivedState) Valid() bool {
+	switch e {
+	case ImportReceivedStateConverting:
+		return true
+	case ImportReceivedStateDone:
+		return true
+	case ImportReceivedStateFailed:
+		return true
+	case ImportReceivedStateReceiving:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportStatusState.
+const (
+	ImportStatusStateConverting ImportStatusState = "converting"
+	ImportStatusStateDone       ImportStatusState = "done"
+	ImportStatusStateFailed     ImportStatusState = "failed"
+	ImportStatusStateReceiving  ImportStatusState = "receiving"
+)
+
+// Valid indicates whether the value is a known member of the ImportStatusState enum.
+func (e ImportStatusState) Valid() bool {
+	switch e {
+	case ImportStatusStateConverting:
+		return true
+	case ImportStatusStateDone:
+		return true
+	case ImportStatusStateFailed:
+		return true
+	case ImportStatusStateReceiving:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Origin.
 const (
 	OriginImport Origin = "import"
@@ -213,18 +261,36 @@ func (e ExportParamsFormat) Valid() bool {
 	}
 }
 
+// Defines values for ImportExportParamsContentEncoding.
+const (
+	ImportExportParamsContentEncodingGzip     ImportExportParamsContentEncoding = "gzip"
+	ImportExportParamsContentEncodingIdentity ImportExportParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the ImportExportParamsContentEncoding enum.
+func (e ImportExportParamsContentEncoding) Valid() bool {
+	switch e {
+	case ImportExportParamsContentEncodingGzip:
+		return true
+	case ImportExportParamsContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IngestParamsContentEncoding.
 const (
-	Gzip     IngestParamsContentEncoding = "gzip"
-	Identity IngestParamsContentEncoding = "identity"
+	IngestParamsContentEncodingGzip     IngestParamsContentEncoding = "gzip"
+	IngestParamsContentEncodingIdentity IngestParamsContentEncoding = "identity"
 )
 
 // Valid indicates whether the value is a known member of the IngestParamsContentEncoding enum.
 func (e IngestParamsContentEncoding) Valid() bool {
 	switch e {
-	case Gzip:
+	case IngestParamsContentEncodingGzip:
 		return true
-	case Identity:
+	case IngestParamsContentEncodingIdentity:
 		return true
 	default:
 		return false
@@ -405,6 +471,67 @@ type HeartRatePoint struct {
 	RecordedAt LocalTime `json:"recorded_at"`
 	Source     string    `json:"source"`
 }
+
+// ImportReceived defines model for ImportReceived.
+type ImportReceived struct {
+	Bytes int `json:"bytes"`
+
+	// Duplicate this very file was received before: nothing new was queued
+	Duplicate bool `json:"duplicate"`
+
+	// ImportId hex(sha256(user_id ‖ 0x00 ‖ file))
+	ImportId string              `json:"import_id"`
+	State    ImportReceivedState `json:"state"`
+
+	// Status the path of its status
+	Status string `json:"status"`
+}
+
+// ImportReceivedState defines model for ImportReceived.State.
+type ImportReceivedState string
+
+// ImportStatus defines model for ImportStatus.
+type ImportStatus struct {
+	Bytes int `json:"bytes"`
+
+	// Errors the first rejected items, by pointer (`/<file>/<element>/line/<line>`)
+	Errors []struct {
+		Pointer string `json:"pointer"`
+		Reason  string `json:"reason"`
+	} `json:"errors"`
+	ExportDate *string `json:"export_date,omitempty"`
+	File       string  `json:"file"`
+	ImportId   string  `json:"import_id"`
+
+	// Items items made, by kind
+	Items          map[string]int `json:"items"`
+	PartsPublished int            `json:"parts_published"`
+
+	// Reason why it failed, and how far it got
+	Reason     *string    `json:"reason"`
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+
+	// RecordsRead top-level elements of export.xml read so far
+	RecordsRead int `json:"records_read"`
+	Rejected    int `json:"rejected"`
+
+	// RowsWritten items the writers stored (a workout with its route counts once)
+	RowsWritten int `json:"rows_written"`
+
+	// Skipped what is deliberately not stored, by reason (the samples a blood-pressure correlation repeats, <Me>, clinical records, a route file the export lacks)
+	Skipped   map[string]int    `json:"skipped"`
+	State     ImportStatusState `json:"state"`
+	UpdatedAt *time.Time        `json:"updated_at,omitempty"`
+
+	// Written done, and every part archived and written
+	Written bool `json:"written"`
+
+	// Xml the records' file in the export (localised: exportar.xml, ...)
+	Xml *string `json:"xml,omitempty"`
+}
+
+// ImportStatusState defines model for ImportStatus.State.
+type ImportStatusState string
 
 // IngestResult defines model for IngestResult.
 type IngestResult struct {
@@ -790,6 +917,16 @@ type ExportParams struct {
 // ExportParamsFormat defines parameters for Export.
 type ExportParamsFormat string
 
+// ImportExportParams defines parameters for ImportExport.
+type ImportExportParams struct {
+	// Name the file's name, for the status (default export.zip / export.xml)
+	Name            *string                            `form:"name,omitempty" json:"name,omitempty"`
+	ContentEncoding *ImportExportParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// ImportExportParamsContentEncoding defines parameters for ImportExport.
+type ImportExportParamsContentEncoding string
+
 // IngestJSONBody defines parameters for Ingest.
 type IngestJSONBody struct {
 	Data map[string]interface{} `json:"data"`
@@ -1138,6 +1275,36 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/export (the `Export` operationId).
 	Export(ctx context.Context, params *ExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ImportExportWithBody Import the Health app's own export (export.zip, or export.xml)
+	//
+	// The body is the file the Health app writes with "Export All Health Data"
+	// (`application/zip`), or its `export.xml` alone (`application/xml`); which
+	// it is, and the XML's localised name inside the zip, are told from its
+	// bytes. It is streamed into JetStream's object store, never held whole in
+	// memory, and answered 202 once it and its job are durable: an edge
+	// restarting then loses nothing. Any edge converts it (`IMPORT_WORKERS`);
+	// `GET /v1/imports/{id}` says how far it got. Its id is
+	// sha256(user_id ‖ 0x00 ‖ file): the same file again answers
+	// `duplicate: true` and changes nothing. The file's name may come as
+	// `Content-Disposition: attachment; filename=...` or `?name=`. Needs an
+	// ingest key; at most `IMPORT_MAX_BYTES` (413 beyond, as soon as crossed).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/imports (the `ImportExport` operationId).
+	ImportExportWithBody(ctx context.Context, params *ImportExportParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetImport Where one of the caller's imports stands
+	//
+	// `receiving` (stored, waiting for an importer), `converting` (read and
+	// published as it goes), `done` (every part and the manifest published;
+	// `written` turns true once the writers have stored every part) or
+	// `failed` (`reason` says why, and how far it got; what was published
+	// before stays). Any key of the user may ask.
+	//
+	// Corresponds with GET /v1/imports/{id} (the `GetImport` operationId).
+	GetImport(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// IngestWithBody Upload health data
 	//
 	// Body: `{"data": {"metrics": [...], "workouts": [...], ...}}` in the
@@ -1431,6 +1598,56 @@ func (c *Client) ReadEvents(ctx context.Context, params *ReadEventsParams, reqEd
 // Corresponds with GET /v1/export (the `Export` operationId).
 func (c *Client) Export(ctx context.Context, params *ExportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewExportRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportExportWithBody Import the Health app's own export (export.zip, or export.xml)
+//
+// The body is the file the Health app writes with "Export All Health Data"
+// (`application/zip`), or its `export.xml` alone (`application/xml`); which
+// it is, and the XML's localised name inside the zip, are told from its
+// bytes. It is streamed into JetStream's object store, never held whole in
+// memory, and answered 202 once it and its job are durable: an edge
+// restarting then loses nothing. Any edge converts it (`IMPORT_WORKERS`);
+// `GET /v1/imports/{id}` says how far it got. Its id is
+// sha256(user_id ‖ 0x00 ‖ file): the same file again answers
+// `duplicate: true` and changes nothing. The file's name may come as
+// `Content-Disposition: attachment; filename=...` or `?name=`. Needs an
+// ingest key; at most `IMPORT_MAX_BYTES` (413 beyond, as soon as crossed).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/imports (the `ImportExport` operationId).
+func (c *Client) ImportExportWithBody(ctx context.Context, params *ImportExportParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportExportRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetImport Where one of the caller's imports stands
+//
+// `receiving` (stored, waiting for an importer), `converting` (read and
+// published as it goes), `done` (every part and the manifest published;
+// `written` turns true once the writers have stored every part) or
+// `failed` (`reason` says why, and how far it got; what was published
+// before stays). Any key of the user may ask.
+//
+// Corresponds with GET /v1/imports/{id} (the `GetImport` operationId).
+func (c *Client) GetImport(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetImportRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2143,6 +2360,111 @@ func NewExportRequest(server string, params *ExportParams) (*http.Request, error
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
 		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewImportExportRequestWithBody constructs an http.Request for the ImportExport method, with any body, and a specified content type
+func NewImportExportRequestWithBody(server string, params *ImportExportParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/imports")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Name != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "name", *params.Name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.ContentEncoding != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetImportRequest constructs an http.Request for the GetImport method
+func NewGetImportRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/imports/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -2980,6 +3302,38 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/export (the `Export` operationId).
 	ExportWithResponse(ctx context.Context, params *ExportParams, reqEditors ...RequestEditorFn) (*ExportResponse, error)
 
+	// ImportExportWithBodyWithResponse Import the Health app's own export (export.zip, or export.xml)
+	//
+	// The body is the file the Health app writes with "Export All Health Data"
+	// (`application/zip`), or its `export.xml` alone (`application/xml`); which
+	// it is, and the XML's localised name inside the zip, are told from its
+	// bytes. It is streamed into JetStream's object store, never held whole in
+	// memory, and answered 202 once it and its job are durable: an edge
+	// restarting then loses nothing. Any edge converts it (`IMPORT_WORKERS`);
+	// `GET /v1/imports/{id}` says how far it got. Its id is
+	// sha256(user_id ‖ 0x00 ‖ file): the same file again answers
+	// `duplicate: true` and changes nothing. The file's name may come as
+	// `Content-Disposition: attachment; filename=...` or `?name=`. Needs an
+	// ingest key; at most `IMPORT_MAX_BYTES` (413 beyond, as soon as crossed).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/imports (the `ImportExport` operationId).
+	ImportExportWithBodyWithResponse(ctx context.Context, params *ImportExportParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportExportResponse, error)
+
+	// GetImportWithResponse Where one of the caller's imports stands
+	//
+	// `receiving` (stored, waiting for an importer), `converting` (read and
+	// published as it goes), `done` (every part and the manifest published;
+	// `written` turns true once the writers have stored every part) or
+	// `failed` (`reason` says why, and how far it got; what was published
+	// before stays). Any key of the user may ask.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/imports/{id} (the `GetImport` operationId).
+	GetImportWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetImportResponse, error)
+
 	// IngestWithBodyWithResponse Upload health data
 	//
 	// Body: `{"data": {"metrics": [...], "workouts": [...], ...}}` in the
@@ -3698,6 +4052,220 @@ func (r ExportResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ExportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportExportResponse401Headers the declared response headers of an HTTP 401 response for ImportExport
+type ImportExportResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportExportResponse429Headers the declared response headers of an HTTP 429 response for ImportExport
+type ImportExportResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// ImportExportResponse503Headers the declared response headers of an HTTP 503 response for ImportExport
+type ImportExportResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ImportExportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *ImportReceived
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooMany
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportExportResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ImportExportResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ImportExportResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ImportExportResponse) GetJSON202() *ImportReceived {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ImportExportResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ImportExportResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ImportExportResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ImportExportResponse) GetJSON408() *Error {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ImportExportResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ImportExportResponse) GetJSON415() *Error {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ImportExportResponse) GetJSON429() *TooMany {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ImportExportResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportExportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportExportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportExportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportExportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetImportResponse401Headers the declared response headers of an HTTP 401 response for GetImport
+type GetImportResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetImportResponse429Headers the declared response headers of an HTTP 429 response for GetImport
+type GetImportResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// GetImportResponse503Headers the declared response headers of an HTTP 503 response for GetImport
+type GetImportResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetImportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooMany
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetImportResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetImportResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetImportResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetImportResponse) GetJSON200() *ImportStatus {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetImportResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetImportResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetImportResponse) GetJSON429() *TooMany {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetImportResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetImportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetImportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetImportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetImportResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4880,6 +5448,50 @@ func (c *ClientWithResponses) ExportWithResponse(ctx context.Context, params *Ex
 	return ParseExportResponse(rsp)
 }
 
+// ImportExportWithBodyWithResponse Import the Health app's own export (export.zip, or export.xml)
+//
+// The body is the file the Health app writes with "Export All Health Data"
+// (`application/zip`), or its `export.xml` alone (`application/xml`); which
+// it is, and the XML's localised name inside the zip, are told from its
+// bytes. It is streamed into JetStream's object store, never held whole in
+// memory, and answered 202 once it and its job are durable: an edge
+// restarting then loses nothing. Any edge converts it (`IMPORT_WORKERS`);
+// `GET /v1/imports/{id}` says how far it got. Its id is
+// sha256(user_id ‖ 0x00 ‖ file): the same file again answers
+// `duplicate: true` and changes nothing. The file's name may come as
+// `Content-Disposition: attachment; filename=...` or `?name=`. Needs an
+// ingest key; at most `IMPORT_MAX_BYTES` (413 beyond, as soon as crossed).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/imports (the `ImportExport` operationId).
+func (c *ClientWithResponses) ImportExportWithBodyWithResponse(ctx context.Context, params *ImportExportParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportExportResponse, error) {
+	rsp, err := c.ImportExportWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportExportResponse(rsp)
+}
+
+// GetImportWithResponse Where one of the caller's imports stands
+//
+// `receiving` (stored, waiting for an importer), `converting` (read and
+// published as it goes), `done` (every part and the manifest published;
+// `written` turns true once the writers have stored every part) or
+// `failed` (`reason` says why, and how far it got; what was published
+// before stays). Any key of the user may ask.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/imports/{id} (the `GetImport` operationId).
+func (c *ClientWithResponses) GetImportWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetImportResponse, error) {
+	rsp, err := c.GetImport(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetImportResponse(rsp)
+}
+
 // IngestWithBodyWithResponse Upload health data
 //
 // Body: `{"data": {"metrics": [...], "workouts": [...], ...}}` in the
@@ -5635,6 +6247,250 @@ func ParseExportResponse(rsp *http.Response) (*ExportResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ExportResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportExportResponse parses an HTTP response from a ImportExportWithResponse call
+func ParseImportExportResponse(rsp *http.Response) (*ImportExportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportExportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest ImportReceived
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportExportResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ImportExportResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ImportExportResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetImportResponse parses an HTTP response from a GetImportWithResponse call
+func ParseGetImportResponse(rsp *http.Response) (*GetImportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetImportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetImportResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetImportResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetImportResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

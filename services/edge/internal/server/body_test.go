@@ -146,6 +146,9 @@ func TestEveryRouteBoundsItsBody(t *testing.T) {
 		if r.Method == http.MethodPost && r.Path == "/v1/ingest" {
 			continue // bounded by INGEST_MAX_BODY_BYTES: TestIngestReplies
 		}
+		if r.Method == http.MethodPost && r.Path == "/v1/imports" {
+			continue // bounded by IMPORT_MAX_BYTES: tests/e2e TestImportRefusals
+		}
 		path := strings.NewReplacer(":id", "x", ":name", "heart_rate", ":key", "x").Replace(r.Path)
 		t.Run(r.Method+" "+path, func(t *testing.T) {
 			head := fmt.Sprintf("%s %s HTTP/1.1\nHost: x\nAuthorization: Bearer %s\nTransfer-Encoding: chunked\n", r.Method, path, reader)

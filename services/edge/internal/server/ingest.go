@@ -23,6 +23,36 @@ import (
 	"github.com/healthexport/services/edge/internal/spool"
 )
 
+// bodyStream is an authenticated request's body as it arrives, decoded
+// (identity or gzip), with timeout to arrive (every other request gets
+// HeaderTimeout in all), and the encoding it came in.
+func (s *Server) bodyStream(c *fiber.Ctx, timeout time.Duration) (io.Reader, string, func(), error) {
+	none := func() {}
+	if conn := c.Context().Conn(); conn != nil {
+		if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			return nil, "", none, fmt.Errorf("body deadline: %w", err)
+		}
+	}
+	var body io.Reader = c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytes.NewReader(c.Body())
+	}
+	switch encoding := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding))); encoding {
+	case "", "identity":
+		return body, "identity", none, nil
+	case "gzip", "x-gzip":
+		gz, err := gzip.NewReader(body)
+		if err != nil {
+			c.Context().SetConnectionClose()
+			return nil, "", none, fail(fiber.StatusBadRequest, "invalid_gzip", "Content-Encoding is gzip but the body is not gzip data")
+		}
+		return gz, "gzip", func() { _ = gz.Close() }, nil
+	default:
+		c.Context().SetConnectionClose()
+		return nil, "", none, fail(fiber.StatusUnsupportedMediaType, "unsupported_encoding", fmt.Sprintf("Content-Encoding %q: only identity and gzip are accepted", encoding))
+	}
+}
+
 // appHeaders are the exporter app's own headers, kept with the upload.
 var appHeaders = [...]string{"automation-name", "automation-id", "automation-aggregation", "automation-period", "session-id"}
 
@@ -36,36 +66,13 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		c.Context().SetConnectionClose()
 		return fail(fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body of %d bytes exceeds the limit of %d", cl, s.cfg.MaxBodyBytes))
 	}
-	// Authenticated: the body may now take BodyTimeout to arrive (every
-	// other request gets HeaderTimeout in all).
-	if conn := c.Context().Conn(); conn != nil {
-		if err := conn.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)); err != nil {
-			return fmt.Errorf("body deadline: %w", err)
-		}
+	// Decompressed through the same limit as plain bodies: a small body that
+	// inflates past it gets 413 with bounded memory.
+	body, encoding, closeBody, err := s.bodyStream(c, s.cfg.BodyTimeout)
+	if err != nil {
+		return err
 	}
-	var body io.Reader = c.Context().RequestBodyStream()
-	if body == nil {
-		body = bytes.NewReader(c.Body())
-	}
-	encoding := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)))
-	switch encoding {
-	case "", "identity":
-		encoding = "identity"
-	case "gzip", "x-gzip":
-		encoding = "gzip"
-		gz, err := gzip.NewReader(body)
-		if err != nil {
-			c.Context().SetConnectionClose()
-			return fail(fiber.StatusBadRequest, "invalid_gzip", "Content-Encoding is gzip but the body is not gzip data")
-		}
-		defer gz.Close()
-		// Decompressed through the same limit as plain bodies: a small
-		// body that inflates past it gets 413 with bounded memory.
-		body = gz
-	default:
-		c.Context().SetConnectionClose()
-		return fail(fiber.StatusUnsupportedMediaType, "unsupported_encoding", fmt.Sprintf("Content-Encoding %q: only identity and gzip are accepted", encoding))
-	}
+	defer closeBody()
 
 	digest := sha256.New()
 	digest.Write([]byte(p.UserID.String()))

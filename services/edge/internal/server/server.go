@@ -76,6 +76,8 @@ type Deps struct {
 	Ingest     Processor
 	Ingestions Ingestions
 	Query      Reader
+	// Imports receives the Health app's exports (nil: this edge answers 503).
+	Imports Imports
 	// Revoked tells every edge a key was revoked (over NATS).
 	Revoked func(keyID string) error
 }
@@ -98,6 +100,10 @@ type Config struct {
 	// checks and pprof (EDGE_ADMIN_ADDR): the public one then serves
 	// neither /metrics nor pprof.
 	Admin bool
+	// ImportMaxBytes bounds an export (IMPORT_MAX_BYTES), and
+	// ImportBodyTimeout the time it may take to arrive.
+	ImportMaxBytes    int64
+	ImportBodyTimeout time.Duration
 	// MaxExports is how many exports may stream at once (each holds a
 	// database connection while it lasts); 0 means 2. Each user has at
 	// most one.
@@ -165,17 +171,20 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 	// Scopes gate uploading and reading; key management and upload status
 	// are open to every key of the user.
 	ingest, read := s.need(apikey.ScopeIngest), s.need(apikey.ScopeRead)
-	// Bodies by route, decided by the order of registration: the upload is
-	// the one route that reads a body of any size (into the spool, bounded
-	// by MaxBodyBytes), and its handler ends the chain; the routes after
+	// Bodies by route, decided by the order of registration: the upload and
+	// the import are the routes that read a body of any size (into the
+	// spool, bounded by MaxBodyBytes; into the import store, bounded by
+	// ImportMaxBytes), and their handlers end the chain; the routes after
 	// smallBody read at most maxSmallBody bytes; those after noBody take
 	// none (TestEveryRouteBoundsItsBody).
 	v1.Post("/ingest", ingest, s.ingest)
+	v1.Post("/imports", ingest, s.receiveImport)
 	v1.Use(s.smallBody)
 	v1.Post("/keys", s.createKey)
 	v1.Get("/keys", s.listKeys)
 	v1.Delete("/keys/:id", s.revokeKey)
 	v1.Get("/ingestions/:id", s.ingestionStatus)
+	v1.Get("/imports/:id", s.importStatus)
 	v1.Get("/metrics/:name", read, s.readMetric)
 	v1.Get("/sleep", read, s.readSleep)
 	v1.Get("/workouts", read, s.readWorkouts)
