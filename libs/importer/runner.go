@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/healthexport/libs/stream"
@@ -30,7 +31,23 @@ type Runner struct {
 	cons    jetstream.Consumer
 	workers int
 	dir     string
+	metrics runnerMetrics
 }
+
+// runnerMetrics count imports by outcome and the records they read.
+type runnerMetrics struct {
+	imports *prometheus.CounterVec
+	records prometheus.Counter
+	seconds prometheus.Histogram
+}
+
+// Import outcomes, as the metrics count them.
+const (
+	outcomeDone        = "done"
+	outcomeFailed      = "failed"      // the file cannot be imported
+	outcomeInterrupted = "interrupted" // the stream or the store failed: it will be resumed
+	outcomeGone        = "gone"        // its file is no longer stored
+)
 
 // Runner timing: how long a job may go without a sign of life before
 // JetStream gives it to another runner, and how long a job that failed for
@@ -40,8 +57,9 @@ const (
 	jobRetryAfter = 15 * time.Second
 )
 
-// NewRunner makes sure the durable consumer of jobs exists.
-func NewRunner(ctx context.Context, log *slog.Logger, im *Importer, q *Queue, s Settings) (*Runner, error) {
+// NewRunner makes sure the durable consumer of jobs exists; its metrics
+// go to reg.
+func NewRunner(ctx context.Context, log *slog.Logger, im *Importer, q *Queue, s Settings, reg prometheus.Registerer) (*Runner, error) {
 	cons, err := stream.EnsureConsumer(ctx, q.js, q.cfg.Name, stream.ConsumerSpec{
 		Durable:       Durable(q.cfg),
 		Filters:       []string{q.cfg.ImportSubjects()},
@@ -51,7 +69,19 @@ func NewRunner(ctx context.Context, log *slog.Logger, im *Importer, q *Queue, s 
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{log: log.With("component", "importer"), im: im, q: q, cons: cons, workers: s.Workers, dir: s.Dir}, nil
+	m := runnerMetrics{
+		imports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imports_total",
+			Help: "Imports of the Health app's export this process ran, by outcome (done, failed, interrupted, gone)."}, []string{"outcome"}),
+		records: prometheus.NewCounter(prometheus.CounterOpts{Name: "import_records_total",
+			Help: "Top-level elements of export.xml read by this process's imports."}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "import_seconds",
+			Help: "Time to run one import, from its file's copy to its manifest.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+	}
+	reg.MustRegister(m.imports, m.records, m.seconds)
+	for _, o := range []string{outcomeDone, outcomeFailed, outcomeInterrupted, outcomeGone} {
+		m.imports.WithLabelValues(o)
+	}
+	return &Runner{log: log.With("component", "importer"), im: im, q: q, cons: cons, workers: s.Workers, dir: s.Dir, metrics: m}, nil
 }
 
 // Durable names the consumer of import jobs.
@@ -98,18 +128,25 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 	defer stopKeepAlive()
 	start := time.Now()
 	p, err := r.run(ctx, j)
+	r.metrics.records.Add(float64(p.Records))
+	r.metrics.seconds.Observe(time.Since(start).Seconds())
+	outcome := outcomeDone
 	switch {
 	case err == nil:
 		log.Info("export imported", "records", p.Records, "parts", p.Parts, "seconds", time.Since(start).Seconds())
 	case errors.Is(err, ErrBadFile):
+		outcome = outcomeFailed
 		log.Warn("export not imported", "reason", err, "records", p.Records, "parts", p.Parts)
 	case errors.Is(err, errGone):
+		outcome = outcomeGone
 		log.Error("the export is no longer stored: its job is dropped", "err", err)
 	default:
+		r.metrics.imports.WithLabelValues(outcomeInterrupted).Inc()
 		log.Warn("import interrupted: it will be resumed", "err", err, "records", p.Records)
 		_ = msg.NakWithDelay(jobRetryAfter)
 		return
 	}
+	r.metrics.imports.WithLabelValues(outcome).Inc()
 	r.q.forget(j.Object)
 	if err := msg.Ack(); err != nil {
 		log.Warn("ack of a finished import failed; running it again changes nothing", "err", err)

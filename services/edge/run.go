@@ -199,7 +199,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 	im := importer.New(pipeline, registry, importer.Config{PartMaxBytes: cfg.PartMaxBytes})
 	work := []service.Task{}
 	if cfg.Import.Workers > 0 {
-		runner, err := importer.NewRunner(ctx, log, im, imports, cfg.Import)
+		runner, err := importer.NewRunner(ctx, log, im, imports, cfg.Import, reg)
 		if err != nil {
 			return err
 		}
