@@ -109,6 +109,12 @@ func seed(t *testing.T) fixture {
 			u, base, base.Add(30*time.Second), ing)
 		exec(`INSERT INTO rejected_points VALUES ($1, $2, '/data/metrics/0/data/1', 'heart_rate', 'p1', 'min_bpm must be between 20 and 300', '{"Min": 400}', 1, $3)`,
 			u, ing, base)
+		// From an import of the Health app's export: a day's rings, and
+		// the import's record.
+		exec(`INSERT INTO activity_summaries (user_id, summary_date, active_energy, active_energy_units, stand_hours, ingestion_id, stream_seq)
+			VALUES ($1, '2025-03-01', 480.5, 'kcal', 11, $2, 1)`, u, ing)
+		exec(`INSERT INTO imports (user_id, import_id, state, file_name, records_read, ingestion_id, stream_seq)
+			VALUES ($1, $2, 'done', 'export.zip', 47, $2, 1)`, u, ing)
 	}
 	return f
 }
@@ -448,7 +454,7 @@ func TestExport(t *testing.T) {
 		}
 		want[tb] = n
 	}
-	if len(want) != 11 || want["heart_rate_metrics"] != 7 || want["rejected_points"] != 1 {
+	if len(want) != 13 || want["heart_rate_metrics"] != 7 || want["rejected_points"] != 1 {
 		t.Fatalf("export tables %v", want)
 	}
 
