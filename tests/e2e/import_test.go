@@ -353,3 +353,32 @@ func TestImportWriterKilledLosesNothing(t *testing.T) {
 		t.Errorf("ingestion_parts %d, the manifest lists %d", parts, listed)
 	}
 }
+
+// TestImportSurvivesEdgeRestart: once the 202 is sent the export is
+// durable: the edge that received it, which converts nothing, is killed,
+// and another edge converts it.
+func TestImportSurvivesEdgeRestart(t *testing.T) {
+	s := newStack(t, "IMPORT_WORKERS=0")
+	s.startAll()
+	uid, key := s.user("restart@example.org")
+	reader := s.keyWithScopes("restart@example.org", "read")
+	status, reply := s.postImport(key, "application/zip", exportFixture(t))
+	if status != 202 {
+		t.Fatalf("%d %v", status, reply)
+	}
+	id := reply["import_id"].(string)
+	if err := s.signal("edge", syscall.SIGKILL); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("edge after SIGKILL: %v", err)
+	}
+	other := s.startEdge("edge-2", "IMPORT_WORKERS=1")
+	s.edgeURL = other
+	st := s.importStatus(reader, id, 60*time.Second, written)
+	if st["state"] != "done" {
+		t.Errorf("status %v", st)
+	}
+	for table, want := range importTables {
+		if got := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1", uid); got != want {
+			t.Errorf("%d %s rows, want %d", got, table, want)
+		}
+	}
+}
