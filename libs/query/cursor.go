@@ -71,6 +71,14 @@ func (l *list) keyValues(key []string) ([]any, error) {
 			out[i] = key[i]
 			continue
 		}
+		if k.date {
+			d, err := time.Parse(time.DateOnly, key[i])
+			if err != nil {
+				return nil, fmt.Errorf("%w: not one of this endpoint's", ErrBadCursor)
+			}
+			out[i] = day(d)
+			continue
+		}
 		t, err := time.Parse(time.RFC3339Nano, key[i])
 		if err != nil {
 			return nil, fmt.Errorf("%w: not one of this endpoint's", ErrBadCursor)
@@ -87,6 +95,8 @@ func keyStrings(vals []any) []string {
 		switch x := v.(type) {
 		case time.Time:
 			out[i] = x.UTC().Format(time.RFC3339Nano)
+		case date:
+			out[i] = time.Time(x).Format(time.DateOnly)
 		case string:
 			out[i] = x
 		default:

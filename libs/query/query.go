@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthexport/libs/hae"
@@ -78,7 +79,8 @@ type Result struct {
 // keyCol is a column of a list's keyset order.
 type keyCol struct {
 	name string
-	time bool // timestamptz, else text
+	time bool // timestamptz (or date), else text
+	date bool // a date: its cursor and range values are calendar days
 }
 
 // list is a paged read of one table: the columns shown (named as in the
@@ -90,6 +92,8 @@ type list struct {
 	cols  []string
 	key   []keyCol
 	keyIx []int
+	// noOffset is a table without recorded_offset_min (a day's summary).
+	noOffset bool
 }
 
 func newList(name, table string, cols []string, key ...keyCol) *list {
@@ -110,6 +114,7 @@ func newList(name, table string, cols []string, key ...keyCol) *list {
 }
 
 func timeKey(name string) keyCol { return keyCol{name: name, time: true} }
+func dateKey(name string) keyCol { return keyCol{name: name, time: true, date: true} }
 func textKey(name string) keyCol { return keyCol{name: name} }
 
 // The lists. Keys follow the tables' primary keys (user_id first), or an
@@ -136,6 +141,14 @@ var (
 	eventList = newList("events", "health_events",
 		[]string{"kind", "started_at", "ended_at", "event_key", "name", "value", "name_canonical", "value_canonical", "source", "details", "origin"},
 		timeKey("started_at"), textKey("kind"), textKey("event_key"))
+	activityList = func() *list {
+		l := newList("summaries", "activity_summaries",
+			[]string{"summary_date", "active_energy", "active_energy_goal", "active_energy_units", "move_time_min", "move_time_goal_min",
+				"exercise_time_min", "exercise_time_goal_min", "stand_hours", "stand_hours_goal", "details", "origin"},
+			dateKey("summary_date"))
+		l.noOffset = true
+		return l
+	}()
 	ecgList = newList("recordings", "ecg_recordings",
 		[]string{"started_at", "ended_at", "source", "classification", "classification_canonical", "severity", "average_heart_rate", "sampling_hz",
 			"voltage_units", "voltages", "voltage_offsets_ms", "details", "origin"},
@@ -205,7 +218,11 @@ func scan(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, 
 		b.WriteString(ident(c))
 		b.WriteString(", ")
 	}
-	b.WriteString("recorded_offset_min FROM ")
+	if l.noOffset {
+		b.WriteString("NULL::smallint FROM ")
+	} else {
+		b.WriteString("recorded_offset_min FROM ")
+	}
 	b.WriteString(ident(l.table))
 	b.WriteString(" WHERE user_id = $1")
 	for _, c := range conds {
@@ -224,11 +241,17 @@ func scan(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, 
 		fmt.Fprintf(&b, " AND %s = %s", ident(pgstore.OriginColumn), arg(code))
 	}
 	first := ident(l.key[0].name)
+	bound := func(t time.Time) any {
+		if l.key[0].date {
+			return day(t)
+		}
+		return t
+	}
 	if !r.From.IsZero() {
-		fmt.Fprintf(&b, " AND %s >= %s", first, arg(r.From))
+		fmt.Fprintf(&b, " AND %s >= %s", first, arg(bound(r.From)))
 	}
 	if !r.To.IsZero() {
-		fmt.Fprintf(&b, " AND %s < %s", first, arg(r.To))
+		fmt.Fprintf(&b, " AND %s < %s", first, arg(bound(r.To)))
 	}
 	if pos != nil && pos.Key != nil {
 		vals, err := l.keyValues(pos.Key)
@@ -429,6 +452,18 @@ func (s *Store) Events(ctx context.Context, uid uuid.UUID, eventKind, value stri
 		conds = append(conds, cond{col: "value", val: s.canonicalOf(value, eventValueFields(eventKind)...), canonical: "value_canonical"})
 	}
 	return lists(ctx, s.pool, uid, conds, r, p, eventList)
+}
+
+// Activity lists the days' Activity rings (imported from the Health app's
+// export) whose day is in r: the calendar day of From and To, as written.
+func (s *Store) Activity(ctx context.Context, uid uuid.UUID, r Range, p Page) (*Result, error) {
+	return lists(ctx, s.pool, uid, nil, r, p, activityList)
+}
+
+// day is the calendar day of t, as written in t's offset, for a date
+// column.
+func day(t time.Time) pgtype.Date {
+	return pgtype.Date{Time: time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC), Valid: true}
 }
 
 // ECG lists ECG recordings started in r, with their voltages; with

@@ -673,3 +673,41 @@ func TestPagesBoundedInBytes(t *testing.T) {
 		t.Errorf("%d recordings in %d pages, want 6 in at least 3", rows, pages)
 	}
 }
+
+// TestActivity: the days' rings, by day, paged on the day with a cursor,
+// filtered by calendar days as written.
+func TestActivity(t *testing.T) {
+	f := seed(t)
+	for _, d := range []string{"2025-03-02", "2025-03-03", "2025-03-04"} {
+		if _, err := f.pool.Exec(f.ctx, `INSERT INTO activity_summaries (user_id, summary_date, stand_hours, origin, ingestion_id, stream_seq)
+			VALUES ($1, $2, 12, 1, 'ana', 1)`, f.ana, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(r query.Range) func(query.Page) (*query.Result, error) {
+		return func(p query.Page) (*query.Result, error) { return f.q.Activity(f.ctx, f.ana, r, p) }
+	}
+	all, pages := walk(t, 3, read(query.Range{}))
+	days := []string{}
+	for _, s := range all["summaries"] {
+		days = append(days, s["summary_date"].(string))
+	}
+	if strings.Join(days, ",") != "2025-03-01,2025-03-02,2025-03-03,2025-03-04" || pages != 2 {
+		t.Errorf("days %v in %d pages", days, pages)
+	}
+	if s := all["summaries"][0]; s["active_energy"] != 480.5 || s["active_energy_units"] != "kcal" || s["stand_hours"] != 11.0 {
+		t.Errorf("first day %v", s)
+	}
+	r := query.Range{From: time.Date(2025, 3, 2, 0, 0, 0, 0, time.FixedZone("", -8*3600)), To: time.Date(2025, 3, 4, 0, 0, 0, 0, time.FixedZone("", -8*3600))}
+	some, _ := walk(t, 10, read(r))
+	if len(some["summaries"]) != 2 || some["summaries"][0]["summary_date"] != "2025-03-02" {
+		t.Errorf("2 to 4 March: %v", some["summaries"])
+	}
+	// Only imports bring them.
+	if imported, _ := walk(t, 10, read(query.Range{Origin: "import"})); len(imported["summaries"]) != 4 {
+		t.Errorf("imported: %v", imported["summaries"])
+	}
+	if uploaded, _ := walk(t, 10, read(query.Range{Origin: "upload"})); len(uploaded["summaries"]) != 0 {
+		t.Errorf("uploaded: %v", uploaded["summaries"])
+	}
+}

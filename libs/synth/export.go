@@ -1,7 +1,6 @@
 package synth
 
 import (
-	"archive/zip"
 	"bufio"
 	"fmt"
 	"io"
@@ -9,6 +8,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/klauspost/compress/zip"
 )
 
 // ExportSpec describes a synthetic export of the Health app ("Export All

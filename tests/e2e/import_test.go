@@ -146,6 +146,13 @@ func TestImportBothWays(t *testing.T) {
 	if pts := s.walkAPI(reader, "/v1/metrics/heart_rate?origin=upload", 10)["points"]; len(pts) != 0 {
 		t.Errorf("heart rate uploaded: %v", pts)
 	}
+	days := s.walkAPI(reader, "/v1/activity?from=2026-11-01T00:00:00%2B01:00", 10)["summaries"]
+	if len(days) != 1 || days[0]["summary_date"] != "2026-11-01" || days[0]["exercise_time_min"] != 58.0 || days[0]["origin"] != "import" {
+		t.Errorf("activity from 1 November: %v", days)
+	}
+	if events := s.walkAPI(reader, "/v1/events?kind=category", 10)["events"]; len(events) != 2 {
+		t.Errorf("category events: %v", events)
+	}
 
 	// Again, both ways: nothing new, nothing rewritten.
 	seqs := s.text("SELECT max(stream_seq)::text FROM heart_rate_metrics WHERE user_id = $1", anaID)

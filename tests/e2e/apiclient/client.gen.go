@@ -180,6 +180,24 @@ func (e OriginFilter) Valid() bool {
 	}
 }
 
+// Defines values for ReadActivityParamsOrigin.
+const (
+	ReadActivityParamsOriginImport ReadActivityParamsOrigin = "import"
+	ReadActivityParamsOriginUpload ReadActivityParamsOrigin = "upload"
+)
+
+// Valid indicates whether the value is a known member of the ReadActivityParamsOrigin enum.
+func (e ReadActivityParamsOrigin) Valid() bool {
+	switch e {
+	case ReadActivityParamsOriginImport:
+		return true
+	case ReadActivityParamsOriginUpload:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadECGParamsOrigin.
 const (
 	ReadECGParamsOriginImport ReadECGParamsOrigin = "import"
@@ -367,6 +385,26 @@ func (e ListWorkoutsParamsOrigin) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// ActivitySummary defines model for ActivitySummary.
+type ActivitySummary struct {
+	ActiveEnergy     *float32 `json:"active_energy,omitempty"`
+	ActiveEnergyGoal *float32 `json:"active_energy_goal,omitempty"`
+
+	// ActiveEnergyUnits kcal or kJ, as the export writes it
+	ActiveEnergyUnits   *string                 `json:"active_energy_units,omitempty"`
+	Details             *map[string]interface{} `json:"details,omitempty"`
+	ExerciseTimeGoalMin *float32                `json:"exercise_time_goal_min,omitempty"`
+	ExerciseTimeMin     *float32                `json:"exercise_time_min,omitempty"`
+	MoveTimeGoalMin     *float32                `json:"move_time_goal_min,omitempty"`
+	MoveTimeMin         *float32                `json:"move_time_min,omitempty"`
+
+	// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+	Origin         Origin             `json:"origin"`
+	StandHours     *float32           `json:"stand_hours,omitempty"`
+	StandHoursGoal *float32           `json:"stand_hours_goal,omitempty"`
+	SummaryDate    openapi_types.Date `json:"summary_date"`
 }
 
 // BloodPressurePoint defines model for BloodPressurePoint.
@@ -858,6 +896,27 @@ type Unauthorized = Error
 // Unavailable defines model for Unavailable.
 type Unavailable = Error
 
+// ReadActivityParams defines parameters for ReadActivity.
+type ReadActivityParams struct {
+	// From RFC 3339, inclusive (e.g. 2025-03-01T00:00:00-08:00; encode + as %2B); default: the beginning
+	From *From `form:"from,omitempty" json:"from,omitempty"`
+
+	// To RFC 3339, exclusive; default: no end
+	To *To `form:"to,omitempty" json:"to,omitempty"`
+
+	// Origin only rows whose data arrived this way: `upload` (POST /v1/ingest: Health Auto Export, tagged JSON) or `import` (the Health app's export.zip); default: both
+	Origin *ReadActivityParamsOrigin `form:"origin,omitempty" json:"origin,omitempty"`
+
+	// Limit rows per page (per list); a page ends early, after the row that brings it to 8 MiB
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the `next` of the previous page; send the same other parameters with it
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ReadActivityParamsOrigin defines parameters for ReadActivity.
+type ReadActivityParamsOrigin string
+
 // ReadECGParams defines parameters for ReadECG.
 type ReadECGParams struct {
 	// Classification Only recordings with this canonical classification (`classification_canonical`, e.g. sinus_rhythm, atrial_fibrillation), given canonically or in any wording the vocabulary knows ("Ritmo sinusal").
@@ -1235,6 +1294,17 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ReadActivity Read the days' Activity rings (needs the read scope)
+	//
+	// One summary per day, as the Health app closed the rings (its export's
+	// ActivitySummary, brought by imports): move (active energy and its goal,
+	// in `active_energy_units`), exercise and stand, with their goals. In
+	// order of `summary_date`; `from` and `to` filter on the calendar day they
+	// are written in.
+	//
+	// Corresponds with GET /v1/activity (the `ReadActivity` operationId).
+	ReadActivity(ctx context.Context, params *ReadActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ReadECG Read ECG recordings with their voltages (needs the read scope)
 	//
 	// In order of `started_at`, filtered on it. A recording holds thousands of voltages, so pages are small (limit default 10, at most 100), and a page ends early, after the recording that brings it to 8 MiB.
@@ -1528,6 +1598,27 @@ func (c *Client) Ready(ctx context.Context, reqEditors ...RequestEditorFn) (*htt
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadyzRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReadActivity Read the days' Activity rings (needs the read scope)
+//
+// One summary per day, as the Health app closed the rings (its export's
+// ActivitySummary, brought by imports): move (active energy and its goal,
+// in `active_energy_units`), exercise and stand, with their goals. In
+// order of `summary_date`; `from` and `to` filter on the calendar day they
+// are written in.
+//
+// Corresponds with GET /v1/activity (the `ReadActivity` operationId).
+func (c *Client) ReadActivity(ctx context.Context, params *ReadActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReadActivityRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2066,6 +2157,108 @@ func NewReadyzRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReadActivityRequest constructs an http.Request for the ReadActivity method
+func NewReadActivityRequest(server string, params *ReadActivityParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/activity")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Origin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", *params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3256,6 +3449,19 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
 
+	// ReadActivityWithResponse Read the days' Activity rings (needs the read scope)
+	//
+	// One summary per day, as the Health app closed the rings (its export's
+	// ActivitySummary, brought by imports): move (active energy and its goal,
+	// in `active_energy_units`), exercise and stand, with their goals. In
+	// order of `summary_date`; `from` and `to` filter on the calendar day they
+	// are written in.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/activity (the `ReadActivity` operationId).
+	ReadActivityWithResponse(ctx context.Context, params *ReadActivityParams, reqEditors ...RequestEditorFn) (*ReadActivityResponse, error)
+
 	// ReadECGWithResponse Read ECG recordings with their voltages (needs the read scope)
 	//
 	// In order of `started_at`, filtered on it. A recording holds thousands of voltages, so pages are small (limit default 10, at most 100), and a page ends early, after the recording that brings it to 8 MiB.
@@ -3734,6 +3940,114 @@ func (r ReadyzResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadyzResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReadActivityResponse401Headers the declared response headers of an HTTP 401 response for ReadActivity
+type ReadActivityResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReadActivityResponse429Headers the declared response headers of an HTTP 429 response for ReadActivity
+type ReadActivityResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// ReadActivityResponse503Headers the declared response headers of an HTTP 503 response for ReadActivity
+type ReadActivityResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ReadActivityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
+		Next      *Next             `json:"next"`
+		Summaries []ActivitySummary `json:"summaries"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooMany
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReadActivityResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReadActivityResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadActivityResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReadActivityResponse) GetJSON200() *struct {
+	// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
+	Next      *Next             `json:"next"`
+	Summaries []ActivitySummary `json:"summaries"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReadActivityResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReadActivityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ReadActivityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ReadActivityResponse) GetJSON429() *TooMany {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadActivityResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReadActivityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReadActivityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReadActivityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReadActivityResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5384,6 +5698,25 @@ func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, reqEditors
 	return ParseReadyzResponse(rsp)
 }
 
+// ReadActivityWithResponse Read the days' Activity rings (needs the read scope)
+//
+// One summary per day, as the Health app closed the rings (its export's
+// ActivitySummary, brought by imports): move (active energy and its goal,
+// in `active_energy_units`), exercise and stand, with their goals. In
+// order of `summary_date`; `from` and `to` filter on the calendar day they
+// are written in.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/activity (the `ReadActivity` operationId).
+func (c *ClientWithResponses) ReadActivityWithResponse(ctx context.Context, params *ReadActivityParams, reqEditors ...RequestEditorFn) (*ReadActivityResponse, error) {
+	rsp, err := c.ReadActivity(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReadActivityResponse(rsp)
+}
+
 // ReadECGWithResponse Read ECG recordings with their voltages (needs the read scope)
 //
 // In order of `started_at`, filtered on it. A recording holds thousands of voltages, so pages are small (limit default 10, at most 100), and a page ends early, after the recording that brings it to 8 MiB.
@@ -5898,6 +6231,125 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 	case rsp.StatusCode == 503:
 		break // No content-type
 
+	}
+
+	return response, nil
+}
+
+// ParseReadActivityResponse parses an HTTP response from a ReadActivityWithResponse call
+func ParseReadActivityResponse(rsp *http.Response) (*ReadActivityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReadActivityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
+			Next      *Next             `json:"next"`
+			Summaries []ActivitySummary `json:"summaries"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReadActivityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReadActivityResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadActivityResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

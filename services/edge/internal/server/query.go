@@ -219,6 +219,21 @@ func (s *Server) readWorkouts(c *fiber.Ctx) error {
 	return sendResult(c, nil, res)
 }
 
+// readActivity is GET /v1/activity: the days' Activity rings.
+func (s *Server) readActivity(c *fiber.Ctx) error {
+	r, p, err := listParams(c, defaultLimit, maxLimit)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.queryContext(c)
+	defer cancel()
+	res, err := s.deps.Query.Activity(ctx, principal(c).UserID, r, p)
+	if err != nil {
+		return s.queryError(err)
+	}
+	return sendResult(c, nil, res)
+}
+
 // readWorkout is GET /v1/workouts/{key}: the summary, samples by series and
 // the route as GeoJSON, limit of each per page.
 func (s *Server) readWorkout(c *fiber.Ctx) error {

@@ -56,6 +56,7 @@ type Reader interface {
 	Metric(ctx context.Context, uid uuid.UUID, name string, r query.Range, source *string, p query.Page) (string, string, *query.Result, error)
 	Sleep(ctx context.Context, uid uuid.UUID, typ string, r query.Range, p query.Page) (*query.Result, error)
 	Workouts(ctx context.Context, uid uuid.UUID, r query.Range, p query.Page) (*query.Result, error)
+	Activity(ctx context.Context, uid uuid.UUID, r query.Range, p query.Page) (*query.Result, error)
 	Workout(ctx context.Context, uid uuid.UUID, key string, p query.Page) ([]byte, error)
 	RouteGPX(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
 	Events(ctx context.Context, uid uuid.UUID, kind, value string, r query.Range, p query.Page) (*query.Result, error)
@@ -192,6 +193,7 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 	v1.Get("/workouts/:key/route.gpx", read, s.readRouteGPX)
 	v1.Get("/events", read, s.readEvents)
 	v1.Get("/ecg", read, s.readECG)
+	v1.Get("/activity", read, s.readActivity)
 	v1.Get("/export", read, s.export)
 
 	s.app.Use(s.noBody)
