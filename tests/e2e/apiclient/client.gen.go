@@ -20,6 +20,7 @@ import (
 
 // Defines values for EventKind.
 const (
+	EventKindCategory              EventKind = "category"
 	EventKindCycleTracking         EventKind = "cycle_tracking"
 	EventKindHeartRateNotification EventKind = "heart_rate_notification"
 	EventKindMedication            EventKind = "medication"
@@ -30,6 +31,8 @@ const (
 // Valid indicates whether the value is a known member of the EventKind enum.
 func (e EventKind) Valid() bool {
 	switch e {
+	case EventKindCategory:
+		return true
 	case EventKindCycleTracking:
 		return true
 	case EventKindHeartRateNotification:
@@ -218,6 +221,7 @@ func (e ReadECGParamsOrigin) Valid() bool {
 
 // Defines values for ReadEventsParamsKind.
 const (
+	ReadEventsParamsKindCategory              ReadEventsParamsKind = "category"
 	ReadEventsParamsKindCycleTracking         ReadEventsParamsKind = "cycle_tracking"
 	ReadEventsParamsKindHeartRateNotification ReadEventsParamsKind = "heart_rate_notification"
 	ReadEventsParamsKindMedication            ReadEventsParamsKind = "medication"
@@ -228,6 +232,8 @@ const (
 // Valid indicates whether the value is a known member of the ReadEventsParamsKind enum.
 func (e ReadEventsParamsKind) Valid() bool {
 	switch e {
+	case ReadEventsParamsKindCategory:
+		return true
 	case ReadEventsParamsKindCycleTracking:
 		return true
 	case ReadEventsParamsKindHeartRateNotification:
