@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/healthexport/libs/testenv"
 )
 
 // The generated bodies are what the results count: every point must be a
@@ -152,5 +154,15 @@ func TestWriteKeepsLatest(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() < 1000 {
 			t.Errorf("chart %s: %v", name, err)
 		}
+	}
+}
+
+// TestCopyCeilingMatchesTheTable: the ceiling's rows are laid out as the
+// writer lays them, whatever columns the table has gained.
+func TestCopyCeilingMatchesTheTable(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	perS, err := copyCeiling(t.Context(), db.Pool, 12_000)
+	if err != nil || perS <= 0 {
+		t.Fatalf("copy ceiling: %.0f rows/s, %v", perS, err)
 	}
 }
