@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type sampler struct {
 	peak  map[string]float64 // since resetPeaks
 	all   map[string]float64 // whole run
 	mark  int                // index of the sample where the end-to-end phase began
+	phase int                // index of the sample where the phase being waited for began
 	stopC chan struct{}
 	done  chan struct{}
 }
@@ -182,6 +184,47 @@ func (s *sampler) waitRows(ctx context.Context, kind string, table string, befor
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// markPhase marks the start of a phase waitPhaseRows waits for.
+func (s *sampler) markPhase() {
+	s.sample()
+	s.mu.Lock()
+	s.phase = len(s.data) - 1
+	s.mu.Unlock()
+}
+
+// waitPhaseRows waits until the writers have written want rows of every
+// kind but those excluded since markPhase, and returns when the last of
+// them was committed.
+func (s *sampler) waitPhaseRows(ctx context.Context, want int64, timeout time.Duration, exclude ...string) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	sum := func(smp Sample) float64 {
+		n := 0.0
+		for k, v := range smp.RowsByKind {
+			if !slices.Contains(exclude, k) {
+				n += v
+			}
+		}
+		return n
+	}
+	s.mu.Lock()
+	base := sum(s.data[s.phase])
+	s.mu.Unlock()
+	for {
+		s.sample()
+		l := s.last()
+		if got := int64(sum(l) - base); got >= want {
+			return s.t0.Add(time.Duration(l.T * float64(time.Second))), nil
+		} else if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("%d of %d rows written after %v", got, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
