@@ -349,6 +349,3 @@ func duration(el applehealth.Element) (time.Duration, bool) {
 	}
 	return e.Instant.Sub(s.Instant), true
 }
-
-// exportTime renders a time as the export writes them.
-func exportTime(t time.Time) string { return t.Format(exportTimeFmt) }
