@@ -75,7 +75,9 @@ bin/healthctl migrate up >&2 || die "healthctl migrate up failed"
 user_id="$(bin/healthctl users create --email "$DEMO_EMAIL")" || die "healthctl users create failed"
 user_id="$(printf '%s' "$user_id" | tr -d '[:space:]')"
 log "run: user $DEMO_EMAIL is $user_id"
-api_key="$(bin/healthctl keys create --email "$DEMO_EMAIL" --name "$KEY_NAME")" || die "healthctl keys create failed"
+# A fresh demo key each run, replacing the last one (a user holds at most
+# KEYS_MAX_PER_USER keys); it may do everything README shows.
+api_key="$(bin/healthctl keys create --email "$DEMO_EMAIL" --name "$KEY_NAME" --scopes ingest,read,keys --replace)" || die "healthctl keys create failed"
 api_key="$(printf '%s' "$api_key" | tr -d '[:space:]')"
 [[ -n "$api_key" ]] || die "healthctl keys create printed no key"
 (

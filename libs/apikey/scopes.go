@@ -18,6 +18,9 @@ const (
 	ScopeIngest Scopes = 1 << iota
 	// ScopeRead reads the user's data back: the query routes and the export.
 	ScopeRead
+	// ScopeKeys manages the user's keys: POST, GET and DELETE /v1/keys.
+	// The phone's ingest key has it not, so a lost phone cannot mint keys.
+	ScopeKeys
 )
 
 // DefaultScopes is what a key gets when none are asked for.
@@ -29,7 +32,7 @@ type scopeName struct {
 }
 
 // scopeNames are the stored and shown names, in bit order.
-var scopeNames = [...]scopeName{{ScopeIngest, "ingest"}, {ScopeRead, "read"}}
+var scopeNames = [...]scopeName{{ScopeIngest, "ingest"}, {ScopeRead, "read"}, {ScopeKeys, "keys"}}
 
 // ErrInvalidScope is a scope name that does not exist.
 var ErrInvalidScope = errors.New("invalid scope")
@@ -46,7 +49,7 @@ func ScopeNames() []string {
 // Has reports whether every scope of want is in s.
 func (s Scopes) Has(want Scopes) bool { return s&want == want }
 
-// Names lists the scopes in a fixed order ("ingest", "read").
+// Names lists the scopes in a fixed order ("ingest", "read", "keys").
 func (s Scopes) Names() []string {
 	out := []string{}
 	for _, n := range scopeNames {

@@ -47,15 +47,15 @@ func TestStoreScopes(t *testing.T) {
 	e := newStoreEnv(t)
 	ana := e.user(t, "ana@example.org")
 	phone, phoneKey := e.create(t, ana, "phone")
-	reader, readerKey, err := e.keys.Create(e.ctx, ana, "laptop", "read,ingest")
+	reader, readerKey, err := e.keys.Create(e.ctx, ana, apikey.NewKey{Name: "laptop", Scopes: []string{"read,ingest"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	readOnly, _, err := e.keys.Create(e.ctx, ana, "script", "read")
+	readOnly, _, err := e.keys.Create(e.ctx, ana, apikey.NewKey{Name: "script", Scopes: []string{"read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.keys.Create(e.ctx, ana, "bad", "read,admin"); !errors.Is(err, apikey.ErrInvalidScope) {
+	if _, _, err := e.keys.Create(e.ctx, ana, apikey.NewKey{Name: "bad", Scopes: []string{"read,admin"}}); !errors.Is(err, apikey.ErrInvalidScope) {
 		t.Errorf("Create with an unknown scope = %v, want ErrInvalidScope", err)
 	}
 	if !slices.Equal(phoneKey.Scopes, []string{"ingest"}) || !slices.Equal(readerKey.Scopes, []string{"ingest", "read"}) {
@@ -103,7 +103,7 @@ func TestStoreRevokeAll(t *testing.T) {
 	a1, k1 := e.create(t, ana, "phone")
 	_, k2 := e.create(t, ana, "watch")
 	b1, _ := e.create(t, bob, "phone")
-	if ok, err := e.keys.Revoke(e.ctx, ana, k2.ID); !ok || err != nil {
+	if ok, err := e.revoke(ana, k2.ID); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	ids, err := e.keys.RevokeAll(e.ctx, ana)

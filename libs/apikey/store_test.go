@@ -29,7 +29,7 @@ func newStoreEnv(t *testing.T) storeEnv {
 	db := testenv.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	return storeEnv{ctx: ctx, pool: db.Pool, keys: apikey.NewStore(db.Pool, cheap), users: users.NewStore(db.Pool)}
+	return storeEnv{ctx: ctx, pool: db.Pool, keys: apikey.NewStore(db.Pool, apikey.StoreConfig{Params: cheap}), users: users.NewStore(db.Pool)}
 }
 
 func (e storeEnv) user(t *testing.T, email string) uuid.UUID {
@@ -43,11 +43,17 @@ func (e storeEnv) user(t *testing.T, email string) uuid.UUID {
 
 func (e storeEnv) create(t *testing.T, user uuid.UUID, name string) (string, apikey.Key) {
 	t.Helper()
-	token, key, err := e.keys.Create(e.ctx, user, name)
+	token, key, err := e.keys.Create(e.ctx, user, apikey.NewKey{Name: name})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	return token, key
+}
+
+// revoke revokes one key alone and reports whether the user had it.
+func (e storeEnv) revoke(user uuid.UUID, id string) (bool, error) {
+	ids, err := e.keys.Revoke(e.ctx, user, id, false)
+	return len(ids) > 0, err
 }
 
 func TestStore(t *testing.T) {
@@ -172,10 +178,10 @@ func TestStoreListAndRevoke(t *testing.T) {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	if want := []string{"created_at", "id", "last_used_at", "name", "revoked_at", "scopes"}; !slices.Equal(names, want) {
+	if want := []string{"created_at", "created_by", "id", "last_used_at", "name", "revoked_at", "scopes"}; !slices.Equal(names, want) {
 		t.Errorf("Key JSON fields %v, want %v (%s)", names, want, b)
 	}
-	if string(fields["revoked_at"]) != "null" || string(fields["last_used_at"]) != "null" || string(fields["scopes"]) != `["ingest"]` {
+	if string(fields["revoked_at"]) != "null" || string(fields["last_used_at"]) != "null" || string(fields["scopes"]) != `["ingest"]` || string(fields["created_by"]) != "null" {
 		t.Errorf("Key JSON %s", b)
 	}
 	if strings.Contains(string(b), "argon2") {
@@ -183,7 +189,7 @@ func TestStoreListAndRevoke(t *testing.T) {
 	}
 
 	// Ana cannot revoke Bob's key, nor see it.
-	ok, err := e.keys.Revoke(e.ctx, ana, bobKey.ID)
+	ok, err := e.revoke(ana, bobKey.ID)
 	if err != nil || ok {
 		t.Errorf("Revoke(ana, bob's key) = %v, %v; want false", ok, err)
 	}
@@ -196,12 +202,12 @@ func TestStoreListAndRevoke(t *testing.T) {
 	}
 
 	// Unknown key.
-	if ok, err := e.keys.Revoke(e.ctx, ana, strings.Repeat("Q", 16)); err != nil || ok {
+	if ok, err := e.revoke(ana, strings.Repeat("Q", 16)); err != nil || ok {
 		t.Errorf("Revoke(unknown) = %v, %v", ok, err)
 	}
 
 	// Ana revokes her first key: it stops working, the other does not.
-	ok, err = e.keys.Revoke(e.ctx, ana, anaKey1.ID)
+	ok, err = e.revoke(ana, anaKey1.ID)
 	if err != nil || !ok {
 		t.Fatalf("Revoke(ana, own key) = %v, %v", ok, err)
 	}
@@ -222,7 +228,7 @@ func TestStoreListAndRevoke(t *testing.T) {
 
 	// Revoking again succeeds and keeps the first time.
 	time.Sleep(10 * time.Millisecond)
-	if ok, err := e.keys.Revoke(e.ctx, ana, anaKey1.ID); err != nil || !ok {
+	if ok, err := e.revoke(ana, anaKey1.ID); err != nil || !ok {
 		t.Errorf("second Revoke = %v, %v", ok, err)
 	}
 	keys, _ = e.keys.List(e.ctx, ana)
@@ -239,7 +245,7 @@ func TestStoreListAndRevoke(t *testing.T) {
 
 func TestStoreCreateUnknownUser(t *testing.T) {
 	e := newStoreEnv(t)
-	if token, _, err := e.keys.Create(e.ctx, uuid.New(), "x"); err == nil {
+	if token, _, err := e.keys.Create(e.ctx, uuid.New(), apikey.NewKey{Name: "x"}); err == nil {
 		t.Errorf("Create for a user that does not exist = %q, want an error", token)
 	}
 }
@@ -277,8 +283,8 @@ func TestStoreCorruptHash(t *testing.T) {
 func TestStoreDefaultParams(t *testing.T) {
 	e := newStoreEnv(t)
 	ana := e.user(t, "ana@example.org")
-	store := apikey.NewStore(e.pool, apikey.DefaultParams())
-	token, key, err := store.Create(e.ctx, ana, "default")
+	store := apikey.NewStore(e.pool, apikey.StoreConfig{})
+	token, key, err := store.Create(e.ctx, ana, apikey.NewKey{Name: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}

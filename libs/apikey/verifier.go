@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,12 +25,9 @@ var (
 type VerifierConfig struct {
 	TTL        time.Duration // a verified key is trusted this long (at most 60 s)
 	StaleGrace time.Duration // and this much longer while the key store is failing
-	MaxHashing int           // Argon2id runs at once
-	// HashQueue is how many more may wait for a turn, at most HashWait:
-	// past that, ErrBusy (503) at once rather than a pile-up. A short queue
-	// absorbs the burst of devices whose cached keys expired together.
-	HashQueue int
-	HashWait  time.Duration
+	// The Argon2id runs are bounded by the Store's Hashing, shared with the
+	// creation of keys.
+	//
 	// FailuresPerMinute is how many failed attempts a client address may
 	// make, and how many wrong secrets a key id may get, before
 	// ErrTooManyFailures refuses them without hashing.
@@ -41,27 +37,33 @@ type VerifierConfig struct {
 
 // Verifier authenticates tokens cheaply: successful verifications are
 // cached per process by the token's SHA-256 (never the token), concurrent
-// Argon2id runs are bounded, and clients that keep failing, and key ids
-// that keep getting wrong secrets (from any number of addresses), are
-// refused before any hashing. Revocations pushed over NATS evict at once.
+// Argon2id runs are bounded (by the Store's Hashing), and clients that keep
+// failing, and key ids that keep getting wrong secrets (from any number of
+// addresses), are refused before any hashing. Revocations pushed over NATS
+// evict at once, and win over a check that was running when they came.
 type Verifier struct {
-	store   *Store
-	cfg     VerifierConfig
-	log     *slog.Logger
-	now     func() time.Time
-	sem     chan struct{}
-	waiting atomic.Int64
-	flight  singleflight.Group
+	store  *Store
+	cfg    VerifierConfig
+	log    *slog.Logger
+	now    func() time.Time
+	flight singleflight.Group
+	// checked runs after a key check returns, before its result is used
+	// (tests revoke the key there: a revocation arriving mid-check).
+	checked func()
 
-	mu       sync.Mutex
-	cache    map[[32]byte]entry
-	byKey    map[string][32]byte
-	revoked  map[string]time.Time // revoked over NATS: no stale grace for these
-	failures failures             // by client address (or group)
-	guesses  failures             // wrong secrets, by key id
-	used     map[string]time.Time // last use not yet written
-	written  map[string]time.Time // last use written, per key
-	rehash   map[string]string    // key id -> secret, to store a stronger hash
+	mu    sync.Mutex
+	cache map[[32]byte]entry
+	byKey map[string][32]byte
+	// gen counts revocations; a check remembers the count it started at,
+	// and its success is not cached (nor honoured) if the key was revoked
+	// after that.
+	gen      uint64
+	revoked  map[string]revocation // revoked over NATS: no stale grace for these
+	failures failures              // by client address (or group)
+	guesses  failures              // wrong secrets, by key id
+	used     map[string]time.Time  // last use not yet written
+	written  map[string]time.Time  // last use written, per key
+	rehash   map[string]string     // key id -> secret, to store a stronger hash
 
 	outcomes *prometheus.CounterVec
 }
@@ -69,6 +71,18 @@ type Verifier struct {
 type entry struct {
 	p        Principal
 	verified time.Time
+}
+
+type revocation struct {
+	at  time.Time
+	gen uint64
+}
+
+// checkResult is what one key check found, and the revocation count when
+// it began.
+type checkResult struct {
+	p   Principal
+	gen uint64
 }
 
 // maxTracked bounds each failure map: an address or key id costs about
@@ -130,10 +144,10 @@ func NewVerifier(store *Store, cfg VerifierConfig, log *slog.Logger, reg prometh
 		cfg:      cfg,
 		log:      log,
 		now:      time.Now,
-		sem:      make(chan struct{}, max(cfg.MaxHashing, 1)),
+		checked:  func() {},
 		cache:    map[[32]byte]entry{},
 		byKey:    map[string][32]byte{},
-		revoked:  map[string]time.Time{},
+		revoked:  map[string]revocation{},
 		failures: newFailures(cfg.FailuresPerMinute, maxTracked),
 		guesses:  newFailures(cfg.FailuresPerMinute, maxTracked),
 		used:     map[string]time.Time{},
@@ -157,7 +171,7 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 	now := v.now()
 	v.mu.Lock()
 	e, cached := v.cache[sum]
-	if cached && v.revoked[e.p.KeyID].IsZero() && now.Sub(e.verified) < v.cfg.TTL {
+	if cached && v.revoked[e.p.KeyID].at.IsZero() && now.Sub(e.verified) < v.cfg.TTL {
 		v.used[e.p.KeyID] = now
 		v.mu.Unlock()
 		v.outcomes.WithLabelValues("cached").Inc()
@@ -181,32 +195,41 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 	// Devices of one user often retry together: one Argon2id run serves
 	// every concurrent request with the same token.
 	res, err, _ := v.flight.Do(string(sum[:]), func() (any, error) {
-		if err := v.acquire(ctx); err != nil {
-			return nil, err
-		}
-		defer func() { <-v.sem }()
+		v.mu.Lock()
+		gen := v.gen
+		v.mu.Unlock()
 		p, weaker, err := v.store.check(ctx, id, secret)
+		v.checked()
 		if err == nil && weaker {
 			v.mu.Lock()
 			v.rehash[strings.Clone(id)] = strings.Clone(secret)
 			v.mu.Unlock()
 		}
-		return p, err
+		return checkResult{p: p, gen: gen}, err
 	})
-	switch {
-	case err == nil:
-		p := res.(Principal)
+	if err == nil {
+		c := res.(checkResult)
 		v.mu.Lock()
-		if old, ok := v.byKey[p.KeyID]; ok && old != sum {
-			delete(v.cache, old)
+		// The key may have been revoked while it was checked (the check
+		// read the row before the revocation committed): the revocation
+		// wins, and nothing is cached.
+		if r, ok := v.revoked[c.p.KeyID]; ok && r.gen > c.gen {
+			v.mu.Unlock()
+			err = ErrUnauthorized
+		} else {
+			if old, ok := v.byKey[c.p.KeyID]; ok && old != sum {
+				delete(v.cache, old)
+			}
+			v.cache[sum] = entry{p: c.p, verified: now}
+			v.byKey[c.p.KeyID] = sum
+			delete(v.revoked, c.p.KeyID)
+			v.used[c.p.KeyID] = now
+			v.mu.Unlock()
+			v.outcomes.WithLabelValues("verified").Inc()
+			return c.p, nil
 		}
-		v.cache[sum] = entry{p: p, verified: now}
-		v.byKey[p.KeyID] = sum
-		delete(v.revoked, p.KeyID)
-		v.used[p.KeyID] = now
-		v.mu.Unlock()
-		v.outcomes.WithLabelValues("verified").Inc()
-		return p, nil
+	}
+	switch {
 	case errors.Is(err, errWrongSecret):
 		// The key itself is fine: its cached entry stays.
 		v.failed(client, id, now)
@@ -231,36 +254,13 @@ func (v *Verifier) Authenticate(ctx context.Context, token, client string) (Prin
 	return Principal{}, err
 }
 
-// acquire takes a hashing slot, waiting in a short queue when all are busy.
-func (v *Verifier) acquire(ctx context.Context) error {
-	select {
-	case v.sem <- struct{}{}:
-		return nil
-	default:
-	}
-	if v.waiting.Add(1) > int64(v.cfg.HashQueue) {
-		v.waiting.Add(-1)
-		return ErrBusy
-	}
-	defer v.waiting.Add(-1)
-	t := time.NewTimer(v.cfg.HashWait)
-	defer t.Stop()
-	select {
-	case v.sem <- struct{}{}:
-		return nil
-	case <-t.C:
-		return ErrBusy
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Revoked evicts a key at once and denies it the stale grace; the edge
 // calls it for every revocation published over NATS.
 func (v *Verifier) Revoked(keyID string) {
 	keyID = strings.Clone(keyID)
 	v.mu.Lock()
-	v.revoked[keyID] = v.now()
+	v.gen++
+	v.revoked[keyID] = revocation{at: v.now(), gen: v.gen}
 	if sum, ok := v.byKey[keyID]; ok {
 		delete(v.cache, sum)
 		delete(v.byKey, keyID)
@@ -271,7 +271,7 @@ func (v *Verifier) Revoked(keyID string) {
 func (v *Verifier) revokedAt(keyID string) time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.revoked[keyID]
+	return v.revoked[keyID].at
 }
 
 func (v *Verifier) evict(keyID string) {
@@ -322,8 +322,8 @@ func (v *Verifier) flush(ctx context.Context) {
 	}
 	rehash := v.rehash
 	v.rehash = map[string]string{}
-	for id, at := range v.revoked {
-		if v.now().Sub(at) > v.cfg.TTL+v.cfg.StaleGrace {
+	for id, r := range v.revoked {
+		if v.now().Sub(r.at) > v.cfg.TTL+v.cfg.StaleGrace {
 			delete(v.revoked, id) // any cached entry has expired by now
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // TestVerifierCarriesScopes: the scopes come with the principal, verified
 // or cached, and while the key store is away.
 func TestVerifierCarriesScopes(t *testing.T) {
-	r := newVerifierRig(t, cheapParams(), defaultCfg())
+	r := newVerifierRig(t, cheapParams(), defaultHashing(), defaultCfg())
 	ctx := context.Background()
 	uid, _, err := users.NewStore(r.db.Pool).Ensure(ctx, "ana@example.org")
 	if err != nil {
@@ -19,7 +19,7 @@ func TestVerifierCarriesScopes(t *testing.T) {
 	}
 	tokens := map[Scopes]string{}
 	for _, sc := range []Scopes{ScopeIngest, ScopeRead, ScopeIngest | ScopeRead} {
-		tok, _, err := r.store.Create(ctx, uid, sc.String(), sc.Names()...)
+		tok, _, err := r.store.Create(ctx, uid, NewKey{Name: sc.String(), Scopes: sc.Names()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -39,7 +40,7 @@ type verifierRig struct {
 
 // newVerifierRig puts the store behind a proxy to the real PostgreSQL, so
 // the test can take the key store away.
-func newVerifierRig(t *testing.T, params Params, cfg VerifierConfig) *verifierRig {
+func newVerifierRig(t *testing.T, params Params, hashing *Hashing, cfg VerifierConfig) *verifierRig {
 	t.Helper()
 	db := testenv.NewDatabase(t)
 	proxy := testenv.NewProxy(t, testenv.HostPort(t, db.URL))
@@ -48,14 +49,17 @@ func newVerifierRig(t *testing.T, params Params, cfg VerifierConfig) *verifierRi
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	r := &verifierRig{db: db, proxy: proxy, store: NewStore(pool, params), clock: &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
+	r := &verifierRig{db: db, proxy: proxy, store: NewStore(pool, StoreConfig{Params: params, Hashing: hashing}), clock: &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
 	r.v = NewVerifier(r.store, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), obs.NewRegistry())
 	r.v.now = r.clock.now
 	return r
 }
 
+// defaultHashing is the edge's default bound: 4 runs, 32 waiting up to 2 s.
+func defaultHashing() *Hashing { return NewHashing(4, 32, 2*time.Second) }
+
 func defaultCfg() VerifierConfig {
-	return VerifierConfig{TTL: time.Minute, StaleGrace: 10 * time.Minute, MaxHashing: 4, FailuresPerMinute: 5, TouchEvery: time.Second}
+	return VerifierConfig{TTL: time.Minute, StaleGrace: 10 * time.Minute, FailuresPerMinute: 5, TouchEvery: time.Second}
 }
 
 func (r *verifierRig) key(t *testing.T, email string) (string, Key) {
@@ -64,11 +68,20 @@ func (r *verifierRig) key(t *testing.T, email string) (string, Key) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, k, err := r.store.Create(context.Background(), uid, "phone")
+	tok, k, err := r.store.Create(context.Background(), uid, NewKey{Name: "phone"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok, k
+}
+
+func (r *verifierRig) userID(t *testing.T, email string) uuid.UUID {
+	t.Helper()
+	uid, err := users.NewStore(r.db.Pool).ByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uid
 }
 
 func (r *verifierRig) outcome(name string) float64 {
@@ -76,7 +89,7 @@ func (r *verifierRig) outcome(name string) float64 {
 }
 
 func TestVerifierCacheAndOutage(t *testing.T) {
-	r := newVerifierRig(t, cheapParams(), defaultCfg())
+	r := newVerifierRig(t, cheapParams(), defaultHashing(), defaultCfg())
 	ctx := context.Background()
 	warm, warmKey := r.key(t, "warm@example.org")
 	cold, _ := r.key(t, "cold@example.org")
@@ -126,7 +139,7 @@ func TestVerifierCacheAndOutage(t *testing.T) {
 }
 
 func TestVerifierThrottlesFailingClients(t *testing.T) {
-	r := newVerifierRig(t, cheapParams(), defaultCfg())
+	r := newVerifierRig(t, cheapParams(), defaultHashing(), defaultCfg())
 	ctx := context.Background()
 	good, _ := r.key(t, "ana@example.org")
 	// Keys that do not exist: only the address is counted.
@@ -162,7 +175,7 @@ func TestVerifierThrottlesFailingClients(t *testing.T) {
 func TestVerifierThrottlesGuessedKeys(t *testing.T) {
 	cfg := defaultCfg() // 5 failures a minute
 	cfg.TTL = 10 * time.Second
-	r := newVerifierRig(t, cheapParams(), cfg)
+	r := newVerifierRig(t, cheapParams(), defaultHashing(), cfg)
 	ctx := context.Background()
 	good, _ := r.key(t, "ana@example.org")
 	cold, _ := r.key(t, "bob@example.org")
@@ -218,9 +231,8 @@ func TestFailuresBounded(t *testing.T) {
 }
 
 func TestVerifierBoundsHashing(t *testing.T) {
-	cfg := defaultCfg()
-	cfg.MaxHashing = 1 // and no queue: the test shows the bound
-	r := newVerifierRig(t, DefaultParams(), cfg)
+	// One run at a time and no queue: the test shows the bound.
+	r := newVerifierRig(t, DefaultParams(), NewHashing(1, 0, 0), defaultCfg())
 	var tokens []string
 	for i := range 6 {
 		tok, _ := r.key(t, "u"+string(rune('a'+i))+"@example.org")
@@ -255,11 +267,11 @@ func TestVerifierBoundsHashing(t *testing.T) {
 }
 
 func TestVerifierTouchesAndRehashes(t *testing.T) {
-	r := newVerifierRig(t, cheapParams(), defaultCfg())
+	r := newVerifierRig(t, cheapParams(), defaultHashing(), defaultCfg())
 	ctx := context.Background()
 	tok, k := r.key(t, "ana@example.org")
 	// The edge verifies with stronger parameters than the key was made with.
-	r.v.store = NewStore(r.v.store.pool, DefaultParams())
+	r.v.store = NewStore(r.v.store.pool, StoreConfig{})
 	lastUsed := func() *time.Time {
 		var at *time.Time
 		if err := r.db.Pool.QueryRow(ctx, "SELECT last_used_at FROM api_keys WHERE id=$1", k.ID).Scan(&at); err != nil {
@@ -301,9 +313,9 @@ func TestVerifierTouchesAndRehashes(t *testing.T) {
 
 func benchVerifier(b *testing.B, warm bool) {
 	db := testenv.NewDatabase(b)
-	store := NewStore(db.Pool, DefaultParams())
+	store := NewStore(db.Pool, StoreConfig{Hashing: defaultHashing()})
 	uid, _, _ := users.NewStore(db.Pool).Ensure(context.Background(), "bench@example.org")
-	tok, _, err := store.Create(context.Background(), uid, "b")
+	tok, _, err := store.Create(context.Background(), uid, NewKey{Name: "b"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/healthexport/libs/termtext"
 )
 
 // ErrNotFound is an unknown email.
@@ -31,6 +33,10 @@ func (s *Store) Ensure(ctx context.Context, email string) (id uuid.UUID, created
 	email = NormalizeEmail(email)
 	if email == "" || !strings.Contains(email, "@") {
 		return uuid.Nil, false, fmt.Errorf("email %q: want an address like name@example.org", email)
+	}
+	// Printed by healthctl users list: nothing a terminal would act on.
+	if err := termtext.Check(email); err != nil {
+		return uuid.Nil, false, fmt.Errorf("email %q: %w", email, err)
 	}
 	err = s.pool.QueryRow(ctx,
 		`INSERT INTO users (email) VALUES ($1) ON CONFLICT (email) DO NOTHING RETURNING id`, email).Scan(&id)

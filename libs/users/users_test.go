@@ -3,6 +3,7 @@ package users_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/termtext"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/libs/users"
 )
@@ -21,7 +23,7 @@ func TestDelete(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	ctx := context.Background()
 	us := users.NewStore(db.Pool)
-	keys := apikey.NewStore(db.Pool, apikey.Params{MemoryKiB: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
+	keys := apikey.NewStore(db.Pool, apikey.StoreConfig{Params: apikey.Params{MemoryKiB: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
 	var tables []string
 	for _, tb := range kind.New().Tables() {
 		tables = append(tables, tb.Name)
@@ -48,7 +50,7 @@ func TestDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids[email] = id
-		if _, _, err := keys.Create(ctx, id, "phone"); err != nil {
+		if _, _, err := keys.Create(ctx, id, apikey.NewKey{Name: "phone"}); err != nil {
 			t.Fatal(err)
 		}
 		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 60, 70, 80, -480, 'i', 1)`, id, march)
@@ -109,6 +111,32 @@ func TestDelete(t *testing.T) {
 	for _, d := range again {
 		if d.Rows != 0 {
 			t.Errorf("second delete: %s lost %d rows", d.Table, d.Rows)
+		}
+	}
+}
+
+// TestEnsureValidatesEmail: an address is trimmed and lower-cased, and one
+// holding control characters (printed by healthctl users list) is refused.
+func TestEnsureValidatesEmail(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	us := users.NewStore(db.Pool)
+	ctx := context.Background()
+	tests := []struct {
+		give string
+		ok   bool
+	}{
+		{" Ana@Example.org ", true},
+		{"zoë@example.org", true},
+		{"no-at-sign", false},
+		{"", false},
+		{"ana\x1b[2J@example.org", false},
+		{"ana\u202e@example.org", false},
+		{"ana\n@example.org", false},
+	}
+	for _, tt := range tests {
+		_, _, err := us.Ensure(ctx, tt.give)
+		if tt.ok != (err == nil) || !tt.ok && errors.Is(err, termtext.ErrUnsafe) != strings.ContainsAny(tt.give, "\x1b\u202e\n") {
+			t.Errorf("Ensure(%q) = %v, want ok=%v", tt.give, err, tt.ok)
 		}
 	}
 }

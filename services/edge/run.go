@@ -55,15 +55,16 @@ type settings struct {
 	RateWindow       time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1h" help:"The rate limit's window."`
 	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" envDefault:"60s" zero:"no cache: every request verifies its key" help:"How long an edge trusts a key it verified (at most 60s; revocations reach every edge at once, this is the backstop)."`
 	AuthStaleGrace   time.Duration `env:"AUTH_STALE_GRACE" envDefault:"10m" zero:"none: keys fail with the key store" help:"While the key store (PostgreSQL) fails, a key verified within AUTH_CACHE_TTL plus this still works (at most 10m)."`
-	AuthMaxHashing   int           `env:"AUTH_MAX_CONCURRENT_HASHES" envDefault:"4" help:"Argon2id verifications an edge runs at once (each ~20 ms and 19 MiB); past this and the queue, 503."`
-	AuthHashQueue    int           `env:"AUTH_HASH_QUEUE" envDefault:"32" zero:"no waiting: 503 at once when all are busy" help:"Verifications that may wait for a turn, up to AUTH_HASH_WAIT, before the edge answers 503."`
-	AuthHashWait     time.Duration `env:"AUTH_HASH_WAIT" envDefault:"2s" zero:"no waiting: 503 at once when all are busy" help:"How long a verification may wait for a turn."`
+	AuthMaxHashing   int           `env:"AUTH_MAX_CONCURRENT_HASHES" envDefault:"4" help:"Argon2id runs an edge makes at once, checking keys and creating them (each ~20 ms and 19 MiB); past this and the queue, 503."`
+	AuthHashQueue    int           `env:"AUTH_HASH_QUEUE" envDefault:"32" zero:"no waiting: 503 at once when all are busy" help:"Argon2id runs that may wait for a turn, up to AUTH_HASH_WAIT, before the edge answers 503."`
+	AuthHashWait     time.Duration `env:"AUTH_HASH_WAIT" envDefault:"2s" zero:"no waiting: 503 at once when all are busy" help:"How long an Argon2id run may wait for a turn."`
 	AuthFailures     int           `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10" help:"Failed key attempts per client address (IPv6: per /64), and wrong secrets per key id, per minute before 429, without any hashing."`
 	ExportMaxTime    time.Duration `env:"EXPORT_MAX_DURATION" envDefault:"1h" help:"Longest time one export may stream (at least 1m)."`
 	ExportMinRate    int64         `env:"EXPORT_MIN_BYTES_PER_SECOND" envDefault:"32768" help:"Slowest rate, in bytes per second, a client may read an export at (after 30 s of grace) before it is cut."`
 	Stream           stream.Config
 	Read             pgstore.ReadConfig
 	Import           importer.Settings
+	Keys             apikey.Limits
 }
 
 func (s settings) Validate() error {
@@ -151,13 +152,15 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		MaxInFlight:    16,
 		PublishTimeout: cfg.PublishTimeout,
 	}, reg)
-	keys := apikey.NewStore(deps.Pool, apikey.DefaultParams())
+	// One bound on Argon2id runs for checking keys and making them.
+	keys := apikey.NewStore(deps.Pool, apikey.StoreConfig{
+		Params:         apikey.DefaultParams(),
+		Hashing:        apikey.NewHashing(cfg.AuthMaxHashing, cfg.AuthHashQueue, cfg.AuthHashWait),
+		MaxKeysPerUser: cfg.Keys.MaxPerUser,
+	})
 	verifier := apikey.NewVerifier(keys, apikey.VerifierConfig{
 		TTL:               cfg.AuthCacheTTL,
 		StaleGrace:        cfg.AuthStaleGrace,
-		MaxHashing:        cfg.AuthMaxHashing,
-		HashQueue:         cfg.AuthHashQueue,
-		HashWait:          cfg.AuthHashWait,
 		FailuresPerMinute: cfg.AuthFailures,
 		TouchEvery:        10 * time.Second,
 	}, log, reg)

@@ -16,7 +16,13 @@ const empty = `{"data":{}}`
 // body.
 func (s *stack) request(edgeURL, method, path, key string) (int, string) {
 	s.t.Helper()
-	req, _ := http.NewRequest(method, edgeURL+path, nil)
+	return s.send(edgeURL, method, path, key, "")
+}
+
+// send is request with a body.
+func (s *stack) send(edgeURL, method, path, key, body string) (int, string) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, edgeURL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -52,7 +58,8 @@ func TestRevocationReachesEveryEdge(t *testing.T) {
 	s := newStack(t)
 	s.startAll()
 	second := s.startEdge("edge2")
-	_, admin := s.user("rev@example.org")
+	s.user("rev@example.org")
+	admin := s.keyWithScopes("rev@example.org", "keys")
 	for _, via := range []string{"edge", "healthctl"} {
 		victim := s.healthctl("keys", "create", "--email", "rev@example.org", "--name", via)
 		if status, _ := s.postTo(second, victim, []byte(empty), nil); status != 202 {

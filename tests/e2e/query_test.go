@@ -328,7 +328,7 @@ func TestReadBack(t *testing.T) {
 	s.postCorpus(dir, spec, key)
 	// Bob sends the same heart rate: the same times, another user.
 	bobID := s.healthctl("users", "create", "--email", "bob@example.org")
-	bob := s.keyWithScopes("bob@example.org", "read,ingest")
+	bob := s.keyWithScopes("bob@example.org", "read,ingest,keys")
 	hr, err := os.ReadFile(filepath.Join(dir, "01-heart-rate.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -616,8 +616,14 @@ func TestReadBack(t *testing.T) {
 				t.Errorf("GET %s with the phone's key: %d %s", path, status, b)
 			}
 		}
-		if status, _, b := s.api(phone, "/v1/keys"); status != 200 || !strings.Contains(string(b), `"scopes":["ingest","read"]`) {
-			t.Errorf("GET /v1/keys with the phone's key: %d %s", status, b)
+		for _, k := range []string{phone, key} {
+			if status, _, b := s.api(k, "/v1/keys"); status != 403 || !strings.Contains(string(b), `needs \"keys\"`) {
+				t.Errorf("GET /v1/keys without the keys scope: %d %s", status, b)
+			}
+		}
+		manager := s.keyWithScopes("ana@example.org", "keys")
+		if status, _, b := s.api(manager, "/v1/keys"); status != 200 || !strings.Contains(string(b), `"scopes":["ingest","read"]`) {
+			t.Errorf("GET /v1/keys with a keys key: %d %s", status, b)
 		}
 		ing := s.text("SELECT ingestion_id FROM ingestions WHERE user_id = $1 LIMIT 1", uid)
 		if status, _, b := s.api(phone, "/v1/ingestions/"+ing); status != 200 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/cli"
 	"github.com/healthexport/libs/obs"
 	"github.com/healthexport/libs/pgstore"
@@ -37,6 +38,7 @@ type settings struct {
 	Database pgstore.Config
 	Log      obs.LogConfig
 	Stream   stream.Config
+	Keys     apikey.Limits
 }
 
 func (e *env) pool() (*pgxpool.Pool, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/healthexport/libs/termtext"
 	"github.com/healthexport/libs/users"
 )
 
@@ -49,7 +50,7 @@ func (usersListCmd) Run(e *env) error {
 	w := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tEMAIL\tCREATED\tKEYS")
 	for _, u := range list {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", u.ID, u.Email, u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), u.ActiveKeys)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", u.ID, termtext.Escape(u.Email), u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), u.ActiveKeys)
 	}
 	return w.Flush()
 }

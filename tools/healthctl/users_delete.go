@@ -70,7 +70,7 @@ func (c *usersDeleteCmd) Run(e *env) error {
 	}
 
 	// 1. No new uploads.
-	ids, err := apikey.NewStore(pool, apikey.DefaultParams()).RevokeAll(e.Ctx, uid)
+	ids, err := apikey.NewStore(pool, apikey.StoreConfig{}).RevokeAll(e.Ctx, uid)
 	if err != nil {
 		return err
 	}

@@ -150,6 +150,7 @@ func (e RouteFeatureType) Valid() bool {
 // Defines values for Scope.
 const (
 	Ingest Scope = "ingest"
+	Keys   Scope = "keys"
 	Read   Scope = "read"
 )
 
@@ -157,6 +158,8 @@ const (
 func (e Scope) Valid() bool {
 	switch e {
 	case Ingest:
+		return true
+	case Keys:
 		return true
 	case Read:
 		return true
@@ -623,7 +626,10 @@ type IngestionStatus struct {
 
 // Key defines model for Key.
 type Key struct {
-	CreatedAt  time.Time  `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy the key that made this one through the API; null for an operator's
+	CreatedBy  *string    `json:"created_by"`
 	Id         string     `json:"id"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	Name       string     `json:"name"`
@@ -710,7 +716,7 @@ type RouteFeatureGeometryType string
 // RouteFeatureType defines model for RouteFeature.Type.
 type RouteFeatureType string
 
-// Scope ingest: POST /v1/ingest; read: the data routes and the export. Keys made before scopes existed are ingest keys.
+// Scope ingest: POST /v1/ingest; read: the data routes and the export; keys: POST, GET and DELETE /v1/keys. Keys made before scopes existed are ingest keys; keys that could read when the keys scope came may manage keys.
 type Scope string
 
 // SleepPage defines model for SleepPage.
@@ -1012,8 +1018,15 @@ type IngestParamsContentEncoding string
 
 // CreateKeyJSONBody defines parameters for CreateKey.
 type CreateKeyJSONBody struct {
+	// Name at most 100 bytes, without control characters (400 invalid_name)
 	Name   *string  `json:"name,omitempty"`
 	Scopes *[]Scope `json:"scopes,omitempty"`
+}
+
+// RevokeKeyParams defines parameters for RevokeKey.
+type RevokeKeyParams struct {
+	// Cascade false: revoke this key only
+	Cascade *bool `form:"cascade,omitempty" json:"cascade,omitempty"`
 }
 
 // ReadMetricParams defines parameters for ReadMetric.
@@ -1421,45 +1434,60 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/ingestions/{id} (the `GetIngestion` operationId).
 	GetIngestion(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListKeys List the caller's user's keys (never their hashes)
+	// ListKeys List the caller's user's keys, never their hashes (needs the keys scope)
 	//
 	// Corresponds with GET /v1/keys (the `ListKeys` operationId).
 	ListKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateKeyWithBody Create an API key for the caller's user
+	// CreateKeyWithBody Create an API key for the caller's user (needs the keys scope)
 	//
 	// The key is in this response only; just an Argon2id hash is kept.
 	// `scopes` says what the new key may do: `ingest` (upload), `read` (read
-	// the data back and export it), or both. Without scopes (or with an
-	// empty list) the key is an ingest key. A key can only grant scopes it
-	// has itself (403 otherwise): a phone's ingest key cannot make a key that
-	// reads. Operators grant any with `healthctl keys create --scopes`.
+	// the data back and export it), `keys` (manage keys), or several.
+	// Without scopes (or with an empty list) the key is an ingest key. Only
+	// a key with the `keys` scope may make keys, and only with scopes it has
+	// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+	// Operators grant any with `healthctl keys create --scopes`. The new key
+	// records the key that made it (`created_by`): revoking that one revokes
+	// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+	// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+	// and waits for the same bounded queue as key checks (503 `auth_busy`
+	// when it is full).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/keys (the `CreateKey` operationId).
 	CreateKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateKey Create an API key for the caller's user
+	// CreateKey Create an API key for the caller's user (needs the keys scope)
 	//
 	// The key is in this response only; just an Argon2id hash is kept.
 	// `scopes` says what the new key may do: `ingest` (upload), `read` (read
-	// the data back and export it), or both. Without scopes (or with an
-	// empty list) the key is an ingest key. A key can only grant scopes it
-	// has itself (403 otherwise): a phone's ingest key cannot make a key that
-	// reads. Operators grant any with `healthctl keys create --scopes`.
+	// the data back and export it), `keys` (manage keys), or several.
+	// Without scopes (or with an empty list) the key is an ingest key. Only
+	// a key with the `keys` scope may make keys, and only with scopes it has
+	// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+	// Operators grant any with `healthctl keys create --scopes`. The new key
+	// records the key that made it (`created_by`): revoking that one revokes
+	// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+	// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+	// and waits for the same bounded queue as key checks (503 `auth_busy`
+	// when it is full).
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/keys (the `CreateKey` operationId).
 	CreateKey(ctx context.Context, body CreateKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// RevokeKey Revoke one of the caller's user's keys
+	// RevokeKey Revoke one of the caller's user's keys, and the keys made from it (needs the keys scope)
 	//
-	// Every running edge refuses the key within about a second (the revocation travels over NATS).
+	// Revokes the key and, unless `cascade=false`, every key it made through
+	// this API, and every key those made. Every running edge refuses them
+	// within about a second (the revocation travels over NATS); a key check
+	// that was under way when the revocation came is refused too.
 	//
 	// Corresponds with DELETE /v1/keys/{id} (the `RevokeKey` operationId).
-	RevokeKey(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RevokeKey(ctx context.Context, id string, params *RevokeKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReadMetric Read a metric (needs the read scope)
 	//
@@ -1825,7 +1853,7 @@ func (c *Client) GetIngestion(ctx context.Context, id string, reqEditors ...Requ
 	return c.Client.Do(req)
 }
 
-// ListKeys List the caller's user's keys (never their hashes)
+// ListKeys List the caller's user's keys, never their hashes (needs the keys scope)
 //
 // Corresponds with GET /v1/keys (the `ListKeys` operationId).
 func (c *Client) ListKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1840,14 +1868,20 @@ func (c *Client) ListKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*
 	return c.Client.Do(req)
 }
 
-// CreateKeyWithBody Create an API key for the caller's user
+// CreateKeyWithBody Create an API key for the caller's user (needs the keys scope)
 //
 // The key is in this response only; just an Argon2id hash is kept.
 // `scopes` says what the new key may do: `ingest` (upload), `read` (read
-// the data back and export it), or both. Without scopes (or with an
-// empty list) the key is an ingest key. A key can only grant scopes it
-// has itself (403 otherwise): a phone's ingest key cannot make a key that
-// reads. Operators grant any with `healthctl keys create --scopes`.
+// the data back and export it), `keys` (manage keys), or several.
+// Without scopes (or with an empty list) the key is an ingest key. Only
+// a key with the `keys` scope may make keys, and only with scopes it has
+// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+// Operators grant any with `healthctl keys create --scopes`. The new key
+// records the key that made it (`created_by`): revoking that one revokes
+// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+// and waits for the same bounded queue as key checks (503 `auth_busy`
+// when it is full).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1864,14 +1898,20 @@ func (c *Client) CreateKeyWithBody(ctx context.Context, contentType string, body
 	return c.Client.Do(req)
 }
 
-// CreateKey Create an API key for the caller's user
+// CreateKey Create an API key for the caller's user (needs the keys scope)
 //
 // The key is in this response only; just an Argon2id hash is kept.
 // `scopes` says what the new key may do: `ingest` (upload), `read` (read
-// the data back and export it), or both. Without scopes (or with an
-// empty list) the key is an ingest key. A key can only grant scopes it
-// has itself (403 otherwise): a phone's ingest key cannot make a key that
-// reads. Operators grant any with `healthctl keys create --scopes`.
+// the data back and export it), `keys` (manage keys), or several.
+// Without scopes (or with an empty list) the key is an ingest key. Only
+// a key with the `keys` scope may make keys, and only with scopes it has
+// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+// Operators grant any with `healthctl keys create --scopes`. The new key
+// records the key that made it (`created_by`): revoking that one revokes
+// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+// and waits for the same bounded queue as key checks (503 `auth_busy`
+// when it is full).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1888,13 +1928,16 @@ func (c *Client) CreateKey(ctx context.Context, body CreateKeyJSONRequestBody, r
 	return c.Client.Do(req)
 }
 
-// RevokeKey Revoke one of the caller's user's keys
+// RevokeKey Revoke one of the caller's user's keys, and the keys made from it (needs the keys scope)
 //
-// Every running edge refuses the key within about a second (the revocation travels over NATS).
+// Revokes the key and, unless `cascade=false`, every key it made through
+// this API, and every key those made. Every running edge refuses them
+// within about a second (the revocation travels over NATS); a key check
+// that was under way when the revocation came is refused too.
 //
 // Corresponds with DELETE /v1/keys/{id} (the `RevokeKey` operationId).
-func (c *Client) RevokeKey(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRevokeKeyRequest(c.Server, id)
+func (c *Client) RevokeKey(ctx context.Context, id string, params *RevokeKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeKeyRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2886,7 +2929,7 @@ func NewCreateKeyRequestWithBody(server string, contentType string, body io.Read
 }
 
 // NewRevokeKeyRequest constructs an http.Request for the RevokeKey method
-func NewRevokeKeyRequest(server string, id string) (*http.Request, error) {
+func NewRevokeKeyRequest(server string, id string, params *RevokeKeyParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2909,6 +2952,33 @@ func NewRevokeKeyRequest(server string, id string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cascade != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cascade", *params.Cascade, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
@@ -3588,49 +3658,64 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/ingestions/{id} (the `GetIngestion` operationId).
 	GetIngestionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetIngestionResponse, error)
 
-	// ListKeysWithResponse List the caller's user's keys (never their hashes)
+	// ListKeysWithResponse List the caller's user's keys, never their hashes (needs the keys scope)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/keys (the `ListKeys` operationId).
 	ListKeysWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListKeysResponse, error)
 
-	// CreateKeyWithBodyWithResponse Create an API key for the caller's user
+	// CreateKeyWithBodyWithResponse Create an API key for the caller's user (needs the keys scope)
 	//
 	// The key is in this response only; just an Argon2id hash is kept.
 	// `scopes` says what the new key may do: `ingest` (upload), `read` (read
-	// the data back and export it), or both. Without scopes (or with an
-	// empty list) the key is an ingest key. A key can only grant scopes it
-	// has itself (403 otherwise): a phone's ingest key cannot make a key that
-	// reads. Operators grant any with `healthctl keys create --scopes`.
+	// the data back and export it), `keys` (manage keys), or several.
+	// Without scopes (or with an empty list) the key is an ingest key. Only
+	// a key with the `keys` scope may make keys, and only with scopes it has
+	// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+	// Operators grant any with `healthctl keys create --scopes`. The new key
+	// records the key that made it (`created_by`): revoking that one revokes
+	// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+	// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+	// and waits for the same bounded queue as key checks (503 `auth_busy`
+	// when it is full).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/keys (the `CreateKey` operationId).
 	CreateKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateKeyResponse, error)
 
-	// CreateKeyWithResponse Create an API key for the caller's user
+	// CreateKeyWithResponse Create an API key for the caller's user (needs the keys scope)
 	//
 	// The key is in this response only; just an Argon2id hash is kept.
 	// `scopes` says what the new key may do: `ingest` (upload), `read` (read
-	// the data back and export it), or both. Without scopes (or with an
-	// empty list) the key is an ingest key. A key can only grant scopes it
-	// has itself (403 otherwise): a phone's ingest key cannot make a key that
-	// reads. Operators grant any with `healthctl keys create --scopes`.
+	// the data back and export it), `keys` (manage keys), or several.
+	// Without scopes (or with an empty list) the key is an ingest key. Only
+	// a key with the `keys` scope may make keys, and only with scopes it has
+	// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+	// Operators grant any with `healthctl keys create --scopes`. The new key
+	// records the key that made it (`created_by`): revoking that one revokes
+	// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+	// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+	// and waits for the same bounded queue as key checks (503 `auth_busy`
+	// when it is full).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/keys (the `CreateKey` operationId).
 	CreateKeyWithResponse(ctx context.Context, body CreateKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateKeyResponse, error)
 
-	// RevokeKeyWithResponse Revoke one of the caller's user's keys
+	// RevokeKeyWithResponse Revoke one of the caller's user's keys, and the keys made from it (needs the keys scope)
 	//
-	// Every running edge refuses the key within about a second (the revocation travels over NATS).
+	// Revokes the key and, unless `cascade=false`, every key it made through
+	// this API, and every key those made. Every running edge refuses them
+	// within about a second (the revocation travels over NATS); a key check
+	// that was under way when the revocation came is refused too.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /v1/keys/{id} (the `RevokeKey` operationId).
-	RevokeKeyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeKeyResponse, error)
+	RevokeKeyWithResponse(ctx context.Context, id string, params *RevokeKeyParams, reqEditors ...RequestEditorFn) (*RevokeKeyResponse, error)
 
 	// ReadMetricWithResponse Read a metric (needs the read scope)
 	//
@@ -4833,6 +4918,8 @@ type ListKeysResponse struct {
 	}
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooMany
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -4855,6 +4942,11 @@ func (r ListKeysResponse) GetJSON200() *struct {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ListKeysResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListKeysResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -4920,7 +5012,10 @@ type CreateKeyResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *struct {
 		CreatedAt time.Time `json:"created_at"`
-		Id        string    `json:"id"`
+
+		// CreatedBy the id of the key that made this one
+		CreatedBy string `json:"created_by"`
+		Id        string `json:"id"`
 
 		// Key hx_<key id>_<secret>
 		Key    string  `json:"key"`
@@ -4933,6 +5028,8 @@ type CreateKeyResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooMany
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -4948,7 +5045,10 @@ type CreateKeyResponse struct {
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
 func (r CreateKeyResponse) GetJSON201() *struct {
 	CreatedAt time.Time `json:"created_at"`
-	Id        string    `json:"id"`
+
+	// CreatedBy the id of the key that made this one
+	CreatedBy string `json:"created_by"`
+	Id        string `json:"id"`
 
 	// Key hx_<key id>_<secret>
 	Key    string  `json:"key"`
@@ -4971,6 +5071,11 @@ func (r CreateKeyResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CreateKeyResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateKeyResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -5033,8 +5138,12 @@ type RevokeKeyResponse503Headers struct {
 type RevokeKeyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -5049,9 +5158,19 @@ type RevokeKeyResponse struct {
 	Headers503 *RevokeKeyResponse503Headers
 }
 
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeKeyResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r RevokeKeyResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeKeyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
@@ -5891,7 +6010,7 @@ func (c *ClientWithResponses) GetIngestionWithResponse(ctx context.Context, id s
 	return ParseGetIngestionResponse(rsp)
 }
 
-// ListKeysWithResponse List the caller's user's keys (never their hashes)
+// ListKeysWithResponse List the caller's user's keys, never their hashes (needs the keys scope)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5904,14 +6023,20 @@ func (c *ClientWithResponses) ListKeysWithResponse(ctx context.Context, reqEdito
 	return ParseListKeysResponse(rsp)
 }
 
-// CreateKeyWithBodyWithResponse Create an API key for the caller's user
+// CreateKeyWithBodyWithResponse Create an API key for the caller's user (needs the keys scope)
 //
 // The key is in this response only; just an Argon2id hash is kept.
 // `scopes` says what the new key may do: `ingest` (upload), `read` (read
-// the data back and export it), or both. Without scopes (or with an
-// empty list) the key is an ingest key. A key can only grant scopes it
-// has itself (403 otherwise): a phone's ingest key cannot make a key that
-// reads. Operators grant any with `healthctl keys create --scopes`.
+// the data back and export it), `keys` (manage keys), or several.
+// Without scopes (or with an empty list) the key is an ingest key. Only
+// a key with the `keys` scope may make keys, and only with scopes it has
+// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+// Operators grant any with `healthctl keys create --scopes`. The new key
+// records the key that made it (`created_by`): revoking that one revokes
+// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+// and waits for the same bounded queue as key checks (503 `auth_busy`
+// when it is full).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5924,14 +6049,20 @@ func (c *ClientWithResponses) CreateKeyWithBodyWithResponse(ctx context.Context,
 	return ParseCreateKeyResponse(rsp)
 }
 
-// CreateKeyWithResponse Create an API key for the caller's user
+// CreateKeyWithResponse Create an API key for the caller's user (needs the keys scope)
 //
 // The key is in this response only; just an Argon2id hash is kept.
 // `scopes` says what the new key may do: `ingest` (upload), `read` (read
-// the data back and export it), or both. Without scopes (or with an
-// empty list) the key is an ingest key. A key can only grant scopes it
-// has itself (403 otherwise): a phone's ingest key cannot make a key that
-// reads. Operators grant any with `healthctl keys create --scopes`.
+// the data back and export it), `keys` (manage keys), or several.
+// Without scopes (or with an empty list) the key is an ingest key. Only
+// a key with the `keys` scope may make keys, and only with scopes it has
+// itself (403 otherwise): a phone's ingest key cannot make keys at all.
+// Operators grant any with `healthctl keys create --scopes`. The new key
+// records the key that made it (`created_by`): revoking that one revokes
+// this one too. A user holds at most `KEYS_MAX_PER_USER` (20) unrevoked
+// keys (409 `too_many_keys` beyond). Making a key costs one Argon2id run
+// and waits for the same bounded queue as key checks (503 `auth_busy`
+// when it is full).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5944,15 +6075,18 @@ func (c *ClientWithResponses) CreateKeyWithResponse(ctx context.Context, body Cr
 	return ParseCreateKeyResponse(rsp)
 }
 
-// RevokeKeyWithResponse Revoke one of the caller's user's keys
+// RevokeKeyWithResponse Revoke one of the caller's user's keys, and the keys made from it (needs the keys scope)
 //
-// Every running edge refuses the key within about a second (the revocation travels over NATS).
+// Revokes the key and, unless `cascade=false`, every key it made through
+// this API, and every key those made. Every running edge refuses them
+// within about a second (the revocation travels over NATS); a key check
+// that was under way when the revocation came is refused too.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /v1/keys/{id} (the `RevokeKey` operationId).
-func (c *ClientWithResponses) RevokeKeyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeKeyResponse, error) {
-	rsp, err := c.RevokeKey(ctx, id, reqEditors...)
+func (c *ClientWithResponses) RevokeKeyWithResponse(ctx context.Context, id string, params *RevokeKeyParams, reqEditors ...RequestEditorFn) (*RevokeKeyResponse, error) {
+	rsp, err := c.RevokeKey(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7236,6 +7370,13 @@ func ParseListKeysResponse(rsp *http.Response) (*ListKeysResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooMany
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7326,7 +7467,10 @@ func ParseCreateKeyResponse(rsp *http.Response) (*CreateKeyResponse, error) {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest struct {
 			CreatedAt time.Time `json:"created_at"`
-			Id        string    `json:"id"`
+
+			// CreatedBy the id of the key that made this one
+			CreatedBy string `json:"created_by"`
+			Id        string `json:"id"`
 
 			// Key hx_<key id>_<secret>
 			Key    string  `json:"key"`
@@ -7358,6 +7502,13 @@ func ParseCreateKeyResponse(rsp *http.Response) (*CreateKeyResponse, error) {
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooMany
@@ -7449,12 +7600,26 @@ func ParseRevokeKeyResponse(rsp *http.Response) (*RevokeKeyResponse, error) {
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Error

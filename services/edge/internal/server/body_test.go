@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/services/edge/internal/server"
 )
@@ -133,7 +134,7 @@ func TestNothingReadBeforeAuthentication(t *testing.T) {
 // connection it did not read to the end.
 func TestEveryRouteBoundsItsBody(t *testing.T) {
 	e := newEdge(t, 512<<10, 1<<20)
-	reader, _, err := e.keys.Create(context.Background(), e.user, "reader", "read", "ingest")
+	full, _, err := e.keys.Create(context.Background(), e.user, apikey.NewKey{Name: "full", Scopes: []string{"read", "ingest", "keys"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestEveryRouteBoundsItsBody(t *testing.T) {
 		}
 		path := strings.NewReplacer(":id", "x", ":name", "heart_rate", ":key", "x").Replace(r.Path)
 		t.Run(r.Method+" "+path, func(t *testing.T) {
-			head := fmt.Sprintf("%s %s HTTP/1.1\nHost: x\nAuthorization: Bearer %s\nTransfer-Encoding: chunked\n", r.Method, path, reader)
+			head := fmt.Sprintf("%s %s HTTP/1.1\nHost: x\nAuthorization: Bearer %s\nTransfer-Encoding: chunked\n", r.Method, path, full)
 			resp, took := rawRequest(t, addr, head, nil, endless)
 			if strings.HasPrefix(path, "/v1/") && resp.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Errorf("status %d, want 413", resp.StatusCode)
@@ -162,7 +163,7 @@ func TestEveryRouteBoundsItsBody(t *testing.T) {
 		})
 	}
 	// A body within the bound still works.
-	if r := e.do(t, http.MethodPost, "/v1/keys", e.token, []byte(`{"name":"`+strings.Repeat("n", 50)+`"}`)); r.status != 201 {
+	if r := e.do(t, http.MethodPost, "/v1/keys", full, []byte(`{"name":"`+strings.Repeat("n", 50)+`"}`)); r.status != 201 {
 		t.Fatalf("small body: %d %v", r.status, r.body)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/users"
 	"github.com/healthexport/services/edge/internal/server"
 )
@@ -29,7 +30,7 @@ func TestExportsAreFair(t *testing.T) {
 		FROM generate_series(1, 3) r`, e.user); err != nil {
 		t.Fatal(err)
 	}
-	ana, _, err := e.keys.Create(ctx, e.user, "laptop", "read")
+	ana, _, err := e.keys.Create(ctx, e.user, apikey.NewKey{Name: "laptop", Scopes: []string{"read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestExportsAreFair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, _, err := e.keys.Create(ctx, bobID, "laptop", "read")
+	bob, _, err := e.keys.Create(ctx, bobID, apikey.NewKey{Name: "laptop", Scopes: []string{"read"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -12,12 +14,10 @@ import (
 	"github.com/healthexport/libs/ingestions"
 )
 
-// maxKeyName bounds a key's name.
-const maxKeyName = 100
-
 // createKey makes a key for the caller's user; the key is shown only here.
-// A key may only grant scopes it has itself: a phone's ingest key cannot
-// make a key that reads.
+// It needs the keys scope, and a key may only grant scopes it has itself: a
+// phone's ingest key cannot make keys at all. The new key records the key
+// that made it, so revoking that one revokes it too.
 func (s *Server) createKey(c *fiber.Ctx) error {
 	var req struct {
 		Name   string   `json:"name"`
@@ -25,12 +25,11 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 	}
 	if body := c.Body(); len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			return fail(fiber.StatusBadRequest, "malformed_json", `send {"name": "...", "scopes": ["ingest", "read"]} or nothing`)
+			return fail(fiber.StatusBadRequest, "malformed_json", `send {"name": "...", "scopes": ["ingest", "read", "keys"]} or nothing`)
 		}
 	}
-	req.Name = strings.TrimSpace(req.Name)
-	if len(req.Name) > maxKeyName {
-		return fail(fiber.StatusBadRequest, "invalid_name", "a key's name is at most 100 bytes")
+	if err := apikey.ValidateName(strings.TrimSpace(req.Name)); err != nil {
+		return fail(fiber.StatusBadRequest, "invalid_name", fmt.Sprintf("%v (a key's name is at most %d bytes, without control characters)", err, apikey.MaxNameBytes))
 	}
 	want, err := apikey.ParseScopes(req.Scopes...)
 	if err != nil {
@@ -41,12 +40,20 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 		return fail(fiber.StatusForbidden, "forbidden", fmt.Sprintf(
 			"this key has the scopes %q and cannot make a key with %q (an operator can: healthctl keys create --scopes)", p.Scopes.String(), want.String()))
 	}
-	token, k, err := s.deps.Keys.Create(c.UserContext(), p.UserID, req.Name, want.Names()...)
-	if err != nil {
+	token, k, err := s.deps.Keys.Create(c.UserContext(), p.UserID, apikey.NewKey{Name: req.Name, Scopes: want.Names(), CreatedBy: p.KeyID})
+	switch {
+	case errors.Is(err, apikey.ErrTooManyKeys):
+		return fail(fiber.StatusConflict, "too_many_keys", err.Error())
+	case errors.Is(err, apikey.ErrBusy):
+		return &apiError{status: fiber.StatusServiceUnavailable, code: "auth_busy", message: "too many key checks in progress; retry shortly", retry: time.Second}
+	case errors.Is(err, apikey.ErrNoUser):
+		return fail(fiber.StatusUnauthorized, "unauthorized", "this key's user no longer exists")
+	case err != nil:
 		s.log.Error("create key", "err", err)
 		return unavailable("key_store_unavailable", "keys cannot be created right now; retry later")
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": k.ID, "name": k.Name, "created_at": k.CreatedAt, "scopes": k.Scopes, "key": token})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": k.ID, "name": k.Name, "created_at": k.CreatedAt, "scopes": k.Scopes,
+		"created_by": k.CreatedBy, "key": token})
 }
 
 // listKeys lists the caller's user's keys, never their hashes.
@@ -62,20 +69,31 @@ func (s *Server) listKeys(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"keys": keys})
 }
 
-// revokeKey revokes one of the caller's user's keys and tells every edge.
+// revokeKey revokes one of the caller's user's keys, and (unless
+// cascade=false) every key made from it, and tells every edge.
 func (s *Server) revokeKey(c *fiber.Ctx) error {
 	id := c.Params("id")
-	ok, err := s.deps.Keys.Revoke(c.UserContext(), principal(c).UserID, id)
+	cascade := true
+	if v := c.Query("cascade"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fail(fiber.StatusBadRequest, "invalid_parameter", "cascade: want true or false")
+		}
+		cascade = b
+	}
+	ids, err := s.deps.Keys.Revoke(c.UserContext(), principal(c).UserID, id, cascade)
 	if err != nil {
 		s.log.Error("revoke key", "err", err)
 		return unavailable("key_store_unavailable", "keys cannot be revoked right now; retry later")
 	}
-	if !ok {
+	if len(ids) == 0 {
 		// Another user's key looks exactly like a missing one.
 		return fail(fiber.StatusNotFound, "not_found", "no such key")
 	}
-	if err := s.deps.Revoked(id); err != nil {
-		s.log.Warn("revocation not pushed to the edges; their caches expire it within the TTL", "key_id", id, "err", err)
+	for _, id := range ids {
+		if err := s.deps.Revoked(id); err != nil {
+			s.log.Warn("revocation not pushed to the edges; their caches expire it within the TTL", "key_id", id, "err", err)
+		}
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/users"
 )
@@ -39,20 +40,13 @@ func (e *edge) get(t testing.TB, path, token string) (int, http.Header, []byte) 
 var readRoutes = []string{"/v1/metrics/heart_rate", "/v1/sleep", "/v1/workouts", "/v1/workouts/W1", "/v1/workouts/W1/route.gpx",
 	"/v1/events", "/v1/ecg", "/v1/export"}
 
-// TestScopes: an ingest key (the default) uploads, manages keys and reads
-// upload statuses but reads no data; a read key reads but cannot upload;
-// a key cannot make a key with scopes it does not have.
+// TestScopes: an ingest key (the default) uploads and reads upload
+// statuses but reads no data and manages no keys; a read key reads but
+// cannot upload; a key cannot make a key with scopes it does not have.
 func TestScopes(t *testing.T) {
 	e := newEdge(t, 512<<10, 1<<20)
-	ctx := context.Background()
-	reader, _, err := e.keys.Create(ctx, e.user, "laptop", "read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	both, _, err := e.keys.Create(ctx, e.user, "both", "read", "ingest")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader, _ := e.key(t, "laptop", "read,keys")
+	both, _ := e.key(t, "both", "read", "ingest", "keys")
 	for _, path := range readRoutes {
 		status, _, b := e.get(t, path, e.token)
 		var body map[string]any
@@ -64,8 +58,8 @@ func TestScopes(t *testing.T) {
 			t.Errorf("GET %s with a read key: %d %s", path, status, b)
 		}
 	}
-	if r := e.do(t, "GET", "/v1/keys", e.token, nil); r.status != 200 {
-		t.Errorf("GET /v1/keys with an ingest key: %d", r.status)
+	if r := e.do(t, "GET", "/v1/keys", e.token, nil); r.status != 403 {
+		t.Errorf("GET /v1/keys with an ingest key: %d, want 403 (keys scope)", r.status)
 	}
 	if r := e.do(t, "GET", "/v1/ingestions/nope", e.token, nil); r.status != 404 {
 		t.Errorf("GET /v1/ingestions/nope with an ingest key: %d (want the route's own 404)", r.status)
@@ -83,13 +77,14 @@ func TestScopes(t *testing.T) {
 		status      int
 		scopes      string
 	}{
-		{e.token, `{"name": "watch"}`, 201, "[ingest]"},
-		{e.token, `{"name": "watch", "scopes": []}`, 201, "[ingest]"},
-		{e.token, `{"scopes": ["read"]}`, 403, ""},
-		{e.token, `{"scopes": ["read", "ingest"]}`, 403, ""},
+		{e.token, `{"name": "watch"}`, 403, ""}, // no keys scope
+		{both, `{"name": "watch"}`, 201, "[ingest]"},
+		{both, `{"name": "watch", "scopes": []}`, 201, "[ingest]"},
+		{reader, `{"scopes": ["read", "ingest"]}`, 403, ""},
 		{reader, `{"scopes": ["ingest"]}`, 403, ""},
 		{reader, `{"scopes": ["read"]}`, 201, "[read]"},
 		{both, `{"name": "laptop", "scopes": ["read", "ingest"]}`, 201, "[ingest read]"},
+		{both, `{"name": "admin", "scopes": ["read", "ingest", "keys"]}`, 201, "[ingest read keys]"},
 		{both, `{"scopes": ["write"]}`, 400, ""},
 		{both, `{"scopes": "read"}`, 400, ""},
 	} {
@@ -103,10 +98,7 @@ func TestScopes(t *testing.T) {
 // TestReadParameters: what the read routes refuse, with the Error body.
 func TestReadParameters(t *testing.T) {
 	e := newEdge(t, 512<<10, 1<<20)
-	reader, _, err := e.keys.Create(context.Background(), e.user, "laptop", "read")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader, _ := e.key(t, "laptop", "read")
 	for _, c := range []struct {
 		path   string
 		status int
@@ -158,7 +150,7 @@ func TestReadParameters(t *testing.T) {
 func BenchmarkHeartRatePages(b *testing.B) {
 	e := newEdge(b, 512<<10, 1<<20)
 	ctx := context.Background()
-	reader, _, err := e.keys.Create(ctx, e.user, "bench", "read")
+	reader, _, err := e.keys.Create(ctx, e.user, apikey.NewKey{Name: "bench", Scopes: []string{"read"}})
 	if err != nil {
 		b.Fatal(err)
 	}

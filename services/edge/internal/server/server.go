@@ -41,9 +41,9 @@ type Limiter interface {
 
 // Keys manages a user's API keys.
 type Keys interface {
-	Create(ctx context.Context, userID uuid.UUID, name string, scopes ...string) (string, apikey.Key, error)
+	Create(ctx context.Context, userID uuid.UUID, nk apikey.NewKey) (string, apikey.Key, error)
 	List(ctx context.Context, userID uuid.UUID) ([]apikey.Key, error)
-	Revoke(ctx context.Context, userID uuid.UUID, keyID string) (bool, error)
+	Revoke(ctx context.Context, userID uuid.UUID, keyID string, cascade bool) ([]string, error)
 }
 
 // Ingestions reports what happened to an upload.
@@ -169,9 +169,9 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 	// Authentication, revocation included, comes before rate limiting:
 	// only authenticated requests count against a key's limit.
 	v1 := s.app.Group("/v1", s.authenticate, s.rateLimit)
-	// Scopes gate uploading and reading; key management and upload status
-	// are open to every key of the user.
-	ingest, read := s.need(apikey.ScopeIngest), s.need(apikey.ScopeRead)
+	// Scopes gate uploading, reading and managing keys; upload and import
+	// status are open to every key of the user.
+	ingest, read, keys := s.need(apikey.ScopeIngest), s.need(apikey.ScopeRead), s.need(apikey.ScopeKeys)
 	// Bodies by route, decided by the order of registration: the upload and
 	// the import are the routes that read a body of any size (into the
 	// spool, bounded by MaxBodyBytes; into the import store, bounded by
@@ -181,9 +181,9 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 	v1.Post("/ingest", ingest, s.ingest)
 	v1.Post("/imports", ingest, s.receiveImport)
 	v1.Use(s.smallBody)
-	v1.Post("/keys", s.createKey)
-	v1.Get("/keys", s.listKeys)
-	v1.Delete("/keys/:id", s.revokeKey)
+	v1.Post("/keys", keys, s.createKey)
+	v1.Get("/keys", keys, s.listKeys)
+	v1.Delete("/keys/:id", keys, s.revokeKey)
 	v1.Get("/ingestions/:id", s.ingestionStatus)
 	v1.Get("/imports/:id", s.importStatus)
 	v1.Get("/metrics/:name", read, s.readMetric)

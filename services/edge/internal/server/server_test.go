@@ -70,17 +70,17 @@ func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int, opt
 	if _, err := stream.Ensure(ctx, js, e.cfg, func(context.Context) (uint64, error) { return 0, nil }); err != nil {
 		t.Fatal(err)
 	}
-	e.keys = apikey.NewStore(e.db.Pool, cheap)
+	e.keys = apikey.NewStore(e.db.Pool, apikey.StoreConfig{Params: cheap, Hashing: apikey.NewHashing(4, 32, time.Second), MaxKeysPerUser: apikey.DefaultMaxKeysPerUser})
 	if e.user, _, err = users.NewStore(e.db.Pool).Ensure(ctx, "ana@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	if e.token, _, err = e.keys.Create(ctx, e.user, "phone"); err != nil {
+	if e.token, _, err = e.keys.Create(ctx, e.user, apikey.NewKey{Name: "phone"}); err != nil {
 		t.Fatal(err)
 	}
 	reg := obs.NewRegistry()
 	pipe := ingest.New(js, kind.New(), e.cfg, ingest.Config{PartMaxBytes: partMax, MaxInFlight: 4, PublishTimeout: 5 * time.Second}, reg)
 	e.verifier = apikey.NewVerifier(e.keys, apikey.VerifierConfig{TTL: time.Minute, StaleGrace: 10 * time.Minute,
-		MaxHashing: 4, FailuresPerMinute: 100, TouchEvery: time.Second}, log, reg)
+		FailuresPerMinute: 100, TouchEvery: time.Second}, log, reg)
 	rdb, prefix := testenv.Redis(t)
 	limiter := ratelimit.New(log, rdb, prefix, rateLimit, time.Hour, reg)
 	revoked := func(id string) error { e.verifier.Revoked(id); return nil }
@@ -176,11 +176,11 @@ func fixture(t *testing.T, name string) []byte {
 
 func TestAuthentication(t *testing.T) {
 	e := newEdge(t, 512<<10, 1<<20)
-	revokedToken, revokedKey, err := e.keys.Create(context.Background(), e.user, "old")
+	revokedToken, revokedKey, err := e.keys.Create(context.Background(), e.user, apikey.NewKey{Name: "old"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.keys.Revoke(context.Background(), e.user, revokedKey.ID); err != nil {
+	if _, err := e.keys.Revoke(context.Background(), e.user, revokedKey.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	body := fixture(t, "heart-rate.json")
@@ -445,18 +445,38 @@ func (e *edge) do(t *testing.T, method, path, token string, body []byte) reply {
 	return r
 }
 
-// Users manage their own keys, and only their own.
+// key makes a key for the edge's user with the given scopes.
+func (e *edge) key(t *testing.T, name string, scopes ...string) (string, apikey.Key) {
+	t.Helper()
+	tok, k, err := e.keys.Create(context.Background(), e.user, apikey.NewKey{Name: name, Scopes: scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, k
+}
+
+// Users manage their own keys, and only their own, with a key that has
+// the keys scope; the phone's ingest key cannot.
 func TestKeyManagement(t *testing.T) {
 	e := newEdge(t, 512<<10, 1<<20)
 	ctx := context.Background()
 	other, _, _ := users.NewStore(e.db.Pool).Ensure(ctx, "bo@example.org")
-	otherToken, otherKey, err := e.keys.Create(ctx, other, "bo's phone")
+	otherToken, otherKey, err := e.keys.Create(ctx, other, apikey.NewKey{Name: "bo's phone"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	manager, managerKey := e.key(t, "laptop", "ingest,keys")
 
-	created := e.do(t, "POST", "/v1/keys", e.token, []byte(`{"name": "watch"}`))
-	if created.status != 201 || created.body["name"] != "watch" || !strings.HasPrefix(created.body["key"].(string), "hx_") {
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/v1/keys", `{"name": "minted"}`}, {"GET", "/v1/keys", ""}, {"DELETE", "/v1/keys/" + managerKey.ID, ""},
+	} {
+		if r := e.do(t, c.method, c.path, e.token, []byte(c.body)); r.status != 403 || !strings.Contains(fmt.Sprint(r.body["message"]), `"keys"`) {
+			t.Errorf("%s %s with the phone's ingest key: %d %v, want 403 naming the keys scope", c.method, c.path, r.status, r.body)
+		}
+	}
+
+	created := e.do(t, "POST", "/v1/keys", manager, []byte(`{"name": "watch"}`))
+	if created.status != 201 || created.body["name"] != "watch" || !strings.HasPrefix(created.body["key"].(string), "hx_") || created.body["created_by"] != managerKey.ID {
 		t.Fatalf("create: %d %v", created.status, created.body)
 	}
 	newToken, newID := created.body["key"].(string), created.body["id"].(string)
@@ -464,25 +484,28 @@ func TestKeyManagement(t *testing.T) {
 		t.Fatalf("the new key: %d %v", r.status, r.body)
 	}
 
-	listed := e.do(t, "GET", "/v1/keys", e.token, nil)
+	listed := e.do(t, "GET", "/v1/keys", manager, nil)
 	keys := listed.body["keys"].([]any)
-	if listed.status != 200 || len(keys) != 2 {
+	if listed.status != 200 || len(keys) != 3 {
 		t.Fatalf("list: %d %v", listed.status, listed.body)
 	}
 	for _, k := range keys {
 		m := k.(map[string]any)
-		if len(m) != 6 || m["id"] == otherKey.ID || fmt.Sprint(m["scopes"]) != "[ingest]" {
-			t.Errorf("listed key %v: want exactly id, name, created_at, last_used_at, revoked_at, scopes of the caller's keys", m)
+		if len(m) != 7 || m["id"] == otherKey.ID {
+			t.Errorf("listed key %v: want exactly id, name, created_at, last_used_at, revoked_at, scopes, created_by of the caller's keys", m)
+		}
+		if m["id"] == newID && (fmt.Sprint(m["scopes"]) != "[ingest]" || m["created_by"] != managerKey.ID) {
+			t.Errorf("listed new key %v", m)
 		}
 	}
 
-	if r := e.do(t, "DELETE", "/v1/keys/"+otherKey.ID, e.token, nil); r.status != 404 {
+	if r := e.do(t, "DELETE", "/v1/keys/"+otherKey.ID, manager, nil); r.status != 404 {
 		t.Fatalf("revoking another user's key: %d %v", r.status, r.body)
 	}
 	if r := e.post(t, []byte(`{"data":{}}`), map[string]string{"X-API-Key": otherToken}); r.status != 202 {
 		t.Fatalf("the other user's key after a foreign revoke: %d", r.status)
 	}
-	if r := e.do(t, "DELETE", "/v1/keys/"+newID, e.token, nil); r.status != 204 {
+	if r := e.do(t, "DELETE", "/v1/keys/"+newID, manager, nil); r.status != 204 {
 		t.Fatalf("revoke: %d %v", r.status, r.body)
 	}
 	// Cached a moment ago, refused at once after the revocation.
@@ -491,6 +514,73 @@ func TestKeyManagement(t *testing.T) {
 	}
 	if r := e.do(t, "GET", "/v1/keys", "", nil); r.status != 401 {
 		t.Fatalf("listing without a key: %d", r.status)
+	}
+	for _, c := range []struct {
+		body string
+		code string
+	}{
+		{`{"name": "phone\u001b[2J"}`, "invalid_name"},
+		{`{"name": "` + strings.Repeat("n", 101) + `"}`, "invalid_name"},
+	} {
+		if r := e.do(t, "POST", "/v1/keys", manager, []byte(c.body)); r.status != 400 || r.body["error"] != c.code {
+			t.Errorf("POST /v1/keys %.40s: %d %v, want 400 %s", c.body, r.status, r.body, c.code)
+		}
+	}
+}
+
+// A key cannot multiply itself: the user's keys are capped (20 by
+// default), and revoking a key revokes every key made from it, at once on
+// this edge.
+func TestKeysCannotMultiply(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	stolen, stolenKey := e.key(t, "laptop", "ingest,keys") // the phone's key and this one
+	made := []string{}
+	minter := stolen
+	for i := range apikey.DefaultMaxKeysPerUser - 2 {
+		r := e.do(t, "POST", "/v1/keys", minter, []byte(`{"name": "minted", "scopes": ["ingest", "keys"]}`))
+		if r.status != 201 {
+			t.Fatalf("key %d: %d %v", i+1, r.status, r.body)
+		}
+		made = append(made, r.body["key"].(string))
+		if i < 3 {
+			minter = r.body["key"].(string) // a chain: each made by the one before
+		}
+	}
+	r := e.do(t, "POST", "/v1/keys", minter, []byte(`{"name": "one too many"}`))
+	if r.status != 409 || r.body["error"] != "too_many_keys" || !strings.Contains(fmt.Sprint(r.body["message"]), "revoke") {
+		t.Fatalf("key %d: %d %v, want 409 too_many_keys", apikey.DefaultMaxKeysPerUser+1, r.status, r.body)
+	}
+	for _, tok := range append([]string{stolen}, made...) { // all cached now
+		if r := e.post(t, []byte(`{"data":{}}`), map[string]string{"X-API-Key": tok}); r.status != 202 {
+			t.Fatalf("before the revocation: %d", r.status)
+		}
+	}
+	if r := e.do(t, "DELETE", "/v1/keys/"+stolenKey.ID, e.token, nil); r.status != 403 {
+		t.Fatalf("the phone's key revoking: %d, want 403", r.status)
+	}
+	if _, err := e.keys.Revoke(context.Background(), e.user, stolenKey.ID, false); err != nil { // make room for the owner's key
+		t.Fatal(err)
+	}
+	owner, _ := e.key(t, "owner's", "keys")
+	if r := e.do(t, "DELETE", "/v1/keys/"+stolenKey.ID, owner, nil); r.status != 204 {
+		t.Fatalf("revoke: %d %v", r.status, r.body)
+	}
+	for i, tok := range append([]string{stolen}, made...) {
+		if r := e.post(t, []byte(`{"data":{}}`), map[string]string{"X-API-Key": tok}); r.status != 401 {
+			t.Errorf("key %d after revoking the key it came from: %d, want 401", i, r.status)
+		}
+	}
+	if r := e.post(t, []byte(`{"data":{}}`), e.bearer()); r.status != 202 {
+		t.Errorf("the phone's key, not made from the revoked one: %d", r.status)
+	}
+	// ?cascade=false revokes the one key only.
+	parent, parentKey := e.key(t, "parent", "ingest,keys")
+	child := e.do(t, "POST", "/v1/keys", parent, []byte(`{"name": "child"}`)).body["key"].(string)
+	if r := e.do(t, "DELETE", "/v1/keys/"+parentKey.ID+"?cascade=false", owner, nil); r.status != 204 {
+		t.Fatalf("revoke without cascade: %d", r.status)
+	}
+	if r := e.post(t, []byte(`{"data":{}}`), map[string]string{"X-API-Key": child}); r.status != 202 {
+		t.Errorf("child after cascade=false: %d, want 202", r.status)
 	}
 }
 

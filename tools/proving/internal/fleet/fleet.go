@@ -26,14 +26,14 @@ type Device struct {
 // each a new key named name; sources read "<watch> 00", "<watch> 01", ….
 func Make(ctx context.Context, pool *pgxpool.Pool, n int, name, watch string) ([]Device, error) {
 	us := users.NewStore(pool)
-	keys := apikey.NewStore(pool, apikey.DefaultParams())
+	keys := apikey.NewStore(pool, apikey.StoreConfig{})
 	out := make([]Device, n)
 	for i := range n {
 		uid, _, err := us.Ensure(ctx, fmt.Sprintf("device%02d@%s.invalid", i, name))
 		if err != nil {
 			return nil, fmt.Errorf("user: %w", err)
 		}
-		tok, _, err := keys.Create(ctx, uid, name)
+		tok, _, err := keys.Create(ctx, uid, apikey.NewKey{Name: name})
 		if err != nil {
 			return nil, fmt.Errorf("key: %w", err)
 		}
