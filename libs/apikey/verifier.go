@@ -268,6 +268,12 @@ func (v *Verifier) Revoked(keyID string) {
 	v.mu.Unlock()
 }
 
+// StillValid reports whether no revocation of keyID has reached this edge.
+// A request authenticated before a revocation asks it again before it
+// acts: an upload whose body was still arriving when its key (or its
+// user) was revoked is refused rather than published.
+func (v *Verifier) StillValid(keyID string) bool { return v.revokedAt(keyID).IsZero() }
+
 func (v *Verifier) revokedAt(keyID string) time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()

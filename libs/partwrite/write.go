@@ -13,6 +13,7 @@ import (
 
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/users"
 )
 
 // Writer writes one kind's parts.
@@ -62,6 +63,9 @@ type Result struct {
 	// UnknownTerms counts localised text without a canonical value, by
 	// vocabulary field (stored with a NULL canonical value).
 	UnknownTerms map[string]int64
+	// Skipped counts parts of users deleted meanwhile: nothing of theirs is
+	// written, and the parts are settled like the others.
+	Skipped int64
 }
 
 // Write stores a batch in one transaction: the rows (a data error is
@@ -87,32 +91,68 @@ func (w *Writer) Write(ctx context.Context, batch []*Decoded) (*Result, error) {
 }
 
 func (w *Writer) write(ctx context.Context, batch []*Decoded) (*Result, error) {
-	var items []*itemResult
-	for _, d := range batch {
-		items = append(items, d.items...)
-	}
-	all := dataBatch(items)
-	if err := all.EnsurePartitions(ctx, w.parts); err != nil {
+	if err := dataBatch(itemsOf(batch)).EnsurePartitions(ctx, w.parts); err != nil {
 		return nil, err
 	}
-	res := &Result{Rows: int64(all.Len()), Reasons: map[string]int64{}, UnknownTerms: map[string]int64{}}
-	for _, d := range batch {
-		for field, n := range d.unknown {
-			res.UnknownTerms[field] += n
-		}
-	}
+	res := &Result{Reasons: map[string]int64{}, UnknownTerms: map[string]int64{}}
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		live, err := w.holdUsers(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
+		res.Skipped = int64(len(batch) - len(live))
+		items := itemsOf(live)
+		res.Rows = int64(dataBatch(items).Len())
+		for _, d := range live {
+			for field, n := range d.unknown {
+				res.UnknownTerms[field] += n
+			}
+		}
 		refused, err := bisect(ctx, tx, items, res)
 		if err != nil {
 			return err
 		}
-		_, err = w.bookkeeping(batch, refused, res).Write(ctx, tx)
+		_, err = w.bookkeeping(live, refused, res).Write(ctx, tx)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// holdUsers holds the batch's users against deletion until the
+// transaction ends (users.Hold) and returns the parts of those that still
+// exist: a user deleted while its parts waited in the stream gets nothing
+// written, then or ever. Parts without a user stay, for bookkeeping to drop.
+func (w *Writer) holdUsers(ctx context.Context, tx pgx.Tx, batch []*Decoded) ([]*Decoded, error) {
+	var ids []uuid.UUID
+	seen := map[uuid.UUID]bool{}
+	for _, d := range batch {
+		if id := d.Part.Meta.UserID; id != uuid.Nil && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	found, err := users.Hold(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	live := make([]*Decoded, 0, len(batch))
+	for _, d := range batch {
+		if id := d.Part.Meta.UserID; id == uuid.Nil || found[id] {
+			live = append(live, d)
+		}
+	}
+	return live, nil
+}
+
+func itemsOf(batch []*Decoded) []*itemResult {
+	var items []*itemResult
+	for _, d := range batch {
+		items = append(items, d.items...)
+	}
+	return items
 }
 
 func dataBatch(items []*itemResult) *pgstore.Batch {

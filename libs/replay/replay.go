@@ -235,28 +235,21 @@ func (r *Replayer) fromArchive(ctx context.Context, w *partwrite.Writer, k *kind
 	}
 }
 
-// writeBatch decodes and writes parts, skipping users deleted since.
+// writeBatch decodes and writes parts; partwrite skips the parts of users
+// deleted since.
 func (r *Replayer) writeBatch(ctx context.Context, w *partwrite.Writer, parts []*partwrite.Part, st *Stats) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	live, err := r.existingUsers(ctx, parts)
-	if err != nil {
-		return err
-	}
-	var batch []*partwrite.Decoded
-	for _, p := range parts {
-		if p.MetaErr == nil && !live[p.Meta.UserID] {
-			st.SkippedDeletedUsers++
-			continue
-		}
-		batch = append(batch, w.Decode(p))
+	batch := make([]*partwrite.Decoded, len(parts))
+	for i, p := range parts {
+		batch[i] = w.Decode(p)
 	}
 	st.Parts += int64(len(parts))
-	if len(batch) == 0 {
-		return nil
-	}
-	var res *partwrite.Result
+	var (
+		res *partwrite.Result
+		err error
+	)
 	for attempt := 1; ; attempt++ {
 		if res, err = w.Write(ctx, batch); err == nil {
 			break
@@ -274,29 +267,6 @@ func (r *Replayer) writeBatch(ctx context.Context, w *partwrite.Writer, parts []
 	st.Rows += res.Rows
 	st.Written += res.Written
 	st.Rejected += res.Rejected
+	st.SkippedDeletedUsers += res.Skipped
 	return nil
-}
-
-func (r *Replayer) existingUsers(ctx context.Context, parts []*partwrite.Part) (map[uuid.UUID]bool, error) {
-	ids := map[uuid.UUID]bool{}
-	for _, p := range parts {
-		ids[p.Meta.UserID] = false
-	}
-	list := make([]uuid.UUID, 0, len(ids))
-	for id := range ids {
-		list = append(list, id)
-	}
-	rows, err := r.pool.Query(ctx, "SELECT id FROM users WHERE id = ANY($1)", list)
-	if err != nil {
-		return nil, fmt.Errorf("look up users: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids[id] = true
-	}
-	return ids, rows.Err()
 }

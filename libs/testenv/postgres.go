@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -146,4 +147,15 @@ func withDatabase(rawURL, name string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// NewUser adds a user to the database and returns its id: the consumers
+// write nothing for users that do not exist.
+func (d *Database) NewUser(t testing.TB, email string) uuid.UUID {
+	t.Helper()
+	var id uuid.UUID
+	if err := d.Pool.QueryRow(context.Background(), `INSERT INTO users (email) VALUES ($1) RETURNING id`, email).Scan(&id); err != nil {
+		t.Fatalf("user %s: %v", email, err)
+	}
+	return id
 }

@@ -103,6 +103,32 @@ func (s *Store) ByID(ctx context.Context, id uuid.UUID) (string, error) {
 	return email, nil
 }
 
+// Hold reports which of ids are users that exist, and holds their rows
+// until tx ends so that Delete waits for tx to commit (FOR KEY SHARE: the
+// writers and the archiver do not wait for each other, nor for key
+// creation). Whoever writes a user's rows calls it first in the same
+// transaction and skips the users it does not find: rows written after a
+// deletion would otherwise outlive it, nothing deleting them.
+func Hold(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	found := make(map[uuid.UUID]bool, len(ids))
+	if len(ids) == 0 {
+		return found, nil
+	}
+	// Sorted: every holder locks in the same order.
+	rows, err := tx.Query(ctx, `SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("hold users: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("hold users: %w", err)
+	}
+	for _, id := range list {
+		found[id] = true
+	}
+	return found, nil
+}
+
 // bookkeeping are the tables besides the data tables that hold a user's
 // rows, in the order they are deleted (api_keys would go with the user by
 // ON DELETE CASCADE; deleting them explicitly counts them).
@@ -145,6 +171,12 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID, dataTables []string) (
 		return nil, fmt.Errorf("delete user: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
+	// First wait for every writer holding the user (Hold) to commit, and
+	// keep new ones out until this commits: each DELETE below then sees
+	// what they wrote, and they find the user gone afterwards.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, id); err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
 	out, err := userRows(ctx, tx, id, dataTables, "WITH d AS (DELETE FROM %s WHERE %s = $1 RETURNING 1) SELECT count(*) FROM d")
 	if err != nil {
 		return nil, fmt.Errorf("delete user: %w", err)

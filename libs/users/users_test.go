@@ -140,3 +140,74 @@ func TestEnsureValidatesEmail(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteWaitsForHolders: a writer holding a user (Hold, in its
+// transaction) delays the deletion until it commits, and the deletion then
+// removes what it wrote; a writer coming after the deletion finds the user
+// gone. Without it, rows committed during the deletion would outlive it.
+func TestDeleteWaitsForHolders(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	us := users.NewStore(db.Pool)
+	ana, _, err := us.Ensure(ctx, "ana@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	march := time.Date(2025, 3, 1, 16, 0, 0, 0, time.UTC)
+	if err := pgstore.NewPartitions(db.Pool).Ensure(ctx, "heart_rate_metrics", march); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback(ctx) //nolint:errcheck
+	found, err := users.Hold(ctx, writer, []uuid.UUID{ana, uuid.New()})
+	if err != nil || len(found) != 1 || !found[ana] {
+		t.Fatalf("Hold = %v, %v; want ana only", found, err)
+	}
+
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := us.Delete(ctx, ana, []string{"heart_rate_metrics"})
+		deleted <- err
+	}()
+	// The deletion waits for the writer's lock on the user's row.
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := false; !waiting; {
+		if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-deleted:
+			t.Fatalf("the deletion did not wait for the writer: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the deletion neither waits nor ends")
+		}
+	}
+	if _, err := writer.Exec(ctx, `INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 60, 70, 80, 0, 'i', 1)`, ana, march); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM heart_rate_metrics WHERE user_id = $1`, ana).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d rows written during the deletion outlive it (%v)", left, err)
+	}
+
+	late, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback(ctx) //nolint:errcheck
+	if found, err := users.Hold(ctx, late, []uuid.UUID{ana}); err != nil || found[ana] {
+		t.Errorf("Hold after the deletion = %v, %v; want the user gone", found, err)
+	}
+}

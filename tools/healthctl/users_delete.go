@@ -22,7 +22,7 @@ type usersDeleteCmd struct {
 	Email string        `xor:"who" required:"" help:"The user's email address."`
 	ID    string        `xor:"who" required:"" help:"The user's id: to run again once the user is gone (rows written since are removed)."`
 	Yes   bool          `help:"Really delete; without it, only show what would be deleted."`
-	Wait  time.Duration `default:"2m" help:"How long to wait for the raw-archiver and the writers to finish the messages already in the stream (0: do not wait)."`
+	Wait  time.Duration `default:"2m" help:"How long to wait for the raw-archiver and the writers to finish the messages already in the stream, so the counts include them (0: do not wait; nothing of the user lands later either way)."`
 }
 
 // Help explains the order of things.
@@ -30,13 +30,14 @@ func (usersDeleteCmd) Help() string {
 	return `Deletes, in this order:
   1. the user's keys are revoked, and running edges told over NATS: no new uploads;
   2. the raw-archiver and every writer are waited for until they have handled every message
-     already in the stream (at most --wait), so nothing in flight writes rows afterwards;
+     already in the stream (at most --wait), so the counts include them;
   3. in one transaction: the user's rows in every data table (and in a rebuild's tables),
      rejected_points, ingestion_parts, failed_parts, ingestions, raw_ingestions, api_keys and
      the user.
-Copies of the uploads stay in the stream until STREAM_MAX_AGE, where replays and rebuilds
-skip them (the user no longer exists). Running it again (--id) is safe and removes anything
-written for the user since. Without --yes it prints the rows it would delete and exits 1.`
+Nothing lands afterwards: the writers, the archiver, replays and rebuilds skip the parts of
+users that no longer exist (copies stay in the stream until STREAM_MAX_AGE), and an upload
+still arriving is refused. Running it again (--id) is safe. Without --yes it prints the rows
+it would delete and exits 1.`
 }
 
 func (c *usersDeleteCmd) Run(e *env) error {

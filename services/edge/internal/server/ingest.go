@@ -92,6 +92,13 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	if err := checkJSON(raw); err != nil {
 		return err
 	}
+	// The key was checked when the headers came; a large body takes a while
+	// to follow. If the key was revoked meanwhile (its user being deleted,
+	// say), nothing is published.
+	if !s.deps.Auth.StillValid(p.KeyID) {
+		s.metrics.auth.WithLabelValues("invalid").Inc()
+		return s.unauthorized(c, "the API key was revoked while the upload arrived")
+	}
 	up := &ingest.Upload{
 		UserID:     p.UserID,
 		KeyID:      p.KeyID,

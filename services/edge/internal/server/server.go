@@ -30,8 +30,10 @@ import (
 )
 
 // Authenticator verifies API keys; client is the caller's address.
+// StillValid says no revocation of the key has arrived since.
 type Authenticator interface {
 	Authenticate(ctx context.Context, token, client string) (apikey.Principal, error)
+	StillValid(keyID string) bool
 }
 
 // Limiter decides whether a key may make another request.

@@ -15,6 +15,7 @@ type Metrics struct {
 	Rejected      *prometheus.CounterVec
 	Retries       *prometheus.CounterVec
 	GivenUp       *prometheus.CounterVec
+	Skipped       *prometheus.CounterVec
 	FlushSeconds  *prometheus.HistogramVec
 	UnknownTerms  *prometheus.CounterVec
 }
@@ -34,12 +35,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "retries_total", Help: "Batch retries, by cause (unavailable, unexpected, conflict, data)."}, []string{"kind", "cause"}),
 		GivenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parts_given_up_total", Help: "Parts given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
+		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parts_skipped_total", Help: "Parts of users deleted meanwhile, acknowledged without writing anything."}, []string{"kind"}),
 		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"kind"}),
 		UnknownTerms: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "unknown_terms_total", Help: "Localised values stored without a canonical value (text the vocabulary does not know), by vocabulary field."}, []string{"kind", "field"}),
 	}
-	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.GivenUp, m.FlushSeconds, m.UnknownTerms)
+	reg.MustRegister(m.Batches, m.RowsWritten, m.RowsUnchanged, m.Rejected, m.Retries, m.GivenUp, m.Skipped, m.FlushSeconds, m.UnknownTerms)
 	return m
 }
 
@@ -49,6 +52,7 @@ func (m *Metrics) Init(kindName string) {
 	m.Batches.WithLabelValues(kindName)
 	m.RowsWritten.WithLabelValues(kindName)
 	m.RowsUnchanged.WithLabelValues(kindName)
+	m.Skipped.WithLabelValues(kindName)
 	for _, c := range []pgstore.Class{pgstore.Conflict, pgstore.Unavailable, pgstore.Unexpected, pgstore.Data} {
 		m.Retries.WithLabelValues(kindName, c.String())
 	}

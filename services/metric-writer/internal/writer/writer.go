@@ -135,6 +135,10 @@ func (w *Worker) committed(batch []message, res *partwrite.Result) {
 	w.metrics.RowsWritten.WithLabelValues(w.kind.Name).Add(float64(res.Written))
 	w.metrics.RowsUnchanged.WithLabelValues(w.kind.Name).Add(float64(res.Rows - res.Written))
 	w.metrics.Retries.WithLabelValues(w.kind.Name, "data").Add(float64(res.Refused))
+	if res.Skipped > 0 {
+		w.metrics.Skipped.WithLabelValues(w.kind.Name).Add(float64(res.Skipped))
+		w.log.Info("parts of deleted users skipped", "parts", res.Skipped)
+	}
 	for class, n := range res.Reasons {
 		w.metrics.Rejected.WithLabelValues(w.kind.Name, class).Add(float64(n))
 	}

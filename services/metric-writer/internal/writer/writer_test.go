@@ -65,7 +65,6 @@ func newRig(t *testing.T) *rig {
 	r := &rig{
 		db:     testenv.NewDatabase(t),
 		reg:    kind.New(),
-		user:   uuid.New(),
 		log:    slog.New(slog.NewJSONHandler(logs, nil)),
 		logs:   logs,
 		m:      writer.NewMetrics(obs.NewRegistry()),
@@ -73,6 +72,7 @@ func newRig(t *testing.T) *rig {
 		cfg: stream.Config{URL: testenv.NATSServer(t), Name: names.Stream, SubjectPrefix: names.SubjectPrefix,
 			DurablePrefix: names.DurablePrefix, Replicas: 1, MaxAge: time.Hour, MaxBytes: 256 << 20, DuplicateWindow: time.Minute},
 	}
+	r.user = r.db.NewUser(t, "ana@example.org")
 	ctx := context.Background()
 	nc, js, err := stream.Connect(ctx, r.log, r.cfg, "test")
 	if err != nil {
@@ -448,12 +448,8 @@ func TestPoisonPartIsGivenUpAfterMaxAttempts(t *testing.T) {
 		t.Error("the logs hold the part's body")
 	}
 
-	// The operator fixes the cause and replays from the recorded sequence
-	// (replays skip users that do not exist).
+	// The operator fixes the cause and replays from the recorded sequence.
 	if _, err := r.db.Pool.Exec(ctx, "DROP TRIGGER refuse_poison ON heart_rate_metrics"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.db.Pool.Exec(ctx, "INSERT INTO users (id, email) VALUES ($1, 'poison@example.org')", r.user); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := replay.New(r.log, r.db.Pool, r.js, r.cfg).Upsert(ctx, k, replay.Options{FromSeq: uint64(seq)}); err != nil {

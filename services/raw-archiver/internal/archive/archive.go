@@ -11,6 +11,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +21,7 @@ import (
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/libs/users"
 )
 
 // Archiver consumes parts and manifests.
@@ -42,6 +44,7 @@ type Metrics struct {
 	Retries      prometheus.Counter
 	GivenUp      *prometheus.CounterVec
 	Dropped      prometheus.Counter
+	Skipped      prometheus.Counter
 	FlushSeconds prometheus.Histogram
 }
 
@@ -59,10 +62,12 @@ func NewMetrics(reg prometheus.Registerer, kinds ...string) *Metrics {
 			Name: "messages_given_up_total", Help: "Messages given up after WRITE_MAX_ATTEMPTS failed deliveries, recorded in failed_parts, by reason (unexpected, data)."}, []string{"kind", "reason"}),
 		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "unreadable_total", Help: "Messages without the edge's headers, terminated."}),
+		Skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "messages_skipped_total", Help: "Messages of users deleted meanwhile, acknowledged without archiving."}),
 		FlushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "flush_seconds", Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
-	reg.MustRegister(m.Archived, m.Batches, m.Retries, m.GivenUp, m.Dropped, m.FlushSeconds)
+	reg.MustRegister(m.Archived, m.Batches, m.Retries, m.GivenUp, m.Dropped, m.Skipped, m.FlushSeconds)
 	for _, k := range append([]string{stream.ManifestKind}, kinds...) {
 		m.Archived.WithLabelValues(k)
 		for _, c := range []pgstore.Class{pgstore.Unexpected, pgstore.Data} {
@@ -95,9 +100,9 @@ func New(log *slog.Logger, pool *pgxpool.Pool, parts *pgstore.Partitions, o Opti
 		Msg:      func(r archived) jetstream.Msg { return r.msg },
 		Meta:     func(r archived) stream.Meta { return r.meta },
 		Alone: func(ctx context.Context, r archived) error {
-			written, refused, err := a.write(ctx, []archived{r})
+			written, skipped, refused, err := a.write(ctx, []archived{r})
 			if err == nil {
-				a.committed(written)
+				a.committed(written, skipped)
 				a.retry.GiveUp(ctx, refused)
 			}
 			return err
@@ -144,13 +149,13 @@ func (a *Archiver) flush(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		good = append(good, r)
 	}
-	written, refused, err := a.write(ctx, good)
+	written, skipped, refused, err := a.write(ctx, good)
 	a.metrics.FlushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.failed(ctx, good, err)
 		return
 	}
-	a.committed(written)
+	a.committed(written, skipped)
 	// Refused at their first delivery: a replay after the cause is fixed
 	// brings them back.
 	a.retry.GiveUp(ctx, refused)
@@ -160,23 +165,41 @@ func (a *Archiver) flush(ctx context.Context, msgs []jetstream.Msg) {
 // refuses (a value it cannot hold: a NUL in a header's JSON, say) is
 // isolated by bisection and returned with the error, the rest written: it
 // would fail the same on every delivery, and must not hold back the other
-// users' messages of its batch while it does.
-func (a *Archiver) write(ctx context.Context, rs []archived) (written []archived, refused []settle.Failure, err error) {
+// users' messages of its batch while it does. The messages of users
+// deleted meanwhile are skipped: the batch's users are held against
+// deletion until the COMMIT (users.Hold), so nothing is archived for a user
+// after its deletion.
+func (a *Archiver) write(ctx context.Context, rs []archived) (written, skipped []archived, refused []settle.Failure, err error) {
 	if len(rs) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.batch.FlushTimeout)
 	defer cancel()
 	b := &pgstore.Batch{}
+	var ids []uuid.UUID
 	for _, r := range rs {
 		b.Add(r.t, r.row)
+		ids = append(ids, r.meta.UserID)
 	}
 	err = b.EnsurePartitions(ctx, a.parts)
 	if err == nil {
 		err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+			found, err := users.Hold(ctx, tx, ids)
+			if err != nil {
+				return err
+			}
+			var live []*archived
+			skipped = skipped[:0]
+			for i := range rs {
+				if found[rs[i].meta.UserID] {
+					live = append(live, &rs[i])
+				} else {
+					skipped = append(skipped, rs[i])
+				}
+			}
 			bad := map[*archived]bool{}
 			refused = refused[:0]
-			err := pgstore.Bisect(ctx, tx, pointers(rs),
+			err = pgstore.Bisect(ctx, tx, live,
 				func(rs []*archived) error {
 					b := &pgstore.Batch{}
 					for _, r := range rs {
@@ -190,9 +213,9 @@ func (a *Archiver) write(ctx context.Context, rs []archived) (written []archived
 					refused = append(refused, settle.Failure{Msg: r.msg, Meta: r.meta, Err: err})
 				})
 			written = written[:0]
-			for i := range rs {
-				if !bad[&rs[i]] {
-					written = append(written, rs[i])
+			for _, r := range live {
+				if !bad[r] {
+					written = append(written, *r)
 				}
 			}
 			return err
@@ -202,30 +225,27 @@ func (a *Archiver) write(ctx context.Context, rs []archived) (written []archived
 		a.parts.Forget()
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return written, refused, nil
+	return written, skipped, refused, nil
 }
 
-func pointers(rs []archived) []*archived {
-	out := make([]*archived, len(rs))
-	for i := range rs {
-		out[i] = &rs[i]
-	}
-	return out
-}
-
-// committed counts committed messages and acknowledges them.
-func (a *Archiver) committed(rs []archived) {
-	if len(rs) == 0 {
+// committed counts committed messages, and those of deleted users skipped,
+// and acknowledges them all.
+func (a *Archiver) committed(written, skipped []archived) {
+	if len(written)+len(skipped) == 0 {
 		return
 	}
 	a.metrics.Batches.Inc()
-	for _, r := range rs {
+	for _, r := range written {
 		a.metrics.Archived.WithLabelValues(r.meta.Kind).Inc()
 	}
+	if len(skipped) > 0 {
+		a.metrics.Skipped.Add(float64(len(skipped)))
+		a.log.Info("messages of deleted users skipped", "messages", len(skipped))
+	}
 	a.afterCommit()
-	if err := stream.AckAll(msgsOf(rs)); err != nil {
+	if err := stream.AckAll(append(msgsOf(written), msgsOf(skipped)...)); err != nil {
 		a.log.Warn("ack after commit failed; the redelivery will change nothing", "err", err)
 	}
 }

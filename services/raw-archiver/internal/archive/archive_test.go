@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -34,7 +33,7 @@ func TestArchivesPartsAndManifestsOnce(t *testing.T) {
 	h := startArchiver(t, ctx, db, settle.Config{MaxAttempts: 10})
 	cfg, js := h.cfg, h.js
 
-	user := uuid.New()
+	user := db.NewUser(t, "ana@example.org")
 	// Received in 1998 to show raw_ingestions partitions are made on demand too.
 	o := stream.Origin{UserID: user.String(), KeyID: "key1", IngestionID: "ing1", ReceivedAt: time.Date(1998, 5, 1, 12, 0, 0, 123456000, time.UTC),
 		AppHeaders: map[string]string{"automation-name": "Nightly"}}
@@ -98,7 +97,7 @@ func TestPoisonMessageIsGivenUp(t *testing.T) {
 	h := startArchiver(t, ctx, db, settle.Config{MaxAttempts: 2})
 	cfg, js, names, metrics := h.cfg, h.js, h.names, h.metrics
 
-	user := uuid.New()
+	user := db.NewUser(t, "ana@example.org")
 	o := stream.Origin{UserID: user.String(), KeyID: "key1", IngestionID: "ing1", ReceivedAt: time.Now()}
 	parts := testenv.PublishBody(t, js, cfg, kind.New(), o, []byte(body), 512<<10, true)
 	h.settleAndStop(t, ctx)
@@ -130,7 +129,7 @@ func TestRefusedMessageIsolatedAtOnce(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	h := startArchiver(t, ctx, db, settle.Config{MaxAttempts: 10})
 	reg := kind.New()
-	ana, bob := uuid.New(), uuid.New()
+	ana, bob := db.NewUser(t, "ana@example.org"), db.NewUser(t, "bob@example.org")
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	good := stream.Origin{UserID: bob.String(), KeyID: "key-b", IngestionID: "ing-b", ReceivedAt: now, AppHeaders: map[string]string{"automation-name": "Nightly"}}
 	poison := stream.Origin{UserID: ana.String(), KeyID: "key-a", IngestionID: "ing-a", ReceivedAt: now, AppHeaders: map[string]string{"automation-name": "Night\x00ly"}}
