@@ -48,6 +48,24 @@ func (s *stack) userCounts(uid string) map[string]int {
 	return out
 }
 
+// noRowsOf fails t for every table holding a row of the (deleted) user.
+func (s *stack) noRowsOf(t *testing.T, uid string) {
+	t.Helper()
+	for table, n := range s.userCounts(uid) {
+		if n != 0 {
+			t.Errorf("%s: %d rows of the deleted user", table, n)
+		}
+	}
+}
+
+// sameRows fails t when a user's row counts changed since before.
+func (s *stack) sameRows(t *testing.T, uid string, before map[string]int) {
+	t.Helper()
+	if got := s.userCounts(uid); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("user %s's rows changed: %v, were %v", uid, got, before)
+	}
+}
+
 // keyStatus is the status of GET /v1/ingestions/<none> with key, a route
 // open to every key: 404 while the key works, 401 once it is refused.
 func (s *stack) keyStatus(key string) int {
@@ -187,14 +205,8 @@ func TestDeleteUser(t *testing.T) {
 			t.Fatalf("users delete: %v\n%s\n%s", err, out, errOut)
 		}
 		s.drained(30 * time.Second)
-		for table, n := range s.userCounts(uid) {
-			if n != 0 {
-				t.Errorf("%s: %d rows of the deleted user", table, n)
-			}
-		}
-		if got := s.userCounts(bobID); fmt.Sprint(got) != fmt.Sprint(bobBefore) {
-			t.Errorf("bob's rows changed: %v, were %v", got, bobBefore)
-		}
+		s.noRowsOf(t, uid)
+		s.sameRows(t, bobID, bobBefore)
 		if st := s.keyStatus(key); st != 401 {
 			t.Errorf("ana's key: %d", st)
 		}

@@ -50,11 +50,7 @@ func TestDeletedMeansDeleted(t *testing.T) {
 			s.waitReady(name)
 		}
 		s.drained(30 * time.Second)
-		for table, n := range s.userCounts(uid) {
-			if n != 0 {
-				t.Errorf("%s: %d rows of the deleted user written after the deletion", table, n)
-			}
-		}
+		s.noRowsOf(t, uid)
 		if n := s.metricValue("metric-writer", "healthexport_writer_parts_skipped_total", map[string]string{"kind": "heart_rate"}); n != 3 {
 			t.Errorf("healthexport_writer_parts_skipped_total = %v, want the 3 parts", n)
 		}
@@ -104,14 +100,8 @@ func TestDeletedMeansDeleted(t *testing.T) {
 			t.Errorf("the upload that arrived during the deletion: %d, want 401", resp.StatusCode)
 		}
 		s.drained(30 * time.Second)
-		for table, n := range s.userCounts(uid) {
-			if n != 0 {
-				t.Errorf("%s: %d rows of the deleted user", table, n)
-			}
-		}
+		s.noRowsOf(t, uid)
 	})
 
-	if got := s.userCounts(bobID); fmt.Sprint(got) != fmt.Sprint(bobBefore) {
-		t.Errorf("bob's rows changed: %v, were %v", got, bobBefore)
-	}
+	s.sameRows(t, bobID, bobBefore)
 }
