@@ -33,7 +33,7 @@ func TestReadDatabaseURL(t *testing.T) {
 	s.startAs("edge", "edge", "DATABASE_URL="+primary.Through(s.db.URL), "READ_DATABASE_URL="+readURL, "EDGE_ADMIN_ADDR="+adminAddr)
 	s.waitReady("edge")
 	s.healthctl("users", "create", "--email", "reader@example.org")
-	key := s.keyWithScopes("reader@example.org", "read,ingest")
+	key := s.keyWithScopes("reader@example.org", "read,ingest,keys")
 
 	upload := func(first int) string {
 		t.Helper()
