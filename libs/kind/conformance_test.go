@@ -32,10 +32,16 @@ func walkDecode(t *testing.T, file string) walked {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return walkDecodeBody(t, file, body)
+}
+
+// walkDecodeBody is walkDecode of a body given in full.
+func walkDecodeBody(t *testing.T, name string, body []byte) walked {
+	t.Helper()
 	w := walked{rows: map[string][]row{}, rejects: map[string]rejection{}, waiting: map[string]int{}}
 	ordinals := map[string]int{}
 	env := testEnv()
-	err = hae.Walk(body, reg, func(it *hae.Item) error {
+	err := hae.Walk(body, reg, func(it *hae.Item) error {
 		it.Ordinal = ordinals[it.Kind]
 		ordinals[it.Kind]++
 		k, ok := reg.Lookup(it.Kind)
@@ -63,7 +69,7 @@ func walkDecode(t *testing.T, file string) walked {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("walk %s: %v", file, err)
+		t.Fatalf("walk %s: %v", name, err)
 	}
 	return w
 }

@@ -193,3 +193,26 @@ func TestReceivedAtDecides(t *testing.T) {
 }
 
 func jsonString(s string) string { return fmt.Sprintf("%q", s) }
+
+// TestWorkoutPiecesInWindow: route points and series samples keep to the
+// same window as every other time (from 1900 to 24 h after the upload was
+// received), not only to their workout's ±24 h: a workout spanning a
+// century cannot carry points outside it.
+func TestWorkoutPiecesInWindow(t *testing.T) {
+	body := []byte(`{"data":{"workouts":[{"id":"w1","name":"Long","start":"1900-01-01 00:30:00 +0000","end":"2026-11-26 12:00:00 +0000",
+		"route":[{"timestamp":"1899-12-31 23:00:00 +0000","latitude":1,"longitude":2},{"timestamp":"1900-06-01 00:00:00 +0000","latitude":1,"longitude":2}],
+		"heartRateData":[{"date":"2026-11-26 10:00:00 +0000","Avg":70},{"date":"2026-11-27 06:00:00 +0000","Avg":71}]}]}}`)
+	w := walkDecodeBody(t, "century workout", body)
+	if len(w.rows["workouts"]) != 1 || len(w.rows["workout_route_points"]) != 1 || len(w.rows["workout_samples"]) != 1 {
+		t.Fatalf("rows %d workouts, %d route points, %d samples; rejections %v", len(w.rows["workouts"]),
+			len(w.rows["workout_route_points"]), len(w.rows["workout_samples"]), w.rejects)
+	}
+	for pointer, want := range map[string]string{
+		"/data/workouts/0/route/0":         "timestamp: 1899-12-31T23:00:00Z is before 1900",
+		"/data/workouts/0/heartRateData/1": "date: 2026-11-27T06:00:00Z is more than 24 h after the upload was received",
+	} {
+		if r, ok := w.rejects[pointer]; !ok || !strings.Contains(r.reason, want) {
+			t.Errorf("%s: rejection %q, want %q", pointer, r.reason, want)
+		}
+	}
+}

@@ -346,13 +346,14 @@ func chunkHeader(ref hae.WorkoutRef) (header, error) {
 	return h, nil
 }
 
-// nearWorkout checks a point's time against its workout, ±24 h.
-func nearWorkout(h header, key string, at time.Time) error {
+// nearWorkout checks a point's time against its workout, ±24 h, and
+// against the window every stored time keeps to.
+func nearWorkout(env *Env, h header, key string, at time.Time) error {
 	if at.Before(h.start.Instant.Add(-routeSlack)) || at.After(h.end.Instant.Add(routeSlack)) {
 		return reasonf("%s: %s is more than 24 h outside its workout (%s to %s)", key,
 			at.UTC().Format(time.RFC3339Nano), h.start.Instant.Format(time.RFC3339), h.end.Instant.Format(time.RFC3339))
 	}
-	return nil
+	return inWindow(env, key, at)
 }
 
 func (t workoutTables) routePoint(env *Env, h header, pointer string, ord int64, raw []byte, s Sink) {
@@ -361,7 +362,7 @@ func (t workoutTables) routePoint(env *Env, h header, pointer string, ord int64,
 	}
 }
 
-func (t workoutTables) decodeRoutePoint(_ *Env, h header, ord int64, raw []byte, s Sink) error {
+func (t workoutTables) decodeRoutePoint(env *Env, h header, ord int64, raw []byte, s Sink) error {
 	o, err := decodeObject(raw)
 	if err != nil {
 		return err
@@ -391,7 +392,7 @@ func (t workoutTables) decodeRoutePoint(_ *Env, h header, ord int64, raw []byte,
 	if !ok {
 		return reasonf("timestamp: missing")
 	}
-	if err := nearWorkout(h, "timestamp", at.Instant); err != nil {
+	if err := nearWorkout(env, h, "timestamp", at.Instant); err != nil {
 		return err
 	}
 	vals := []any{h.key, at.Instant, lat.v, lon.v}
@@ -412,7 +413,7 @@ func (t workoutTables) sample(env *Env, h header, series, pointer string, ord in
 	}
 }
 
-func (t workoutTables) decodeSample(_ *Env, h header, series string, ord int64, raw []byte, s Sink) error {
+func (t workoutTables) decodeSample(env *Env, h header, series string, ord int64, raw []byte, s Sink) error {
 	o, err := decodeObject(raw)
 	if err != nil {
 		return err
@@ -424,7 +425,7 @@ func (t workoutTables) decodeSample(_ *Env, h header, series string, ord int64, 
 	if !ok {
 		return reasonf("date: missing")
 	}
-	if err := nearWorkout(h, "date", at.Instant); err != nil {
+	if err := nearWorkout(env, h, "date", at.Instant); err != nil {
 		return err
 	}
 	qty, err := o.optNum("qty")

@@ -157,16 +157,10 @@ func (r *Replayer) prepare(ctx context.Context, k *kind.Kind) error {
 		if t.PartitionBy == "" {
 			continue
 		}
-		// The same months as the live table, so after the swap the writers
-		// find every partition they made ahead of time.
-		live, err := r.parts.List(ctx, t.Name)
-		if err != nil {
+		// The same partitions as the live table, so after the swap the
+		// writers find every partition they made ahead of time.
+		if err := r.parts.CopyLayout(ctx, t.Name, t.Name+rebuildSuffix); err != nil {
 			return err
-		}
-		for _, p := range live {
-			if err := r.parts.Ensure(ctx, t.Name+rebuildSuffix, p.From); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -217,7 +211,7 @@ func (r *Replayer) swap(ctx context.Context, k *kind.Kind, f *follower) error {
 	return nil
 }
 
-// renameWithPartitions renames a table and its monthly partitions, so the
+// renameWithPartitions renames a table and its partitions, so the
 // partitions keep the names writers make them under.
 func renameWithPartitions(ctx context.Context, tx pgx.Tx, t *pgstore.Table, from, to string) error {
 	if t.PartitionBy != "" {

@@ -10,11 +10,11 @@ import (
 )
 
 type partitionsCmd struct {
-	List   partitionsListCmd   `cmd:"" help:"List the monthly partitions of every partitioned table."`
+	List   partitionsListCmd   `cmd:"" help:"List the partitions of every partitioned table: months of this year and last, a year each before, one for everything before 2010."`
 	Ensure partitionsEnsureCmd `cmd:"" help:"Make the partitions of this month and the next ones ahead of time."`
 }
 
-// partitioned are the tables partitioned by month.
+// partitioned are the tables partitioned by time.
 func partitioned() []*pgstore.Table {
 	out := []*pgstore.Table{pgstore.NewBookkeeping().RawIngestions}
 	for _, t := range kind.New().Tables() {
@@ -42,7 +42,11 @@ func (partitionsListCmd) Run(e *env) error {
 			return err
 		}
 		for _, p := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", t.Name, p.Name, p.From.Format(time.DateOnly), p.To.Format(time.DateOnly), p.Rows, bytesHuman(float64(p.Bytes)))
+			from := "-" // MINVALUE: the far past
+			if !p.From.IsZero() {
+				from = p.From.Format(time.DateOnly)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", t.Name, p.Name, from, p.To.Format(time.DateOnly), p.Rows, bytesHuman(float64(p.Bytes)))
 		}
 	}
 	return w.Flush()

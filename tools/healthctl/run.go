@@ -21,7 +21,7 @@ type commands struct {
 	Keys       keysCmd       `cmd:"" help:"Manage API keys."`
 	Migrate    migrateCmd    `cmd:"" help:"Apply or inspect database migrations."`
 	Lag        lagCmd        `cmd:"" help:"How far behind each consumer is: pending, ack-pending, redelivered, drain rate, time to drain."`
-	Partitions partitionsCmd `cmd:"" help:"List or make the monthly partitions."`
+	Partitions partitionsCmd `cmd:"" help:"List or make the partitions (by month, by year for older data)."`
 	Replay     replayCmd     `cmd:"" help:"Rebuild a kind's tables, or replay messages into the live tables."`
 	Import     importCmd     `cmd:"" help:"Import the Health app's export (export.zip or export.xml) for a user."`
 }
