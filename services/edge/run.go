@@ -53,6 +53,7 @@ type settings struct {
 	RedisKeyPrefix   string        `env:"REDIS_KEY_PREFIX" envDefault:"hx:" help:"Prefix of every Redis key."`
 	RateRequests     int           `env:"RATE_LIMIT_REQUESTS" envDefault:"100" help:"Requests per API key per RATE_LIMIT_WINDOW, shared by every edge (burst: all of it). Raise it for backfills."`
 	RateWindow       time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1h" help:"The rate limit's window."`
+	QuotaPerDay      int64         `env:"QUOTA_BYTES_PER_DAY" envDefault:"268435456" help:"Upload bytes (after gzip decoding) each user may send per UTC day, shared by every edge, at least INGEST_MAX_BODY_BYTES; past it 429 quota_exceeded. Keep it times STREAM_MAX_AGE's days under STREAM_MAX_BYTES, so one user cannot fill the stream."`
 	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" envDefault:"60s" zero:"no cache: every request verifies its key" help:"How long an edge trusts a key it verified (at most 60s; revocations reach every edge at once, this is the backstop)."`
 	AuthStaleGrace   time.Duration `env:"AUTH_STALE_GRACE" envDefault:"10m" zero:"none: keys fail with the key store" help:"While the key store (PostgreSQL) fails, a key verified within AUTH_CACHE_TTL plus this still works (at most 10m)."`
 	AuthMaxHashing   int           `env:"AUTH_MAX_CONCURRENT_HASHES" envDefault:"4" help:"Argon2id runs an edge makes at once, checking keys and creating them (each ~20 ms and 19 MiB); past this and the queue, 503."`
@@ -84,6 +85,8 @@ func (s settings) Validate() error {
 		validation.Field(&s.RedisKeyPrefix, validation.Match(redisPrefix).Error("must be letters, digits and :._-")),
 		validation.Field(&s.RateRequests, config.NonZero(), validation.Min(1)),
 		validation.Field(&s.RateWindow, config.NonZero(), validation.Min(time.Second)),
+		// Below the largest upload, that upload would never be taken.
+		validation.Field(&s.QuotaPerDay, config.NonZero(), validation.Min(s.MaxBodyBytes).Error("must be at least INGEST_MAX_BODY_BYTES")),
 		// The cache is a convenience; revocations must not wait longer.
 		validation.Field(&s.AuthCacheTTL, validation.Min(time.Duration(0)), validation.Max(time.Minute)),
 		validation.Field(&s.AuthStaleGrace, validation.Min(time.Duration(0)), validation.Max(10*time.Minute)),
@@ -182,6 +185,11 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 	}
 	defer rdb.Close()
 	limiter := ratelimit.New(log, rdb, cfg.RedisKeyPrefix, cfg.RateRequests, cfg.RateWindow, reg)
+	quota := ratelimit.NewQuota(log, rdb, cfg.RedisKeyPrefix, cfg.QuotaPerDay, reg)
+	if days := int64(cfg.Stream.MaxAge / (24 * time.Hour)); days > 0 && cfg.QuotaPerDay*days >= cfg.Stream.MaxBytes {
+		log.Warn("one user may fill the stream: QUOTA_BYTES_PER_DAY times STREAM_MAX_AGE's days reaches STREAM_MAX_BYTES",
+			"quota_bytes_per_day", cfg.QuotaPerDay, "stream_max_age", cfg.Stream.MaxAge.String(), "stream_max_bytes", cfg.Stream.MaxBytes)
+	}
 	deps.Ready.AddOptional("redis", func(ctx context.Context) error {
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("rate limiting in-process: %w", err)
@@ -222,7 +230,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		ExportMinRate:     cfg.ExportMinRate,
 		ImportMaxBytes:    cfg.Import.MaxBytes,
 		ImportBodyTimeout: cfg.Import.BodyTimeout,
-	}, server.Deps{Auth: verifier, Limiter: limiter, Keys: keys, Ingest: pipeline, Revoked: revoked,
+	}, server.Deps{Auth: verifier, Limiter: limiter, Quota: quota, Keys: keys, Ingest: pipeline, Revoked: revoked,
 		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader),
 		Imports: importer.NewIntake(imports, im, importer.NewStatusStore(deps.Pool, imports.Queued))},
 		deps.Ready, deps.Metrics, reg, schema.OpenAPI())

@@ -1404,6 +1404,10 @@ type ClientInterface interface {
 	// deep is refused with 400 `too_deep` before it is parsed. The
 	// `automation-*` and `session-id` headers are stored with the upload, each
 	// cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+	// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+	// per UTC day, with all their keys on every edge: past it 429
+	// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+	// upload is queued.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1420,6 +1424,10 @@ type ClientInterface interface {
 	// deep is refused with 400 `too_deep` before it is parsed. The
 	// `automation-*` and `session-id` headers are stored with the upload, each
 	// cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+	// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+	// per UTC day, with all their keys on every edge: past it 429
+	// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+	// upload is queued.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1793,6 +1801,10 @@ func (c *Client) GetImport(ctx context.Context, id string, reqEditors ...Request
 // deep is refused with 400 `too_deep` before it is parsed. The
 // `automation-*` and `session-id` headers are stored with the upload, each
 // cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+// per UTC day, with all their keys on every edge: past it 429
+// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+// upload is queued.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1819,6 +1831,10 @@ func (c *Client) IngestWithBody(ctx context.Context, params *IngestParams, conte
 // deep is refused with 400 `too_deep` before it is parsed. The
 // `automation-*` and `session-id` headers are stored with the upload, each
 // cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+// per UTC day, with all their keys on every edge: past it 429
+// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+// upload is queued.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3626,6 +3642,10 @@ type ClientWithResponsesInterface interface {
 	// deep is refused with 400 `too_deep` before it is parsed. The
 	// `automation-*` and `session-id` headers are stored with the upload, each
 	// cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+	// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+	// per UTC day, with all their keys on every edge: past it 429
+	// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+	// upload is queued.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3642,6 +3662,10 @@ type ClientWithResponsesInterface interface {
 	// deep is refused with 400 `too_deep` before it is parsed. The
 	// `automation-*` and `session-id` headers are stored with the upload, each
 	// cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+	// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+	// per UTC day, with all their keys on every edge: past it 429
+	// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+	// upload is queued.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5960,6 +5984,10 @@ func (c *ClientWithResponses) GetImportWithResponse(ctx context.Context, id stri
 // deep is refused with 400 `too_deep` before it is parsed. The
 // `automation-*` and `session-id` headers are stored with the upload, each
 // cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+// per UTC day, with all their keys on every edge: past it 429
+// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+// upload is queued.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5982,6 +6010,10 @@ func (c *ClientWithResponses) IngestWithBodyWithResponse(ctx context.Context, pa
 // deep is refused with 400 `too_deep` before it is parsed. The
 // `automation-*` and `session-id` headers are stored with the upload, each
 // cut to 256 bytes, control characters removed and invalid UTF-8 replaced.
+// Each user may upload `QUOTA_BYTES_PER_DAY` bytes (after gzip decoding)
+// per UTC day, with all their keys on every edge: past it 429
+// `quota_exceeded`, `Retry-After` until midnight UTC, and nothing of the
+// upload is queued.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -113,7 +114,14 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			up.AppHeaders[h] = v
 		}
 	}
+	refund, err := s.chargeQuota(c, p.UserID.String(), int64(len(raw)))
+	if err != nil {
+		return err
+	}
 	res, err := s.deps.Ingest.Process(c.UserContext(), up)
+	if err != nil {
+		refund()
+	}
 	switch {
 	case errors.Is(err, ingest.ErrNoData):
 		return fail(fiber.StatusBadRequest, "no_data", err.Error())
@@ -127,6 +135,23 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(res)
+}
+
+// chargeQuota counts an upload's n bytes against its user's quota for
+// the day, or refuses it with 429 quota_exceeded. A failed publish calls
+// refund: the client's retry is not charged twice (at worst the parts
+// published before the failure go uncounted).
+func (s *Server) chargeQuota(c *fiber.Ctx, user string, n int64) (refund func(), err error) {
+	if s.deps.Quota == nil {
+		return func() {}, nil
+	}
+	q := s.deps.Quota.Charge(c.UserContext(), user, n)
+	if !q.Allowed {
+		return nil, tooMany("quota_exceeded", fmt.Sprintf(
+			"this user has sent %d of the %d bytes allowed per day (UTC) and this upload of %d bytes does not fit; retry after midnight UTC, or ask the operator to raise QUOTA_BYTES_PER_DAY",
+			q.Used, q.Limit, n), q.RetryAfter)
+	}
+	return func() { s.deps.Quota.Refund(context.WithoutCancel(c.UserContext()), user, n, q) }, nil
 }
 
 func (s *Server) readError(err error, encoding string) error {

@@ -41,6 +41,12 @@ type Limiter interface {
 	Allow(ctx context.Context, key string) ratelimit.Decision
 }
 
+// Quota counts the bytes each user puts into the stream per day.
+type Quota interface {
+	Charge(ctx context.Context, user string, n int64) ratelimit.QuotaDecision
+	Refund(ctx context.Context, user string, n int64, d ratelimit.QuotaDecision)
+}
+
 // Keys manages a user's API keys.
 type Keys interface {
 	Create(ctx context.Context, userID uuid.UUID, nk apikey.NewKey) (string, apikey.Key, error)
@@ -75,6 +81,7 @@ type Processor interface {
 type Deps struct {
 	Auth       Authenticator
 	Limiter    Limiter
+	Quota      Quota // nil: no quota
 	Keys       Keys
 	Ingest     Processor
 	Ingestions Ingestions

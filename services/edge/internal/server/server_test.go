@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +52,14 @@ func newEdge(t testing.TB, partMax int, maxBody int64, opts ...func(*server.Conf
 	return newEdgeLimited(t, partMax, maxBody, 1000, opts...)
 }
 
-// newEdgeLimited is an edge on its own database and stream; opts change
-// its HTTP settings.
 func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int, opts ...func(*server.Config)) *edge {
+	return newEdgeQuota(t, partMax, maxBody, rateLimit, 1<<40, opts...)
+}
+
+// newEdgeQuota is an edge on its own database, stream and Redis prefix,
+// with a rate limit per key and a quota per user of quotaPerDay bytes; opts
+// change its HTTP settings.
+func newEdgeQuota(t testing.TB, partMax int, maxBody int64, rateLimit int, quotaPerDay int64, opts ...func(*server.Config)) *edge {
 	t.Helper()
 	ctx := context.Background()
 	names := testenv.NewNames()
@@ -83,6 +89,7 @@ func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int, opt
 		FailuresPerMinute: 100, TouchEvery: time.Second}, log, reg)
 	rdb, prefix := testenv.Redis(t)
 	limiter := ratelimit.New(log, rdb, prefix, rateLimit, time.Hour, reg)
+	quota := ratelimit.NewQuota(log, rdb, prefix, quotaPerDay, reg)
 	revoked := func(id string) error { e.verifier.Revoked(id); return nil }
 	cfg := server.Config{MaxBodyBytes: maxBody, SpoolMemoryBytes: 4096, SpoolDir: t.TempDir(),
 		HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute}
@@ -90,7 +97,7 @@ func newEdgeLimited(t testing.TB, partMax int, maxBody int64, rateLimit int, opt
 		o(&cfg)
 	}
 	e.srv = server.New(log, cfg,
-		server.Deps{Auth: e.verifier, Limiter: limiter, Keys: e.keys, Ingest: pipe, Revoked: revoked,
+		server.Deps{Auth: e.verifier, Limiter: limiter, Quota: quota, Keys: e.keys, Ingest: pipe, Revoked: revoked,
 			Ingestions: ingestions.NewStore(e.db.Pool), Query: query.NewStore(e.db.Pool)},
 		e.ready, reg, reg, []byte("openapi: 3.0.3\n"))
 	return e
@@ -605,6 +612,47 @@ func TestRateLimit(t *testing.T) {
 	}
 	if ra := r.header.Get("Retry-After"); ra != "1200" {
 		t.Errorf("Retry-After %q, want 1200 (an hour / 3)", ra)
+	}
+}
+
+// TestQuotaPerUser: past its user's bytes for the day an upload gets 429
+// quota_exceeded with Retry-After, and nothing of it reaches the stream;
+// every key of the user shares the quota, another user has their own.
+func TestQuotaPerUser(t *testing.T) {
+	body := fixture(t, "heart-rate.json")
+	e := newEdgeQuota(t, 512<<10, 1<<20, 1000, int64(2*len(body)+len(body)/2))
+	ctx := context.Background()
+	second, _, err := e.keys.Create(ctx, e.user, apikey.NewKey{Name: "tablet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bo, _, err := users.NewStore(e.db.Pool).Ensure(ctx, "bo@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boKey, _, err := e.keys.Create(ctx, bo, apikey.NewKey{Name: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(token string) map[string]string { return map[string]string{"Authorization": "Bearer " + token} }
+	for i, token := range []string{e.token, second} {
+		if r := e.post(t, body, bearer(token)); r.status != 202 {
+			t.Fatalf("upload %d: %d %v", i+1, r.status, r.body)
+		}
+	}
+	before := e.streamMsgs(t)
+	r := e.post(t, body, bearer(second))
+	if r.status != 429 || r.body["error"] != "quota_exceeded" || !strings.Contains(fmt.Sprint(r.body["message"]), "QUOTA_BYTES_PER_DAY") {
+		t.Fatalf("third upload: %d %v, want 429 quota_exceeded", r.status, r.body)
+	}
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 24*3600 {
+		t.Errorf("Retry-After %q, want the seconds until midnight UTC", r.header.Get("Retry-After"))
+	}
+	if after := e.streamMsgs(t); after != before {
+		t.Errorf("the refused upload published %d messages", after-before)
+	}
+	if r := e.post(t, body, bearer(boKey)); r.status != 202 {
+		t.Fatalf("another user's upload: %d %v", r.status, r.body)
 	}
 }
 

@@ -68,6 +68,7 @@ func startStack(ctx context.Context, cfg Config, dbURL, stream string) (*stack, 
 		// benchmark's own edge runs with a limit no device reaches.
 		"RATE_LIMIT_REQUESTS=100000000",
 		"RATE_LIMIT_WINDOW=1h",
+		"QUOTA_BYTES_PER_DAY=1099511627776",
 	}
 	s.env = append(s.env, cfg.ExtraEnv...)
 	if cfg.ProfileDir != "" {

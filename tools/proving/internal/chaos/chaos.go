@@ -522,6 +522,7 @@ func newServices(binDir, logDir string, in *infra, dbURL, streamName string) (*s
 		// no bypass inside the edge.
 		"RATE_LIMIT_REQUESTS=100000000",
 		"RATE_LIMIT_WINDOW=1h",
+		"QUOTA_BYTES_PER_DAY=1099511627776",
 	}
 	return s, nil
 }
