@@ -73,6 +73,12 @@ func report(w io.Writer, r *bench.Result) {
 	fmt.Fprintf(tw, "end to end, heart rate (first request to last row)\t%.0f points/s\t\t\n", r.E2EPointsPerS)
 	t := r.Targets["e2e_vs_copy"]
 	fmt.Fprintf(tw, "  ratio end to end / COPY\t%.2f\t%s %s\t\n", t.Value, t.Goal, mark(t.Passed))
+	t = r.Targets["e2e_cpu_s_per_million"]
+	fmt.Fprintf(tw, "  CPU s per million points, all processes\t%.2f\t%s %s\t\n", t.Value, t.Goal, mark(t.Passed))
+	for _, n := range []string{"heart_rate", "quantity"} {
+		t = r.Targets["bytes_per_point_"+n]
+		fmt.Fprintf(tw, "bytes per stored point, %s\t%.0f\t%s %s\t\n", n, t.Value, t.Goal, mark(t.Passed))
+	}
 	t = r.Targets["accept_30mb_s"]
 	fmt.Fprintf(tw, "202 for a %.1f MB body\t%.2f s\t%s %s\t\n", r.Accept30MBMB, t.Value, t.Goal, mark(t.Passed))
 	t = r.Targets["accept_p99_ms_100kb"]

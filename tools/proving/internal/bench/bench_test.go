@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/testenv"
 )
 
@@ -164,5 +165,34 @@ func TestCopyCeilingMatchesTheTable(t *testing.T) {
 	perS, err := copyCeiling(t.Context(), db.Pool, 12_000)
 	if err != nil || perS <= 0 {
 		t.Fatalf("copy ceiling: %.0f rows/s, %v", perS, err)
+	}
+}
+
+// TestStorageCountsEveryPartition: a table's bytes per point are its
+// partitions' heap and indexes over its rows.
+func TestStorageCountsEveryPartition(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := t.Context()
+	parts := pgstore.NewPartitions(db.Pool)
+	for m := range 4 {
+		if err := parts.Ensure(ctx, "heart_rate_metrics", time.Date(2024, time.Month(1+m), 1, 0, 0, 0, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every 30 minutes from January 30th: rows in three monthly partitions.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq)
+		SELECT gen_random_uuid(), timestamptz '2024-01-30' + make_interval(mins => g * 30), 'Bench Watch', 60, 'x', 1 FROM generate_series(1, 3000) g`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := storage(ctx, db.Pool, storageTables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr := got["heart_rate_metrics"]
+	if hr.Rows != 3000 || hr.HeapBytes < 3000*50 || hr.IndexBytes < 3000*20 || hr.BytesPerPoint != float64(hr.HeapBytes+hr.IndexBytes)/3000 {
+		t.Fatalf("heart rate: %+v", hr)
+	}
+	if q := got["quantity_metrics"]; q.Rows != 0 || q.BytesPerPoint != 0 {
+		t.Fatalf("an empty table: %+v", q)
 	}
 }
