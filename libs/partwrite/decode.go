@@ -150,9 +150,12 @@ func FromMsg(msg jetstream.Msg) *Part {
 	return &Part{Meta: meta, MetaErr: errors.Join(err, perr), Items: stream.Items(msg), Payload: payload}
 }
 
-// FromArchive reads a raw_ingestions row as the part it archived.
-func FromArchive(headers nats.Header, seq uint64, subject string, payload []byte) *Part {
+// FromArchive reads a raw_ingestions row as the part it archived: the
+// payload as published (s2 when the stored headers say so, or the JSON
+// itself as archives made before parts were kept encoded hold it).
+func FromArchive(headers nats.Header, seq uint64, subject string, stored []byte) *Part {
 	meta, err := stream.MetaFromHeaders(headers, seq, subject)
+	payload, perr := stream.PartPayload(headers, stored) // as FromMsg decides
 	items, _ := strconv.Atoi(headers.Get(stream.HeaderItems))
-	return &Part{Meta: meta, MetaErr: err, Items: items, Payload: payload}
+	return &Part{Meta: meta, MetaErr: errors.Join(err, perr), Items: items, Payload: payload}
 }
