@@ -31,6 +31,8 @@ type Table struct {
 	// skipDirect counts batches left before trying a direct COPY again
 	// after one met an existing key (shared by every copy of the table).
 	skipDirect *atomic.Int64
+	// types caches the columns' type OIDs for the direct COPY encoding.
+	types *atomic.Pointer[[]uint32]
 }
 
 // SeqColumn orders versions of a row: the stream sequence of the message
@@ -67,6 +69,7 @@ func NewTable(t Table) (*Table, error) {
 		return nil, fmt.Errorf("table %s: an upserted table needs a %s column", t.Name, SeqColumn)
 	}
 	t.skipDirect = new(atomic.Int64)
+	t.types = new(atomic.Pointer[[]uint32])
 	t.stageName = "stage_" + t.Name
 	t.createSQL = fmt.Sprintf(
 		"CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS, %s bigint NOT NULL) ON COMMIT DELETE ROWS",
@@ -174,7 +177,7 @@ func Upsert(ctx context.Context, q Querier, t *Table, rows [][]any) (int64, erro
 		return 0, fmt.Errorf("stage %s: %w", t.Name, err)
 	}
 	cols := append(slices.Clone(t.Columns), ordColumn)
-	if _, err := q.CopyFrom(ctx, pgx.Identifier{t.stageName}, cols, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := copyRows(ctx, q, t, t.stageName, cols, true, rows); err != nil {
 		return 0, fmt.Errorf("copy into %s: %w", t.stageName, err)
 	}
 	tag, err := q.Exec(ctx, t.insertSQL)
@@ -224,16 +227,8 @@ func copyDirect(ctx context.Context, q Querier, t *Table, rows [][]any) (n int64
 	if _, err := q.Exec(ctx, "SAVEPOINT copy_direct"); err != nil {
 		return 0, false, err
 	}
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == len(rows) {
-			return nil, nil
-		}
-		row := rows[i]
-		i++
-		return row[:len(row)-1], nil // without the ordinal, a staging-only column
-	})
-	n, err = q.CopyFrom(ctx, pgx.Identifier{t.Name}, t.Columns, src)
+	// Without the ordinal, a staging-only column.
+	n, err = copyRows(ctx, q, t, t.Name, t.Columns, false, rows)
 	if err == nil {
 		_, err = q.Exec(ctx, "RELEASE SAVEPOINT copy_direct")
 		return n, err == nil, err
