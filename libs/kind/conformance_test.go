@@ -57,6 +57,9 @@ func walkDecodeBody(t *testing.T, name string, body []byte) walked {
 		if err := checkOutcome(k, it, &s); err != nil {
 			t.Errorf("%s: %v", it.Pointer(), err)
 		}
+		if err := judgedAlike(k, it, &s); err != nil {
+			t.Errorf("%s: %v", it.Pointer(), err)
+		}
 		for _, r := range s.rows {
 			w.rows[r.table.Name] = append(w.rows[r.table.Name], r)
 		}

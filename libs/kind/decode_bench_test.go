@@ -41,18 +41,24 @@ func hrItems(n int) []hae.Item {
 	return items
 }
 
-// BenchmarkDecodeHeartRate is the per-point cost the edge (counting only)
-// and the writer (building rows) pay.
+// BenchmarkDecodeHeartRate is the per-point cost the edge (validating
+// only) and the writer (building rows) pay.
 func BenchmarkDecodeHeartRate(b *testing.B) {
 	items := hrItems(1440)
 	k, _ := reg.Lookup("heart_rate")
 	env := testEnv()
 	for _, tc := range []struct {
-		name string
-		sink func() kind.Sink
-	}{{"count", func() kind.Sink { return discard{} }}, {"rows", func() kind.Sink { return &collect{} }}} {
+		name       string
+		validating bool
+		sink       func() kind.Sink
+	}{
+		{"validate", true, func() kind.Sink { return discard{} }}, // the edge
+		{"count", false, func() kind.Sink { return discard{} }},
+		{"rows", false, func() kind.Sink { return &collect{} }}, // the writer
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
+			env.Validating = tc.validating
 			for b.Loop() {
 				s := tc.sink()
 				for i := range items {

@@ -83,6 +83,9 @@ func fuzzOne(t *testing.T, k *kind.Kind, it hae.Item) {
 	if err := checkOutcome(k, &it, &s); err != nil {
 		t.Fatalf("%s (tagged %v, name %q %v) on %q: %v", k.Name, it.Tagged, it.Name, it.HasName, it.Raw, err)
 	}
+	if err := judgedAlike(k, &it, &s); err != nil {
+		t.Fatalf("%s (tagged %v, name %q %v) on %q: %v", k.Name, it.Tagged, it.Name, it.HasName, it.Raw, err)
+	}
 	// Decoders read members without re-validating what the edge's json.Valid
 	// already checked, so a crafted invalid item may yield rows; they must
 	// still be well-typed, and what goes to jsonb must be valid JSON.

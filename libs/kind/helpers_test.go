@@ -88,6 +88,28 @@ func (s *recSink) Reject(pointer, reason string, item []byte) {
 	s.rejects = append(s.rejects, rejection{pointer: pointer, reason: reason, item: bytes.Clone(item)})
 }
 
+// judgedAlike decodes it again as the edge does (Env.Validating) and
+// reports how that differs from s, the rows and rejections of a writer's
+// decoding: the same rejections, in order, and no rows.
+func judgedAlike(k *kind.Kind, it *hae.Item, s *recSink) error {
+	env := testEnv()
+	env.Validating = true
+	var v recSink
+	k.Decode(&env, it, &v)
+	if len(v.rows) > 0 {
+		return fmt.Errorf("validating built %d rows", len(v.rows))
+	}
+	if len(v.rejects) != len(s.rejects) {
+		return fmt.Errorf("validating rejected %d, the writer %d", len(v.rejects), len(s.rejects))
+	}
+	for i, r := range v.rejects {
+		if w := s.rejects[i]; r.pointer != w.pointer || r.reason != w.reason || !bytes.Equal(r.item, w.item) {
+			return fmt.Errorf("validating rejected %s (%s), the writer %s (%s)", r.pointer, r.reason, w.pointer, w.reason)
+		}
+	}
+	return nil
+}
+
 // metricItem is point 0 of a Health Auto Export metric element.
 func metricItem(name, units, raw string) hae.Item {
 	return hae.Item{

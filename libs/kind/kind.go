@@ -26,6 +26,10 @@ type Env struct {
 	// Origin is how the message's data arrived (OriginUpload or
 	// OriginImport), stored with every row.
 	Origin int16
+	// Validating is set where items are only judged (the edge, for the
+	// reply's counts): decoders check and reject as always but build no
+	// rows, whose boxed values were most of the edge's allocations.
+	Validating bool
 
 	// The values every row of the message shares, boxed once per message
 	// rather than once per row (see FullRow).
@@ -72,7 +76,8 @@ func Origins() []string { return origins[:] }
 type Sink interface {
 	// Row adds a row to t: the values of t's columns after user_id and
 	// before origin/ingestion_id/stream_seq, in order. ordinal orders versions of
-	// one key within a message (later wins).
+	// one key within a message (later wins). Not called when the Env is
+	// Validating.
 	Row(t *pgstore.Table, ordinal int64, values ...any)
 	// Reject records an item (or a part of one, such as a route point) as
 	// rejected: its JSON Pointer in the original body, a reason a person

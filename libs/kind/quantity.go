@@ -128,7 +128,9 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 	if err != nil {
 		return err
 	}
-	s.Row(t, int64(it.Ordinal), metric, at.Instant, src, qty, it.Units, extraJSON, offset(at))
+	if !env.Validating {
+		s.Row(t, int64(it.Ordinal), metric, at.Instant, src, qty, it.Units, extraJSON, offset(at))
+	}
 	return nil
 }
 

@@ -278,9 +278,11 @@ func (t workoutTables) decode(env *Env, it *hae.Item, s Sink) error {
 			return err
 		}
 	}
-	s.Row(t.workouts, int64(it.Ordinal), h.key, h.name, h.start.Instant, h.end.Instant, sum.duration.value(),
-		sum.distance.value(), sum.active.value(), sum.total.value(), sum.avgHR.value(), sum.maxHR.value(),
-		details, offset(h.start))
+	if !env.Validating {
+		s.Row(t.workouts, int64(it.Ordinal), h.key, h.name, h.start.Instant, h.end.Instant, sum.duration.value(),
+			sum.distance.value(), sum.active.value(), sum.total.value(), sum.avgHR.value(), sum.maxHR.value(),
+			details, offset(h.start))
+	}
 	// Route points and samples are judged one by one: a bad point is one
 	// rejected row, the workout and the other points stay.
 	base := it.Pointer()
@@ -403,7 +405,9 @@ func (t workoutTables) decodeRoutePoint(env *Env, h header, ord int64, raw []byt
 		}
 		vals = append(vals, v.value())
 	}
-	s.Row(t.route, ord, append(vals, offset(at))...)
+	if !env.Validating {
+		s.Row(t.route, ord, append(vals, offset(at))...)
+	}
 	return nil
 }
 
@@ -455,7 +459,9 @@ func (t workoutTables) decodeSample(env *Env, h header, series string, ord int64
 	if err != nil {
 		return err
 	}
-	s.Row(t.samples, ord, h.key, series, at.Instant, qty.value(), lo.value(), avg.value(), hi.value(), units, src, offset(at))
+	if !env.Validating {
+		s.Row(t.samples, ord, h.key, series, at.Instant, qty.value(), lo.value(), avg.value(), hi.value(), units, src, offset(at))
+	}
 	return nil
 }
 

@@ -35,7 +35,7 @@ func PublishBody(t testing.TB, js jetstream.JetStream, cfg stream.Config, reg *k
 		ids = append(ids, id)
 		return nil
 	})
-	env := &kind.Env{ReceivedAt: o.ReceivedAt}
+	env := &kind.Env{ReceivedAt: o.ReceivedAt, Validating: true} // judged as the edge judges
 	err := hae.Walk(body, reg, func(it *hae.Item) error {
 		k, _ := reg.Lookup(it.Kind)
 		var v verdict
