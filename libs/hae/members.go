@@ -92,6 +92,10 @@ func String(raw []byte) (string, bool) { return decodeString(raw) }
 // UTF-8, as the app writes it, except U+2028 and U+2029 (escaped).
 func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
+// Plain reports a string literal's body that needs no decoding: no
+// escape, valid UTF-8 (control characters are the JSON check's to refuse).
+func Plain(b []byte) bool { return plain(b) }
+
 // plain reports a key that needs no decoding: no escape, valid UTF-8.
 func plain(b []byte) bool {
 	ascii := true

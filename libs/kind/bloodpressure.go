@@ -52,7 +52,7 @@ func decodeBloodPressure(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Ta
 	if err != nil {
 		return err
 	}
-	src, _, err := o.source("source")
+	src, _, err := o.source(env, "source")
 	if err != nil {
 		return err
 	}

@@ -185,7 +185,7 @@ func notificationSpan(env *Env, o object) (start hae.Time, end *hae.Time, src st
 	if end == nil && last.Instant.After(first.Instant) {
 		end = last
 	}
-	src, srcObject, err = o.source("source")
+	src, srcObject, err = o.source(env, "source")
 	return *first, end, src, srcObject, err
 }
 

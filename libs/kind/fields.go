@@ -111,12 +111,15 @@ func (o object) num(key string) (float64, bool, error) {
 // "sourceName") is the source, and object reports that the member should
 // stay in the row's details (or extra) with its other fields. Another
 // value is refused.
-func (o object) source(key string) (name string, object bool, err error) {
+func (o object) source(env *Env, key string) (name string, object bool, err error) {
 	raw, ok := o.get(key)
 	if !ok || isNull(raw) {
 		return "", false, nil
 	}
 	raw = bytes.TrimSpace(raw)
+	if s, ok := env.sourceOf(raw); ok {
+		return s, false, nil
+	}
 	if raw[0] != '{' {
 		s, _, err := o.str(key)
 		return s, false, err
@@ -131,6 +134,32 @@ func (o object) source(key string) (name string, object bool, err error) {
 		}
 	}
 	return "", true, nil
+}
+
+// maxSources bounds the distinct sources a message's Env keeps.
+const maxSources = 64
+
+// sourceOf is the string a plain JSON string literal (no escapes, valid
+// UTF-8) holds, from the message's few distinct sources: every point of a
+// part names the same one or two devices, and a string per point was a
+// quarter of the writer's allocations. false for anything else.
+func (env *Env) sourceOf(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	if s, ok := env.sources[string(body)]; ok { // no allocation for the lookup
+		return s, true
+	}
+	if bytes.IndexByte(body, '"') >= 0 || !hae.Plain(body) || len(env.sources) >= maxSources {
+		return "", false
+	}
+	if env.sources == nil {
+		env.sources = map[string]string{}
+	}
+	s := string(body)
+	env.sources[s] = s
+	return s, true
 }
 
 // sourceDetails is the source member when it goes to details: the names of
@@ -344,7 +373,7 @@ func (o object) span(env *Env) (start hae.Time, end *hae.Time, src string, srcOb
 	if end, err = o.strictOptTime("end"); err != nil {
 		return
 	}
-	src, srcObject, err = o.source("source")
+	src, srcObject, err = o.source(env, "source")
 	return
 }
 

@@ -82,7 +82,7 @@ func decodeHeartRate(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Table)
 	if err != nil {
 		return err
 	}
-	src, _, err := o.source(sourceKey)
+	src, _, err := o.source(env, sourceKey)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,8 @@ type Env struct {
 	boxed *boxedEnv
 	// scratch holds the members of the item being decoded.
 	scratch []hae.Member
+	// sources are the message's sources seen so far (sourceOf).
+	sources map[string]string
 }
 
 type boxedEnv struct{ user, origin, ingestion, seq any }

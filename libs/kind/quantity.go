@@ -69,7 +69,7 @@ func decodeQuantity(env *Env, it *hae.Item, aliases map[string]string, s Sink, t
 	if err != nil {
 		return err
 	}
-	src, srcObject, err := o.source("source")
+	src, srcObject, err := o.source(env, "source")
 	if err != nil {
 		return err
 	}

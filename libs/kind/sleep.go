@@ -64,7 +64,7 @@ func decodeSleepSegment(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Tab
 	if err != nil {
 		return err
 	}
-	src, _, err := o.source("source")
+	src, _, err := o.source(env, "source")
 	if err != nil {
 		return err
 	}
@@ -115,12 +115,12 @@ func decodeSleepSession(env *Env, it *hae.Item, o object, s Sink, t *pgstore.Tab
 	if err := inWindow(env, "started_at", start.Instant); err != nil {
 		return err
 	}
-	src, srcObject, err := o.source("source")
+	src, srcObject, err := o.source(env, "source")
 	if err != nil {
 		return err
 	}
 	if src == "" {
-		if src, _, err = o.source("sleepSource"); err != nil {
+		if src, _, err = o.source(env, "sleepSource"); err != nil {
 			return err
 		}
 	}

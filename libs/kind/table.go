@@ -29,10 +29,18 @@ func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
 // The user goes in as pgtype.UUID: uuid.UUID is a driver.Valuer, which pgx
 // encodes through a slow fallback path for every row.
 func FullRow(env *Env, ordinal int64, values []any) []any {
+	return AppendFullRow(make([]any, 0, FullRowLen(values)), env, ordinal, values)
+}
+
+// FullRowLen is the length of the row FullRow makes of values.
+func FullRowLen(values []any) int { return len(values) + 5 }
+
+// AppendFullRow is FullRow into row's spare capacity (a writer's slab of
+// rows, one allocation per part rather than per point).
+func AppendFullRow(row []any, env *Env, ordinal int64, values []any) []any {
 	if env.boxed == nil {
 		env.boxed = &boxedEnv{user: pgtype.UUID{Bytes: env.UserID, Valid: true}, origin: env.Origin, ingestion: env.IngestionID, seq: env.StreamSeq}
 	}
-	row := make([]any, 0, len(values)+5)
 	row = append(row, env.boxed.user)
 	row = append(row, values...)
 	return append(row, env.boxed.origin, env.boxed.ingestion, env.boxed.seq, ordinal)

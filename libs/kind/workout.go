@@ -455,7 +455,7 @@ func (t workoutTables) decodeSample(env *Env, h header, series string, ord int64
 	if err != nil {
 		return err
 	}
-	src, _, err := o.source("source")
+	src, _, err := o.source(env, "source")
 	if err != nil {
 		return err
 	}

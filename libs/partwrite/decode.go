@@ -41,6 +41,21 @@ type Decoded struct {
 	// unknown counts localised text the vocabulary did not know, by
 	// vocabulary field (kind.UnknownTermSink).
 	unknown map[string]int64
+	// slab is where rows are laid out: one allocation per many rows.
+	slab []any
+}
+
+// slabValues is how many row values one slab allocation holds.
+const slabValues = 4096
+
+// rowSpace is an empty slice with room for n values, from the slab.
+func (d *Decoded) rowSpace(n int) []any {
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]any, 0, max(n, slabValues))
+	}
+	start := len(d.slab)
+	d.slab = d.slab[:start+n]
+	return d.slab[start : start : start+n]
 }
 
 // Rows is how many rows the part yields.
@@ -57,6 +72,7 @@ type itemResult struct {
 	item    *hae.Item
 	raw     []byte
 	rows    []tableRow
+	one     [1]tableRow // room for the one row most items make
 	rejects []rejection
 	ptr     string // the item's JSON Pointer, built when first needed
 }
@@ -82,7 +98,11 @@ type rejection struct {
 
 // Row implements kind.Sink.
 func (r *itemResult) Row(t *pgstore.Table, ordinal int64, values ...any) {
-	r.rows = append(r.rows, tableRow{table: r.w.target(t), row: kind.FullRow(&r.d.env, ordinal, values)})
+	if r.rows == nil {
+		r.rows = r.one[:0]
+	}
+	row := kind.AppendFullRow(r.d.rowSpace(kind.FullRowLen(values)), &r.d.env, ordinal, values)
+	r.rows = append(r.rows, tableRow{table: r.w.target(t), row: row})
 }
 
 // UnknownTerm implements kind.UnknownTermSink.
@@ -118,9 +138,11 @@ func (w *Writer) Decode(p *Part) *Decoded {
 		return d
 	}
 	d.items = make([]*itemResult, len(items))
+	results := make([]itemResult, len(items)) // one allocation for the part's items
 	for i := range items {
 		it := &items[i]
-		r := &itemResult{d: d, w: w, item: it, raw: it.Raw}
+		r := &results[i]
+		*r = itemResult{d: d, w: w, item: it, raw: it.Raw}
 		w.kind.Decode(&d.env, it, r)
 		d.items[i] = r
 		d.rows += len(r.rows)
