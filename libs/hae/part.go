@@ -300,9 +300,13 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 	if !haveKind || !haveGroups {
 		return fail(0, `missing "kind" or "groups"`)
 	}
-	// Two passes: the first reads the groups and counts their items, so the
-	// items slice is allocated once (growing it dominated the cost).
-	var groups []decodedGroup
+	// Two passes: the first reads the groups and finds their items'
+	// bounds, so the items slice is allocated once (growing it dominated
+	// the cost) and no item is scanned twice.
+	var (
+		groups []decodedGroup
+		bounds []int // each item's start and end, in document order
+	)
 	total := 0
 	pos = gs + 1
 	for first := true; ; first = false {
@@ -316,7 +320,7 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 		if b[p] != '{' {
 			return fail(p, "a group is not an object")
 		}
-		g, err := decodeGroup(b[:ge], p, kind)
+		g, err := decodeGroup(b[:ge], p, kind, &bounds)
 		if err != nil {
 			return "", nil, err
 		}
@@ -331,10 +335,8 @@ func DecodePart(payload []byte) (kind string, items []Item, err error) {
 	}
 	items = make([]Item, 0, total)
 	for _, g := range groups {
-		p := g.is + 1
 		for j := range g.n {
-			s, _ := arrayStep(b, p, j == 0)
-			p = skipValue(b, s) // cannot fail: the first pass did the same
+			s, p := bounds[2*(g.first+j)], bounds[2*(g.first+j)+1]
 			it := g.head
 			if !g.keyed {
 				it.Index += j
@@ -354,13 +356,14 @@ type decodedGroup struct {
 	head   Item
 	series string
 	keyed  bool
-	is     int // the items array
+	first  int // its first item's place in the part's item bounds
 	n      int // number of items
 	end    int // just past the group
 }
 
-// decodeGroup reads the group object at b[i] and counts its items.
-func decodeGroup(b []byte, i int, kind string) (decodedGroup, error) {
+// decodeGroup reads the group object at b[i] and appends its items'
+// bounds to bounds.
+func decodeGroup(b []byte, i int, kind string, bounds *[]int) (decodedGroup, error) {
 	fail := func(off int, what string) (decodedGroup, error) {
 		return decodedGroup{}, fmt.Errorf("%w: %s (near byte %d)", ErrNotPart, what, off)
 	}
@@ -382,11 +385,12 @@ func decodeGroup(b []byte, i int, kind string) (decodedGroup, error) {
 			if b[vs] != '[' {
 				return fail(vs, `group member "items" is not an array`)
 			}
-			n, end := countElems(b, vs)
+			g.first = len(*bounds) / 2
+			end := elemBounds(b, vs, bounds)
 			if end < 0 {
 				return fail(vs, "malformed items")
 			}
-			haveItems, g.is, g.n, pos = true, vs, n, end
+			haveItems, g.n, pos = true, len(*bounds)/2-g.first, end
 			continue
 		}
 		if pos = skipValue(b, vs); pos < 0 {
@@ -436,22 +440,22 @@ func decodeGroup(b []byte, i int, kind string) (decodedGroup, error) {
 	return g, nil
 }
 
-// countElems counts the elements of the array at b[i]; it returns the index
-// just past the array, or -1.
-func countElems(b []byte, i int) (n, end int) {
+// elemBounds appends the start and end of every element of the array at
+// b[i] to bounds; it returns the index just past the array, or -1.
+func elemBounds(b []byte, i int, bounds *[]int) (end int) {
 	pos := i + 1
 	for first := true; ; first = false {
 		p, st := arrayStep(b, pos, first)
 		switch st {
 		case stepErr:
-			return 0, -1
+			return -1
 		case stepEnd:
-			return n, p
+			return p
 		}
 		if pos = skipValue(b, p); pos < 0 {
-			return 0, -1
+			return -1
 		}
-		n++
+		*bounds = append(*bounds, p, pos)
 	}
 }
 
