@@ -173,16 +173,21 @@ func TestCopyCeilingMatchesTheTable(t *testing.T) {
 func TestStorageCountsEveryPartition(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	ctx := t.Context()
+	// Rows in three partitions: the far past, 2015 and 2022.
 	parts := pgstore.NewPartitions(db.Pool)
-	for m := range 4 {
-		if err := parts.Ensure(ctx, "heart_rate_metrics", time.Date(2024, time.Month(1+m), 1, 0, 0, 0, 0, time.UTC)); err != nil {
+	for _, y := range []int{2008, 2015, 2022} {
+		if err := parts.Ensure(ctx, "heart_rate_metrics", time.Date(y, 6, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Every 30 minutes from January 30th: rows in three monthly partitions.
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq)
-		SELECT gen_random_uuid(), timestamptz '2024-01-30' + make_interval(mins => g * 30), 'Bench Watch', 60, 'x', 1 FROM generate_series(1, 3000) g`); err != nil {
+		SELECT gen_random_uuid(), timestamptz '2008-06-01' + (g % 3) * interval '7 years' + make_interval(mins => g), 'Bench Watch', 60, 'x', 1
+		FROM generate_series(1, 3000) g`); err != nil {
 		t.Fatal(err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'heart_rate_metrics'::regclass`).Scan(&n); err != nil || n < 3 {
+		t.Fatalf("%d partitions (%v), want 3 or more", n, err)
 	}
 	got, err := storage(ctx, db.Pool, storageTables)
 	if err != nil {
