@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -169,3 +170,28 @@ func writableDir(v any) error {
 	_ = f.Close()
 	return os.Remove(name)
 }
+
+// ReadableFile is the rule of a file setting: empty (none), or a file the
+// process can read.
+func ReadableFile() validation.Rule { return validation.By(readableFile) }
+
+func readableFile(v any) error {
+	name, _ := v.(string)
+	if name == "" {
+		return nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return errors.New("must be a file this process can read")
+	}
+	return f.Close()
+}
+
+// Credential is the rule of a user name, password or token setting: empty,
+// or visible ASCII without spaces (what survives URLs, config files and
+// shells unquoted; generate one: openssl rand -hex 24).
+func Credential() validation.Rule {
+	return validation.Match(credential).Error("must be visible ASCII characters without spaces")
+}
+
+var credential = regexp.MustCompile(`^[!-~]+$`)

@@ -158,10 +158,18 @@ func (l *local) sweep(now time.Time) {
 
 // Connect opens a Redis client that fails fast: when Redis is away, the
 // in-process limiter must take over within a request, not after retries.
-func Connect(redisURL string) (*redis.Client, error) {
+// A username or password given apart (REDIS_USERNAME, REDIS_PASSWORD)
+// replaces the URL's.
+func Connect(redisURL, username, password string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", config.SafeError(err))
+	}
+	if username != "" {
+		opts.Username = username
+	}
+	if password != "" {
+		opts.Password = password
 	}
 	opts.DialTimeout = 200 * time.Millisecond
 	opts.ReadTimeout = 200 * time.Millisecond

@@ -28,6 +28,10 @@ const MaxMessageBytes = 8 << 20
 // durable prefix are settings so tests run beside a running stack.
 type Config struct {
 	URL             string        `env:"NATS_URL,required" mask:"url" help:"NATS with JetStream (nats://host:4222; a comma-separated list for a cluster)."`
+	User            string        `env:"NATS_USER" zero:"no user" help:"NATS user name, with NATS_PASSWORD (or in NATS_URL: nats://user:password@host:4222)."`
+	Password        string        `env:"NATS_PASSWORD" mask:"all" zero:"no password" help:"NATS password of NATS_USER."`
+	Token           string        `env:"NATS_TOKEN" mask:"all" zero:"no token" help:"NATS authentication token (instead of a user)."`
+	NKeySeedFile    string        `env:"NATS_NKEY_SEED_FILE" zero:"no nkey" help:"File holding the NATS nkey seed (SU...) this process signs in with (instead of a user or a token)."`
 	Name            string        `env:"STREAM_NAME" envDefault:"HEALTH" help:"The JetStream stream."`
 	SubjectPrefix   string        `env:"SUBJECT_PREFIX" envDefault:"health" help:"First token(s) of every subject: <prefix>.ingest.<kind>.<user_id>, <prefix>.manifest.<user_id>."`
 	DurablePrefix   string        `env:"DURABLE_PREFIX" zero:"the consumers are raw-archiver and writer-<kind>" help:"Prefix of the durable consumers' names."`
@@ -41,6 +45,13 @@ type Config struct {
 func (c Config) Validate() error {
 	return validation.ValidateStruct(&c,
 		validation.Field(&c.URL, validation.Required, validation.By(natsURLs)),
+		// One way to sign in: the server takes one, and a second would
+		// only hide which one it refused.
+		validation.Field(&c.Password, config.Credential(), validation.When(c.User != "", validation.Required.Error("NATS_USER needs NATS_PASSWORD"))),
+		validation.Field(&c.User, config.Credential(), validation.When(c.Password != "", validation.Required.Error("NATS_PASSWORD needs NATS_USER"))),
+		validation.Field(&c.Token, config.Credential(), validation.When(c.User != "", validation.Empty.Error("set NATS_USER or NATS_TOKEN, not both"))),
+		validation.Field(&c.NKeySeedFile, validation.When(c.User != "" || c.Token != "", validation.Empty.Error("set one of NATS_USER, NATS_TOKEN and NATS_NKEY_SEED_FILE")),
+			config.ReadableFile()),
 		validation.Field(&c.Name, validation.Required, validation.Match(streamName).Error("must be letters, digits, - and _")),
 		validation.Field(&c.SubjectPrefix, validation.Required, validation.Match(subjectPrefix).Error("must be subject tokens (letters, digits, - and _) joined by dots")),
 		validation.Field(&c.DurablePrefix, validation.Match(streamName).Error("must be letters, digits, - and _")),
@@ -77,6 +88,37 @@ func natsURLs(v any) error {
 		}
 	}
 	return nil
+}
+
+// authOptions are the credentials of the settings, if any.
+func (c Config) authOptions() ([]nats.Option, error) {
+	switch {
+	case c.User != "":
+		return []nats.Option{nats.UserInfo(c.User, c.Password)}, nil
+	case c.Token != "":
+		return []nats.Option{nats.Token(c.Token)}, nil
+	case c.NKeySeedFile != "":
+		opt, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("NATS_NKEY_SEED_FILE: %w", err)
+		}
+		return []nats.Option{opt}, nil
+	}
+	return nil, nil
+}
+
+// Dial connects to NATS with the settings' credentials (every process that
+// talks to NATS goes through here); opts come after them.
+func (c Config) Dial(opts ...nats.Option) (*nats.Conn, error) {
+	auth, err := c.authOptions()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(c.URL, append(auth, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats: %w", config.SafeError(err))
+	}
+	return nc, nil
 }
 
 // IngestSubjects matches every part; ManifestSubjects every manifest;
@@ -128,7 +170,7 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 
 // Connect opens a NATS connection that reconnects forever and logs it.
 func Connect(ctx context.Context, log *slog.Logger, c Config, name string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(c.URL,
+	nc, err := c.Dial(
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond),
@@ -140,7 +182,7 @@ func Connect(ctx context.Context, log *slog.Logger, c Config, name string) (*nat
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect nats: %w", config.SafeError(err))
+		return nil, nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {

@@ -15,6 +15,13 @@ import (
 // (sync always, 8 MiB payloads). It stops when the test ends.
 func NATSServer(t testing.TB) string {
 	t.Helper()
+	return NATSServerWith(t, nil)
+}
+
+// NATSServerWith is NATSServer with its options changed by configure
+// first (authentication, say).
+func NATSServerWith(t testing.TB, configure func(*server.Options)) string {
+	t.Helper()
 	opts := &server.Options{
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
@@ -24,6 +31,9 @@ func NATSServer(t testing.TB) string {
 		SyncAlways: true,
 		NoLog:      true,
 		NoSigs:     true,
+	}
+	if configure != nil {
+		configure(opts)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -50,6 +50,8 @@ type settings struct {
 	ProxyHeader      string        `env:"EDGE_PROXY_HEADER" zero:"the TCP peer's address" help:"Header holding the client's address behind a proxy (X-Forwarded-For, X-Real-IP), read only from EDGE_TRUSTED_PROXIES."`
 	TrustedProxies   []string      `env:"EDGE_TRUSTED_PROXIES" envSeparator:"," zero:"none" help:"The proxies' addresses, a comma-separated list of CIDR prefixes or addresses (127.0.0.1/32,10.0.0.0/8); required with EDGE_PROXY_HEADER."`
 	RedisURL         string        `env:"REDIS_URL,required" mask:"url" help:"Redis, for the rate limit every edge shares (redis://host:6379/0)."`
+	RedisUsername    string        `env:"REDIS_USERNAME" zero:"REDIS_URL's, or Redis's default user" help:"Redis ACL user the edge signs in as (with REDIS_PASSWORD)."`
+	RedisPassword    string        `env:"REDIS_PASSWORD" mask:"all" zero:"REDIS_URL's, or none" help:"Redis password: requirepass, or REDIS_USERNAME's (or in REDIS_URL: redis://user:password@host:6379/0)."`
 	RedisKeyPrefix   string        `env:"REDIS_KEY_PREFIX" envDefault:"hx:" help:"Prefix of every Redis key."`
 	RateRequests     int           `env:"RATE_LIMIT_REQUESTS" envDefault:"100" help:"Requests per API key per RATE_LIMIT_WINDOW, shared by every edge (burst: all of it). Raise it for backfills."`
 	RateWindow       time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1h" help:"The rate limit's window."`
@@ -82,6 +84,8 @@ func (s settings) Validate() error {
 		validation.Field(&s.PublishTimeout, config.NonZero(), validation.Min(100*time.Millisecond)),
 		validation.Field(&s.ProxyHeader, validation.Match(headerName).Error("must be an HTTP header name")),
 		validation.Field(&s.RedisURL, validation.Required, validation.By(redisURL)),
+		validation.Field(&s.RedisUsername, config.Credential()),
+		validation.Field(&s.RedisPassword, config.Credential()),
 		validation.Field(&s.RedisKeyPrefix, validation.Match(redisPrefix).Error("must be letters, digits and :._-")),
 		validation.Field(&s.RateRequests, config.NonZero(), validation.Min(1)),
 		validation.Field(&s.RateWindow, config.NonZero(), validation.Min(time.Second)),
@@ -179,7 +183,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		return deps.NC.Publish(cfg.Stream.RevokeSubject(), []byte(keyID))
 	}
 
-	rdb, err := ratelimit.Connect(cfg.RedisURL)
+	rdb, err := ratelimit.Connect(cfg.RedisURL, cfg.RedisUsername, cfg.RedisPassword)
 	if err != nil {
 		return err
 	}

@@ -37,9 +37,9 @@ type lagReport struct {
 }
 
 func (c *lagCmd) Run(e *env) error {
-	nc, err := nats.Connect(e.cfg.Stream.URL, nats.Name("healthctl lag"), nats.Timeout(5*time.Second))
+	nc, err := e.cfg.Stream.Dial(nats.Name("healthctl lag"), nats.Timeout(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("connect nats: %w", err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -66,9 +66,9 @@ func (c *replayCmd) Run(e *env) error {
 	if rebuild && opts.FromArchive {
 		return errors.New("--from-archive needs --since, --from-seq or --user: a rebuild reads the archive anyway")
 	}
-	nc, err := nats.Connect(e.cfg.Stream.URL, nats.Name("healthctl replay"))
+	nc, err := e.cfg.Stream.Dial(nats.Name("healthctl replay"))
 	if err != nil {
-		return fmt.Errorf("connect nats: %w", err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

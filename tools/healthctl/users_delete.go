@@ -119,7 +119,7 @@ func (e *env) announceRevocations(sc stream.Config, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	nc, err := nats.Connect(sc.URL, nats.Name("healthctl"), nats.Timeout(3*time.Second))
+	nc, err := sc.Dial(nats.Name("healthctl"), nats.Timeout(3*time.Second))
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (e *env) announceRevocations(sc stream.Config, ids []string) error {
 // acknowledged every message the stream holds now (or have nothing left to
 // do), so no message already published writes rows later.
 func waitForPipeline(ctx context.Context, sc stream.Config, timeout time.Duration, logf func(string, ...any)) error {
-	nc, err := nats.Connect(sc.URL, nats.Name("healthctl users delete"), nats.Timeout(3*time.Second))
+	nc, err := sc.Dial(nats.Name("healthctl users delete"), nats.Timeout(3*time.Second))
 	if err != nil {
 		return err
 	}
