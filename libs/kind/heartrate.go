@@ -14,6 +14,8 @@ func heartRate() *Kind {
 		Tables:  []*pgstore.Table{t},
 		Metrics: []string{"heart_rate"},
 		Tagged:  []string{"HeartRate"},
+		Summary: newSamples(Samples{Table: t, Metric: "heart_rate", Time: "recorded_at", Offset: "recorded_offset_min",
+			Value: "avg_bpm", Min: "min_bpm", Max: "max_bpm", FixedUnits: "count/min"}),
 		decode: func(env *Env, it *hae.Item, s Sink) {
 			o, err := decodeItem(env, it.Raw)
 			if err == nil {

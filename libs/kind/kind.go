@@ -110,6 +110,8 @@ type Kind struct {
 	// Split, when set, lets the edge publish an item too big for one part
 	// in pieces (a workout: its summary, route points and samples).
 	Split *Split
+	// Summary, when set, says how the kind's rows make daily summaries.
+	Summary *Summary
 
 	decode func(env *Env, it *hae.Item, s Sink)
 }

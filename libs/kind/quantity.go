@@ -19,6 +19,8 @@ func quantity(aliases map[string]string) *Kind {
 		Name:     "quantity",
 		Tables:   []*pgstore.Table{t},
 		CatchAll: true,
+		Summary: newSamples(Samples{Table: t, MetricColumn: "metric", Time: "recorded_at", Offset: "recorded_offset_min",
+			Value: "qty", Units: "units", Extra: "extra", EndKey: "endDate"}),
 		decode: func(env *Env, it *hae.Item, s Sink) {
 			if err := decodeQuantity(env, it, aliases, s, t); err != nil {
 				s.Reject(it.Pointer(), rejectReason(err), it.Raw)

@@ -24,6 +24,7 @@ func sleep() *Kind {
 		Name:    "sleep",
 		Tables:  []*pgstore.Table{segments, sessions},
 		Metrics: []string{"sleep_analysis"},
+		Summary: newNights(segments, sessions),
 		decode: func(env *Env, it *hae.Item, s Sink) {
 			o, err := decodeItem(env, it.Raw)
 			if err == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
 	"github.com/healthexport/libs/users"
+	"github.com/healthexport/libs/summary"
 )
 
 // Writer writes one kind's parts.
@@ -24,11 +25,19 @@ type Writer struct {
 	parts   *pgstore.Partitions
 	books   pgstore.Bookkeeping
 	renamed map[*pgstore.Table]*pgstore.Table
+	// sums refreshes the daily summaries of the days a batch touched, in
+	// its transaction (nil: the kind has none, or the writer fills a
+	// rebuild's fresh tables, summarised once they are swapped in).
+	sums *summary.Maintainer
 }
 
 // New returns a writer for kind k into its live tables.
 func New(log *slog.Logger, k *kind.Kind, pool *pgxpool.Pool, parts *pgstore.Partitions) *Writer {
-	return &Writer{log: log.With("kind", k.Name), kind: k, pool: pool, parts: parts, books: pgstore.NewBookkeeping()}
+	w := &Writer{log: log.With("kind", k.Name), kind: k, pool: pool, parts: parts, books: pgstore.NewBookkeeping()}
+	if k.Summary != nil {
+		w.sums = summary.New(kind.New())
+	}
+	return w
 }
 
 // Into returns a writer that puts the kind's rows into tables named with
@@ -36,6 +45,7 @@ func New(log *slog.Logger, k *kind.Kind, pool *pgxpool.Pool, parts *pgstore.Part
 // is idempotent.
 func (w *Writer) Into(suffix string) *Writer {
 	c := *w
+	c.sums = nil
 	c.renamed = map[*pgstore.Table]*pgstore.Table{}
 	for _, t := range w.kind.Tables {
 		c.renamed[t] = t.Renamed(t.Name + suffix)
@@ -66,6 +76,8 @@ type Result struct {
 	// Skipped counts parts of users deleted meanwhile: nothing of theirs is
 	// written, and the parts are settled like the others.
 	Skipped int64
+	// Summaries is how many daily summaries the batch touched.
+	Summaries int
 }
 
 // Write stores a batch in one transaction: the rows (a data error is
@@ -108,12 +120,7 @@ func (w *Writer) write(ctx context.Context, batch []*Decoded) (*Result, error) {
 				res.UnknownTerms[field] += n
 			}
 		}
-		refused, err := bisect(ctx, tx, items, res)
-		if err != nil {
-			return err
-		}
-		_, err = w.bookkeeping(live, refused, res).Write(ctx, tx)
-		return err
+		return w.writeIn(ctx, tx, live, items, res)
 	})
 	if err != nil {
 		return nil, err
@@ -153,6 +160,41 @@ func itemsOf(batch []*Decoded) []*itemResult {
 		items = append(items, d.items...)
 	}
 	return items
+}
+
+// WriteIn writes a batch within the caller's transaction (whose
+// partitions exist), without retries.
+func (w *Writer) WriteIn(ctx context.Context, tx pgx.Tx, batch []*Decoded) error {
+	return w.writeIn(ctx, tx, batch, itemsOf(batch), &Result{Reasons: map[string]int64{}})
+}
+
+func (w *Writer) writeIn(ctx context.Context, tx pgx.Tx, batch []*Decoded, items []*itemResult, res *Result) error {
+	refused, err := bisect(ctx, tx, items, res)
+	if err != nil {
+		return err
+	}
+	if _, err = w.bookkeeping(batch, refused, res).Write(ctx, tx); err != nil {
+		return err
+	}
+	// Last, so the summary rows are locked only for the end of the
+	// transaction.
+	return w.summarise(ctx, tx, items, res)
+}
+
+// summarise refreshes the summaries of the days the batch's rows fall on
+// (refused rows included: recomputing a day is harmless).
+func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result) error {
+	if w.sums == nil {
+		return nil
+	}
+	keys := summary.Keys{}
+	for _, it := range items {
+		for _, r := range it.rows {
+			summary.Collect(w.kind, r.table, r.row, keys)
+		}
+	}
+	res.Summaries = len(keys)
+	return w.sums.Refresh(ctx, tx, keys, true)
 }
 
 func dataBatch(items []*itemResult) *pgstore.Batch {
