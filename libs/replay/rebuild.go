@@ -7,12 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/partwrite"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/summary"
 )
 
 // Suffixes of a rebuild's tables: the fresh ones, and the ones they replace
@@ -85,7 +88,10 @@ func (r *Replayer) Rebuild(ctx context.Context, k *kind.Kind, o Options) (Stats,
 			}
 			st.add(f.st)
 			o.progress(st.Parts, st.Parts)
-			return st, r.dropReplaced(ctx, k)
+			if err := r.dropReplaced(ctx, k); err != nil {
+				return st, err
+			}
+			return st, r.summarise(ctx, k)
 		}
 		if err := f.step(ctx, time.Second); err != nil {
 			return st, err
@@ -153,6 +159,9 @@ func (r *Replayer) prepare(ctx context.Context, k *kind.Kind) error {
 			if _, err := r.pool.Exec(ctx, s); err != nil {
 				return fmt.Errorf("prepare %s: %w", t.Name, err)
 			}
+		}
+		if err := copyGrants(ctx, r.pool, t.Name, t.Name+rebuildSuffix); err != nil {
+			return err
 		}
 		if t.PartitionBy == "" {
 			continue
@@ -270,3 +279,48 @@ func (r *Replayer) dropReplaced(ctx context.Context, k *kind.Kind) error {
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// copyGrants gives the fresh table the privileges other roles hold on the
+// live one (Grafana's read-only role), which CREATE TABLE ... LIKE does
+// not copy.
+func copyGrants(ctx context.Context, pool *pgxpool.Pool, from, to string) error {
+	rows, err := pool.Query(ctx, `SELECT grantee, privilege_type FROM information_schema.role_table_grants
+		WHERE table_schema = current_schema() AND table_name = $1 AND grantee <> current_user`, from)
+	if err != nil {
+		return fmt.Errorf("grants of %s: %w", from, err)
+	}
+	grants, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Grantee, Privilege string }])
+	if err != nil {
+		return fmt.Errorf("grants of %s: %w", from, err)
+	}
+	for _, g := range grants {
+		if _, err := pool.Exec(ctx, fmt.Sprintf("GRANT %s ON %s TO %s", g.Privilege, ident(to), ident(g.Grantee))); err != nil {
+			return fmt.Errorf("grant %s on %s: %w", g.Privilege, to, err)
+		}
+	}
+	return nil
+}
+
+// summarise recomputes every user's summaries of the kind once its fresh
+// tables are in place (the writer that filled them kept none); writers
+// go on meanwhile, each day locked as they lock it.
+func (r *Replayer) summarise(ctx context.Context, k *kind.Kind) error {
+	if k.Summary == nil {
+		return nil
+	}
+	rows, err := r.pool.Query(ctx, `SELECT id FROM users ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("summaries after the rebuild: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("summaries after the rebuild: %w", err)
+	}
+	m := summary.New(kind.New())
+	for _, id := range ids {
+		if err := m.RefreshUser(ctx, r.pool, id, summary.Scope{Kinds: []*kind.Kind{k}}); err != nil {
+			return fmt.Errorf("summaries after the rebuild: %w", err)
+		}
+	}
+	return nil
+}

@@ -132,7 +132,8 @@ func Hold(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) (map[uuid.UUID]bool, 
 // bookkeeping are the tables besides the data tables that hold a user's
 // rows, in the order they are deleted (api_keys would go with the user by
 // ON DELETE CASCADE; deleting them explicitly counts them).
-var bookkeeping = []string{"rejected_points", "ingestion_parts", "failed_parts", "ingestions", "raw_ingestions", "api_keys"}
+var bookkeeping = []string{"daily_summaries", "source_priorities", "summary_refreshes",
+	"rejected_points", "ingestion_parts", "failed_parts", "ingestions", "raw_ingestions", "api_keys"}
 
 // rebuildSuffix names the tables a rebuild (healthctl replay --kind K) is
 // filling; they replace the live ones when it ends, so a user deleted

@@ -30,6 +30,7 @@ import (
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/service"
 	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/libs/summary"
 	"github.com/healthexport/schema"
 	"github.com/healthexport/services/edge/internal/server"
 )
@@ -235,7 +236,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		ImportMaxBytes:    cfg.Import.MaxBytes,
 		ImportBodyTimeout: cfg.Import.BodyTimeout,
 	}, server.Deps{Auth: verifier, Limiter: limiter, Quota: quota, Keys: keys, Ingest: pipeline, Revoked: revoked,
-		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader),
+		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader), Priorities: summary.NewPriorities(deps.Pool),
 		Imports: importer.NewIntake(imports, im, importer.NewStatusStore(deps.Pool, imports.Queued))},
 		deps.Ready, deps.Metrics, reg, schema.OpenAPI())
 

@@ -13,6 +13,7 @@ import (
 	"github.com/healthexport/libs/service"
 	"github.com/healthexport/libs/settle"
 	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/libs/summary"
 	"github.com/healthexport/services/metric-writer/internal/writer"
 )
 
@@ -55,10 +56,14 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 
 	// Partitions are made on demand too; ahead of time the common case never
 	// waits on DDL.
+	// Summaries of whole users (after a source-priority change, and of the
+	// data stored before summaries existed) are recomputed in the
+	// background; the days a batch touches are refreshed with the batch.
+	refresher := summary.NewRefresher(log, deps.Pool, registry)
 	work := []service.Task{func(stop, _ context.Context) error {
 		parts.Maintain(stop, log, cfg.Maintenance.Every, 0, registry.Tables())
 		return nil
-	}}
+	}, func(stop, _ context.Context) error { return refresher.Run(stop) }}
 	var durables []string
 	for _, k := range registry.Kinds() {
 		if !k.HasWriter() {

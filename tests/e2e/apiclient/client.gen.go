@@ -431,6 +431,35 @@ type BloodPressurePoint struct {
 	Systolic   float32   `json:"systolic"`
 }
 
+// DailySummary One metric on one local day (for sleep, one night). Cumulative metrics carry total; discrete ones min, avg, max and count; sleep the *_hours.
+type DailySummary struct {
+	AsleepHours *float32 `json:"asleep_hours,omitempty"`
+	Avg         *float32 `json:"avg,omitempty"`
+	AwakeHours  *float32 `json:"awake_hours,omitempty"`
+	CoreHours   *float32 `json:"core_hours,omitempty"`
+
+	// Count Discrete metrics: the samples counted.
+	Count      *int               `json:"count,omitempty"`
+	Date       openapi_types.Date `json:"date"`
+	DeepHours  *float32           `json:"deep_hours,omitempty"`
+	InBedHours *float32           `json:"in_bed_hours,omitempty"`
+	Max        *float32           `json:"max,omitempty"`
+
+	// Metric Example: step_count
+	Metric   string   `json:"metric"`
+	Min      *float32 `json:"min,omitempty"`
+	RemHours *float32 `json:"rem_hours,omitempty"`
+
+	// Sources The sources counted, best first.
+	Sources []string `json:"sources"`
+
+	// Total Cumulative metrics: each moment counted once.
+	Total *float32 `json:"total,omitempty"`
+
+	// Units Example: count
+	Units *string `json:"units"`
+}
+
 // ECGRecording defines model for ECGRecording.
 type ECGRecording struct {
 	AverageHeartRate *float32 `json:"average_heart_rate,omitempty"`
@@ -794,6 +823,18 @@ type SleepSession struct {
 	TotalSleepHours *float32  `json:"total_sleep_hours,omitempty"`
 }
 
+// SourcePriority defines model for SourcePriority.
+type SourcePriority struct {
+	// Default The user has not set one.
+	Default bool `json:"default"`
+
+	// Priority Example: ["watch","iphone"]
+	Priority []string `json:"priority"`
+
+	// Refreshing Summaries are being recomputed after a change.
+	Refreshing bool `json:"refreshing"`
+}
+
 // Workout defines model for Workout.
 type Workout struct {
 	ActiveEnergyKcal *float32 `json:"active_energy_kcal,omitempty"`
@@ -1053,6 +1094,12 @@ type ReadMetricParams struct {
 // ReadMetricParamsOrigin defines parameters for ReadMetric.
 type ReadMetricParamsOrigin string
 
+// SetSourcePriorityJSONBody defines parameters for SetSourcePriority.
+type SetSourcePriorityJSONBody struct {
+	// Priority Example: ["Apple Watch","iPhone","Oura"]
+	Priority []string `json:"priority"`
+}
+
 // ReadSleepParams defines parameters for ReadSleep.
 type ReadSleepParams struct {
 	Type *ReadSleepParamsType `form:"type,omitempty" json:"type,omitempty"`
@@ -1078,6 +1125,24 @@ type ReadSleepParamsType string
 
 // ReadSleepParamsOrigin defines parameters for ReadSleep.
 type ReadSleepParamsOrigin string
+
+// ReadDailySummariesParams defines parameters for ReadDailySummaries.
+type ReadDailySummariesParams struct {
+	// Metric A metric by canonical name or alias (`step_count`, `heart_rate`, `vo2max`, `sleep`); repeat it for several (at most 50).
+	Metric []string `form:"metric" json:"metric"`
+
+	// From First local date (inclusive).
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Last local date (exclusive).
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+
+	// Limit rows per page (per list); a page ends early, after the row that brings it to 8 MiB
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the `next` of the previous page; send the same other parameters with it
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListWorkoutsParams defines parameters for ListWorkouts.
 type ListWorkoutsParams struct {
@@ -1114,6 +1179,9 @@ type IngestJSONRequestBody IngestJSONBody
 
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody CreateKeyJSONBody
+
+// SetSourcePriorityJSONRequestBody defines body for SetSourcePriority for application/json ContentType.
+type SetSourcePriorityJSONRequestBody SetSourcePriorityJSONBody
 
 // AsHeartRatePoint returns the union data inside the MetricPage_Points_Item as a HeartRatePoint
 func (t MetricPage_Points_Item) AsHeartRatePoint() (HeartRatePoint, error) {
@@ -1511,6 +1579,39 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/metrics/{name} (the `ReadMetric` operationId).
 	ReadMetric(ctx context.Context, name string, params *ReadMetricParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetSourcePriority The source priority that decides whose samples count where sources overlap (needs the read scope)
+	//
+	// Corresponds with GET /v1/settings/source-priority (the `GetSourcePriority` operationId).
+	GetSourcePriority(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetSourcePriorityWithBody Change the source priority (needs the read scope)
+	//
+	// Each entry is a fragment of source names, matched without regard to
+	// case against each source an app joined with `|`; the first entry a
+	// source matches is its rank, sources matching none come last. An
+	// empty list restores the default (`["watch", "iphone"]`). The summaries
+	// the priority decides (cumulative metrics and sleep) are recomputed in
+	// the background: `refreshing` is true until that is done.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+	SetSourcePriorityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetSourcePriority Change the source priority (needs the read scope)
+	//
+	// Each entry is a fragment of source names, matched without regard to
+	// case against each source an app joined with `|`; the first entry a
+	// source matches is its rank, sources matching none come last. An
+	// empty list restores the default (`["watch", "iphone"]`). The summaries
+	// the priority decides (cumulative metrics and sleep) are recomputed in
+	// the background: `refreshing` is true until that is done.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+	SetSourcePriority(ctx context.Context, body SetSourcePriorityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ReadSleep Read sleep sessions and segments (needs the read scope)
 	//
 	// Aggregated sessions (one per night or nap) and unaggregated stage
@@ -1520,6 +1621,22 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/sleep (the `ReadSleep` operationId).
 	ReadSleep(ctx context.Context, params *ReadSleepParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReadDailySummaries Daily summaries of one or more metrics (needs the read scope)
+	//
+	// One row per metric and local day (the day in the offset each point was
+	// recorded in), in order of metric then date. Cumulative metrics (steps,
+	// energy, distances, exercise and stand minutes, ...) have `total`: each
+	// moment counted once across sources, by the user's source priority.
+	// Discrete metrics (heart rate, resting heart rate, HRV, SpO2, weight,
+	// ...) have `min`, `avg`, `max` and `count` over every source. Sleep
+	// (`metric=sleep` or `sleep_analysis`) has one row per night (sleep
+	// ending before 18:00 local time belongs to that day's night, naps
+	// included) from one source. `sources` are the sources counted, best
+	// first. Days without data are left out.
+	//
+	// Corresponds with GET /v1/summaries/daily (the `ReadDailySummaries` operationId).
+	ReadDailySummaries(ctx context.Context, params *ReadDailySummariesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWorkouts List workouts (needs the read scope)
 	//
@@ -1988,6 +2105,69 @@ func (c *Client) ReadMetric(ctx context.Context, name string, params *ReadMetric
 	return c.Client.Do(req)
 }
 
+// GetSourcePriority The source priority that decides whose samples count where sources overlap (needs the read scope)
+//
+// Corresponds with GET /v1/settings/source-priority (the `GetSourcePriority` operationId).
+func (c *Client) GetSourcePriority(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSourcePriorityRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetSourcePriorityWithBody Change the source priority (needs the read scope)
+//
+// Each entry is a fragment of source names, matched without regard to
+// case against each source an app joined with `|`; the first entry a
+// source matches is its rank, sources matching none come last. An
+// empty list restores the default (`["watch", "iphone"]`). The summaries
+// the priority decides (cumulative metrics and sleep) are recomputed in
+// the background: `refreshing` is true until that is done.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+func (c *Client) SetSourcePriorityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetSourcePriorityRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetSourcePriority Change the source priority (needs the read scope)
+//
+// Each entry is a fragment of source names, matched without regard to
+// case against each source an app joined with `|`; the first entry a
+// source matches is its rank, sources matching none come last. An
+// empty list restores the default (`["watch", "iphone"]`). The summaries
+// the priority decides (cumulative metrics and sleep) are recomputed in
+// the background: `refreshing` is true until that is done.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+func (c *Client) SetSourcePriority(ctx context.Context, body SetSourcePriorityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetSourcePriorityRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ReadSleep Read sleep sessions and segments (needs the read scope)
 //
 // Aggregated sessions (one per night or nap) and unaggregated stage
@@ -1998,6 +2178,32 @@ func (c *Client) ReadMetric(ctx context.Context, name string, params *ReadMetric
 // Corresponds with GET /v1/sleep (the `ReadSleep` operationId).
 func (c *Client) ReadSleep(ctx context.Context, params *ReadSleepParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadSleepRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReadDailySummaries Daily summaries of one or more metrics (needs the read scope)
+//
+// One row per metric and local day (the day in the offset each point was
+// recorded in), in order of metric then date. Cumulative metrics (steps,
+// energy, distances, exercise and stand minutes, ...) have `total`: each
+// moment counted once across sources, by the user's source priority.
+// Discrete metrics (heart rate, resting heart rate, HRV, SpO2, weight,
+// ...) have `min`, `avg`, `max` and `count` over every source. Sleep
+// (`metric=sleep` or `sleep_analysis`) has one row per night (sleep
+// ending before 18:00 local time belongs to that day's night, naps
+// included) from one source. `sources` are the sources counted, best
+// first. Days without data are left out.
+//
+// Corresponds with GET /v1/summaries/daily (the `ReadDailySummaries` operationId).
+func (c *Client) ReadDailySummaries(ctx context.Context, params *ReadDailySummariesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReadDailySummariesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3126,6 +3332,73 @@ func NewReadMetricRequest(server string, name string, params *ReadMetricParams) 
 	return req, nil
 }
 
+// NewGetSourcePriorityRequest constructs an http.Request for the GetSourcePriority method
+func NewGetSourcePriorityRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/settings/source-priority")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSetSourcePriorityRequest calls the generic SetSourcePriority builder with application/json body
+func NewSetSourcePriorityRequest(server string, body SetSourcePriorityJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetSourcePriorityRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSetSourcePriorityRequestWithBody constructs an http.Request for the SetSourcePriority method, with any body, and a specified content type
+func NewSetSourcePriorityRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/settings/source-priority")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewReadSleepRequest constructs an http.Request for the ReadSleep method
 func NewReadSleepRequest(server string, params *ReadSleepParams) (*http.Request, error) {
 	var err error
@@ -3193,6 +3466,108 @@ func NewReadSleepRequest(server string, params *ReadSleepParams) (*http.Request,
 		if params.Origin != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", *params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReadDailySummariesRequest constructs an http.Request for the ReadDailySummaries method
+func NewReadDailySummariesRequest(server string, params *ReadDailySummariesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/summaries/daily")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Metric != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metric", params.Metric, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -3757,6 +4132,41 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/metrics/{name} (the `ReadMetric` operationId).
 	ReadMetricWithResponse(ctx context.Context, name string, params *ReadMetricParams, reqEditors ...RequestEditorFn) (*ReadMetricResponse, error)
 
+	// GetSourcePriorityWithResponse The source priority that decides whose samples count where sources overlap (needs the read scope)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/settings/source-priority (the `GetSourcePriority` operationId).
+	GetSourcePriorityWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSourcePriorityResponse, error)
+
+	// SetSourcePriorityWithBodyWithResponse Change the source priority (needs the read scope)
+	//
+	// Each entry is a fragment of source names, matched without regard to
+	// case against each source an app joined with `|`; the first entry a
+	// source matches is its rank, sources matching none come last. An
+	// empty list restores the default (`["watch", "iphone"]`). The summaries
+	// the priority decides (cumulative metrics and sleep) are recomputed in
+	// the background: `refreshing` is true until that is done.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+	SetSourcePriorityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSourcePriorityResponse, error)
+
+	// SetSourcePriorityWithResponse Change the source priority (needs the read scope)
+	//
+	// Each entry is a fragment of source names, matched without regard to
+	// case against each source an app joined with `|`; the first entry a
+	// source matches is its rank, sources matching none come last. An
+	// empty list restores the default (`["watch", "iphone"]`). The summaries
+	// the priority decides (cumulative metrics and sleep) are recomputed in
+	// the background: `refreshing` is true until that is done.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+	SetSourcePriorityWithResponse(ctx context.Context, body SetSourcePriorityJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSourcePriorityResponse, error)
+
 	// ReadSleepWithResponse Read sleep sessions and segments (needs the read scope)
 	//
 	// Aggregated sessions (one per night or nap) and unaggregated stage
@@ -3768,6 +4178,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/sleep (the `ReadSleep` operationId).
 	ReadSleepWithResponse(ctx context.Context, params *ReadSleepParams, reqEditors ...RequestEditorFn) (*ReadSleepResponse, error)
+
+	// ReadDailySummariesWithResponse Daily summaries of one or more metrics (needs the read scope)
+	//
+	// One row per metric and local day (the day in the offset each point was
+	// recorded in), in order of metric then date. Cumulative metrics (steps,
+	// energy, distances, exercise and stand minutes, ...) have `total`: each
+	// moment counted once across sources, by the user's source priority.
+	// Discrete metrics (heart rate, resting heart rate, HRV, SpO2, weight,
+	// ...) have `min`, `avg`, `max` and `count` over every source. Sleep
+	// (`metric=sleep` or `sleep_analysis`) has one row per night (sleep
+	// ending before 18:00 local time belongs to that day's night, naps
+	// included) from one source. `sources` are the sources counted, best
+	// first. Days without data are left out.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/summaries/daily (the `ReadDailySummaries` operationId).
+	ReadDailySummariesWithResponse(ctx context.Context, params *ReadDailySummariesParams, reqEditors ...RequestEditorFn) (*ReadDailySummariesResponse, error)
 
 	// ListWorkoutsWithResponse List workouts (needs the read scope)
 	//
@@ -5341,6 +5769,206 @@ func (r ReadMetricResponse) ContentType() string {
 	return ""
 }
 
+// GetSourcePriorityResponse401Headers the declared response headers of an HTTP 401 response for GetSourcePriority
+type GetSourcePriorityResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetSourcePriorityResponse429Headers the declared response headers of an HTTP 429 response for GetSourcePriority
+type GetSourcePriorityResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// GetSourcePriorityResponse503Headers the declared response headers of an HTTP 503 response for GetSourcePriority
+type GetSourcePriorityResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetSourcePriorityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SourcePriority
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooMany
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetSourcePriorityResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetSourcePriorityResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetSourcePriorityResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSourcePriorityResponse) GetJSON200() *SourcePriority {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetSourcePriorityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetSourcePriorityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetSourcePriorityResponse) GetJSON429() *TooMany {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetSourcePriorityResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSourcePriorityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSourcePriorityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSourcePriorityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSourcePriorityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetSourcePriorityResponse401Headers the declared response headers of an HTTP 401 response for SetSourcePriority
+type SetSourcePriorityResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SetSourcePriorityResponse429Headers the declared response headers of an HTTP 429 response for SetSourcePriority
+type SetSourcePriorityResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// SetSourcePriorityResponse503Headers the declared response headers of an HTTP 503 response for SetSourcePriority
+type SetSourcePriorityResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SetSourcePriorityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SourcePriority
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooMany
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetSourcePriorityResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SetSourcePriorityResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SetSourcePriorityResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetSourcePriorityResponse) GetJSON200() *SourcePriority {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SetSourcePriorityResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SetSourcePriorityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SetSourcePriorityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SetSourcePriorityResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SetSourcePriorityResponse) GetJSON429() *TooMany {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SetSourcePriorityResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SetSourcePriorityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetSourcePriorityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetSourcePriorityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetSourcePriorityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ReadSleepResponse401Headers the declared response headers of an HTTP 401 response for ReadSleep
 type ReadSleepResponse401Headers struct {
 	WWWAuthenticate *string
@@ -5435,6 +6063,116 @@ func (r ReadSleepResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadSleepResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReadDailySummariesResponse401Headers the declared response headers of an HTTP 401 response for ReadDailySummaries
+type ReadDailySummariesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReadDailySummariesResponse429Headers the declared response headers of an HTTP 429 response for ReadDailySummaries
+type ReadDailySummariesResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// ReadDailySummariesResponse503Headers the declared response headers of an HTTP 503 response for ReadDailySummaries
+type ReadDailySummariesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ReadDailySummariesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Days []DailySummary `json:"days"`
+
+		// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
+		Next *Next `json:"next"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooMany
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReadDailySummariesResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReadDailySummariesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadDailySummariesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReadDailySummariesResponse) GetJSON200() *struct {
+	Days []DailySummary `json:"days"`
+
+	// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
+	Next *Next `json:"next"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReadDailySummariesResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReadDailySummariesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ReadDailySummariesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ReadDailySummariesResponse) GetJSON429() *TooMany {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadDailySummariesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReadDailySummariesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReadDailySummariesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReadDailySummariesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReadDailySummariesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6147,6 +6885,59 @@ func (c *ClientWithResponses) ReadMetricWithResponse(ctx context.Context, name s
 	return ParseReadMetricResponse(rsp)
 }
 
+// GetSourcePriorityWithResponse The source priority that decides whose samples count where sources overlap (needs the read scope)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/settings/source-priority (the `GetSourcePriority` operationId).
+func (c *ClientWithResponses) GetSourcePriorityWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSourcePriorityResponse, error) {
+	rsp, err := c.GetSourcePriority(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSourcePriorityResponse(rsp)
+}
+
+// SetSourcePriorityWithBodyWithResponse Change the source priority (needs the read scope)
+//
+// Each entry is a fragment of source names, matched without regard to
+// case against each source an app joined with `|`; the first entry a
+// source matches is its rank, sources matching none come last. An
+// empty list restores the default (`["watch", "iphone"]`). The summaries
+// the priority decides (cumulative metrics and sleep) are recomputed in
+// the background: `refreshing` is true until that is done.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+func (c *ClientWithResponses) SetSourcePriorityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetSourcePriorityResponse, error) {
+	rsp, err := c.SetSourcePriorityWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetSourcePriorityResponse(rsp)
+}
+
+// SetSourcePriorityWithResponse Change the source priority (needs the read scope)
+//
+// Each entry is a fragment of source names, matched without regard to
+// case against each source an app joined with `|`; the first entry a
+// source matches is its rank, sources matching none come last. An
+// empty list restores the default (`["watch", "iphone"]`). The summaries
+// the priority decides (cumulative metrics and sleep) are recomputed in
+// the background: `refreshing` is true until that is done.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/settings/source-priority (the `SetSourcePriority` operationId).
+func (c *ClientWithResponses) SetSourcePriorityWithResponse(ctx context.Context, body SetSourcePriorityJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSourcePriorityResponse, error) {
+	rsp, err := c.SetSourcePriority(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetSourcePriorityResponse(rsp)
+}
+
 // ReadSleepWithResponse Read sleep sessions and segments (needs the read scope)
 //
 // Aggregated sessions (one per night or nap) and unaggregated stage
@@ -6163,6 +6954,30 @@ func (c *ClientWithResponses) ReadSleepWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseReadSleepResponse(rsp)
+}
+
+// ReadDailySummariesWithResponse Daily summaries of one or more metrics (needs the read scope)
+//
+// One row per metric and local day (the day in the offset each point was
+// recorded in), in order of metric then date. Cumulative metrics (steps,
+// energy, distances, exercise and stand minutes, ...) have `total`: each
+// moment counted once across sources, by the user's source priority.
+// Discrete metrics (heart rate, resting heart rate, HRV, SpO2, weight,
+// ...) have `min`, `avg`, `max` and `count` over every source. Sleep
+// (`metric=sleep` or `sleep_analysis`) has one row per night (sleep
+// ending before 18:00 local time belongs to that day's night, naps
+// included) from one source. `sources` are the sources counted, best
+// first. Days without data are left out.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/summaries/daily (the `ReadDailySummaries` operationId).
+func (c *ClientWithResponses) ReadDailySummariesWithResponse(ctx context.Context, params *ReadDailySummariesParams, reqEditors ...RequestEditorFn) (*ReadDailySummariesResponse, error) {
+	rsp, err := c.ReadDailySummaries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReadDailySummariesResponse(rsp)
 }
 
 // ListWorkoutsWithResponse List workouts (needs the read scope)
@@ -7848,6 +8663,236 @@ func ParseReadMetricResponse(rsp *http.Response) (*ReadMetricResponse, error) {
 	return response, nil
 }
 
+// ParseGetSourcePriorityResponse parses an HTTP response from a GetSourcePriorityWithResponse call
+func ParseGetSourcePriorityResponse(rsp *http.Response) (*GetSourcePriorityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSourcePriorityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SourcePriority
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetSourcePriorityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetSourcePriorityResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetSourcePriorityResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetSourcePriorityResponse parses an HTTP response from a SetSourcePriorityWithResponse call
+func ParseSetSourcePriorityResponse(rsp *http.Response) (*SetSourcePriorityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetSourcePriorityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SourcePriority
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetSourcePriorityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SetSourcePriorityResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SetSourcePriorityResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseReadSleepResponse parses an HTTP response from a ReadSleepWithResponse call
 func ParseReadSleepResponse(rsp *http.Response) (*ReadSleepResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7950,6 +8995,126 @@ func ParseReadSleepResponse(rsp *http.Response) (*ReadSleepResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReadSleepResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReadDailySummariesResponse parses an HTTP response from a ReadDailySummariesWithResponse call
+func ParseReadDailySummariesResponse(rsp *http.Response) (*ReadDailySummariesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReadDailySummariesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Days []DailySummary `json:"days"`
+
+			// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
+			Next *Next `json:"next"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReadDailySummariesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReadDailySummariesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadDailySummariesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

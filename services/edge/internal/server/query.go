@@ -97,6 +97,8 @@ func (s *Server) queryError(err error) error {
 		return fail(fiber.StatusBadRequest, "invalid_origin", "origin must be one of "+strings.Join(kind.Origins(), ", "))
 	case errors.Is(err, query.ErrSleepType):
 		return fail(fiber.StatusBadRequest, "invalid_type", "type must be one of "+strings.Join(query.SleepTypes, ", "))
+	case errors.Is(err, query.ErrNoMetric):
+		return fail(fiber.StatusBadRequest, "missing_metric", err.Error())
 	case errors.Is(err, query.ErrNotFound):
 		return fail(fiber.StatusNotFound, "not_found", "no such workout for this user")
 	case errors.Is(err, query.ErrNoRoute):

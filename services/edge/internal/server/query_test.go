@@ -38,7 +38,7 @@ func (e *edge) get(t testing.TB, path, token string) (int, http.Header, []byte) 
 
 // readRoutes are every route the read scope gates.
 var readRoutes = []string{"/v1/metrics/heart_rate", "/v1/sleep", "/v1/workouts", "/v1/workouts/W1", "/v1/workouts/W1/route.gpx",
-	"/v1/events", "/v1/ecg", "/v1/export"}
+	"/v1/events", "/v1/ecg", "/v1/export", "/v1/summaries/daily?metric=step_count", "/v1/settings/source-priority"}
 
 // TestScopes: an ingest key (the default) uploads and reads upload
 // statuses but reads no data and manages no keys; a read key reads but
@@ -108,6 +108,10 @@ func TestReadParameters(t *testing.T) {
 		{"/v1/metrics/heart_rate?limit=10001", 400, "invalid_limit"},
 		{"/v1/metrics/heart_rate?limit=ten", 400, "invalid_limit"},
 		{"/v1/ecg?limit=101", 400, "invalid_limit"},
+		{"/v1/summaries/daily", 400, "missing_metric"},
+		{"/v1/summaries/daily?metric=step_count&from=2025-03-01T00:00:00Z", 400, "invalid_date"},
+		{"/v1/summaries/daily?metric=step_count&from=2025-03-02&to=2025-03-01", 400, "invalid_range"},
+		{"/v1/summaries/daily?metric=step_count&cursor=abc", 400, "invalid_cursor"},
 		{"/v1/metrics/heart_rate?from=yesterday", 400, "invalid_time"},
 		{"/v1/metrics/heart_rate?to=2025-03-01", 400, "invalid_time"},
 		{"/v1/metrics/heart_rate?from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z", 400, "invalid_range"},

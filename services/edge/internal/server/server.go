@@ -69,6 +69,7 @@ type Reader interface {
 	RouteGPX(ctx context.Context, uid uuid.UUID, key string) ([]byte, error)
 	Events(ctx context.Context, uid uuid.UUID, kind, value string, r query.Range, p query.Page) (*query.Result, error)
 	ECG(ctx context.Context, uid uuid.UUID, classification string, r query.Range, p query.Page) (*query.Result, error)
+	DailySummaries(ctx context.Context, uid uuid.UUID, metrics []string, from, to time.Time, p query.Page) (*query.Result, error)
 	OpenExport(ctx context.Context, uid uuid.UUID, format query.Format) (*query.Export, error)
 }
 
@@ -88,6 +89,7 @@ type Deps struct {
 	Query      Reader
 	// Imports receives the Health app's exports (nil: this edge answers 503).
 	Imports Imports
+	Priorities Priorities
 	// Revoked tells every edge a key was revoked (over NATS).
 	Revoked func(keyID string) error
 }
@@ -204,6 +206,9 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 	v1.Get("/ecg", read, s.readECG)
 	v1.Get("/activity", read, s.readActivity)
 	v1.Get("/export", read, s.export)
+	v1.Get("/summaries/daily", read, s.readDailySummaries)
+	v1.Get("/settings/source-priority", read, s.getSourcePriority)
+	v1.Put("/settings/source-priority", read, s.putSourcePriority)
 
 	s.app.Use(s.noBody)
 	if cfg.Pprof && !cfg.Admin {

@@ -27,6 +27,7 @@ import (
 	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/libs/stream"
+	"github.com/healthexport/libs/summary"
 	"github.com/healthexport/libs/testenv"
 	"github.com/healthexport/libs/users"
 	"github.com/healthexport/services/edge/internal/server"
@@ -98,7 +99,7 @@ func newEdgeQuota(t testing.TB, partMax int, maxBody int64, rateLimit int, quota
 	}
 	e.srv = server.New(log, cfg,
 		server.Deps{Auth: e.verifier, Limiter: limiter, Quota: quota, Keys: e.keys, Ingest: pipe, Revoked: revoked,
-			Ingestions: ingestions.NewStore(e.db.Pool), Query: query.NewStore(e.db.Pool)},
+			Ingestions: ingestions.NewStore(e.db.Pool), Query: query.NewStore(e.db.Pool), Priorities: summary.NewPriorities(e.db.Pool)},
 		e.ready, reg, reg, []byte("openapi: 3.0.3\n"))
 	return e
 }
