@@ -158,6 +158,7 @@ ensure_postgres() {
 		return 0
 	fi
 	if pg_url_ok "$DATABASE_URL" && pg_url_ok "$TEST_DATABASE_URL"; then
+		pg_ensure_grafana_reader "$host" "$port"
 		log "postgres: $status"
 		return 0
 	fi
@@ -180,7 +181,27 @@ ensure_postgres() {
 			die "postgres: role and databases exist but logging in with $url still fails (pg_hba.conf?)"
 		fi
 	done
+	pg_ensure_grafana_reader "$host" "$port"
 	log "postgres: $status; role $(url_user "$DATABASE_URL"), databases $(url_path "$DATABASE_URL") and $(url_path "$TEST_DATABASE_URL") ready"
+}
+
+# pg_ensure_grafana_reader HOST PORT: Grafana's read-only roles
+# (deploy/postgres/grafana-reader.sql; the Grafana test logs in as one),
+# made when missing and this is a local server we are root on.
+pg_ensure_grafana_reader() {
+	local host="$1" port="$2" url
+	if [[ "$(PGCONNECT_TIMEOUT=5 psql "$DATABASE_URL" -X -A -t -q -c "SELECT count(*) FROM pg_roles WHERE rolname IN ('healthexport_read', 'healthexport_grafana')" 2>/dev/null)" == 2 ]]; then
+		return 0
+	fi
+	if ! is_local_host "$host" || ! is_root || ! command -v runuser >/dev/null 2>&1; then
+		log "postgres: Grafana's read-only roles are missing: run deploy/postgres/grafana-reader.sql as a superuser (docs/grafana.md)"
+		return 0
+	fi
+	for url in "$DATABASE_URL" "$TEST_DATABASE_URL"; do
+		pg_as_postgres "$port" -d "$(url_path "$url")" -f - <"$HX_ROOT/deploy/postgres/grafana-reader.sql" ||
+			die "postgres: deploy/postgres/grafana-reader.sql failed"
+	done
+	log "postgres: Grafana's read-only roles healthexport_read and healthexport_grafana made"
 }
 
 # ---- Redis ------------------------------------------------------------------
