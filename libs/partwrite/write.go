@@ -53,6 +53,14 @@ func (w *Writer) Into(suffix string) *Writer {
 	return &c
 }
 
+// WithoutSummaries returns a writer that keeps no summaries: what the
+// writer costs without them (BenchmarkWriterSummaries in libs/summary).
+func (w *Writer) WithoutSummaries() *Writer {
+	c := *w
+	c.sums = nil
+	return &c
+}
+
 func (w *Writer) target(t *pgstore.Table) *pgstore.Table {
 	if r, ok := w.renamed[t]; ok {
 		return r

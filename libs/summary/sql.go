@@ -21,29 +21,30 @@ import (
 // nothing.
 
 // keysCTE are the keys, and per user and metric the first and last day.
-const keysCTE = `keys AS (
+const keysCTE = `keys AS MATERIALIZED (
   SELECT DISTINCT k.user_id, k.metric, k.day FROM unnest($1::uuid[], $2::text[], $3::date[]) AS k(user_id, metric, day)
 ), bounds AS (
-  SELECT user_id, metric, min(day) AS lo, max(day) AS hi FROM keys GROUP BY user_id, metric
-), params AS (
-  SELECT $4::text[] AS cumulative -- typed even where a statement does not use it
+  SELECT user_id, metric, min(day) AS lo, max(day) AS hi, metric = ANY($4) AS cum FROM keys GROUP BY user_id, metric
 )`
 
-// rankCTE ranks every source of the rows in "cand": its class is the
+// rankCTE ranks every source in "src": its class is the
 // position of the first priority fragment found (case-insensitively) in
 // any of its members ("a|b" is a source the app joined), 1000000 when none
 // matches (the other apps); a source of more members is HealthKit's own
 // merged statistic over them, so it goes first within its class; then by
 // name, so the choice is always the same.
-const rankCTE = `srcs AS (
-  SELECT DISTINCT user_id, source FROM cand
-), ranked_src AS (
+const rankCTE = `srcs AS MATERIALIZED (
+  SELECT DISTINCT user_id, source FROM src
+), ranked_src AS MATERIALIZED (
   SELECT s.user_id, s.source,
          coalesce((SELECT min(pp.i) FROM unnest(string_to_array(lower(s.source), '|')) AS m(name)
                    CROSS JOIN unnest(coalesce(sp.priority, $5::text[])) WITH ORDINALITY AS pp(pat, i)
                    WHERE pp.pat <> '' AND strpos(m.name, lower(pp.pat)) > 0), 1000000) AS class,
          cardinality(string_to_array(s.source, '|')) AS members
   FROM srcs s LEFT JOIN source_priorities sp ON sp.user_id = s.user_id
+), ranked_pos AS MATERIALIZED (
+  -- the same order as one number per source
+  SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY class, members DESC, source)::float8 AS pos FROM ranked_src
 )`
 
 // updateSQL writes the computed days ("agg") into the locked rows.
@@ -70,27 +71,25 @@ func round6(expr string) string { return "round((" + expr + ")::numeric, 6)::dou
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
-// samplesSQL recomputes the keys of a samples table.
+// samplesSQL recomputes the keys of a samples table. Every day takes one
+// of three paths (the rules are in docs/summaries.md):
 //
-// The moment a row covers is its interval: from its time to EndKey in
-// Extra when the row has one (a sample of the Health app's export), else
-// the minute from its time (the app's aggregation bucket, named by its
-// start; at Hours or Days aggregation the sources' buckets share their
-// start and compete as one moment).
-//
-// Cumulative: rows rank by origin (uploads, then imports), then by their
-// source's rank; a row counts for the part of its interval that no
-// better-ranked row of the day covers (all of it, none of it, or the
-// uncovered share of its value). Discrete: every source counts, but an
-// import row is left out where an upload covers its moment. Either way
-// only the units of the best-ranked row are summarised.
+//   - a: one units, one origin and, for a total, one source (most days):
+//     every row counts, a plain aggregate;
+//   - b: a total of uploads from several sources: per moment (the app's
+//     bucket, named by its start time) the best-ranked source's row counts;
+//   - c: the rest (imports of the Health app's export beside uploads or
+//     beside each other, several units): each row covers an interval, from
+//     its time to EndKey in Extra (an exported sample's end) or else the
+//     minute from its time; rows rank by origin (uploads first), then by
+//     source; a total counts each row for the share of its interval that no
+//     better-ranked row covers; a discrete metric counts every source but
+//     leaves out an import where an upload covers its moment; only the
+//     units of the best-ranked row are summarised.
 func samplesSQL(s *kind.Samples) string {
-	t := "r." + ident(s.Time)
-	metric := "b.metric"
-	join := ""
+	metricJoin := ""
 	if s.MetricColumn != "" {
-		metric = "r." + ident(s.MetricColumn)
-		join = " AND r." + ident(s.MetricColumn) + " = b.metric"
+		metricJoin = " AND r." + ident(s.MetricColumn) + " = b.metric"
 	}
 	value := "r." + ident(s.Value)
 	lo, hi := value, value
@@ -103,80 +102,118 @@ func samplesSQL(s *kind.Samples) string {
 	if s.Units != "" {
 		units = "r." + ident(s.Units)
 	}
-	end := t + " + interval '1 minute'"
+	endText := "NULL::text"
 	if s.Extra != "" && s.EndKey != "" {
-		// Only the export's own format is read ("2026-11-01 08:05:00
-		// +0100"): anything else is a minute, never an error.
-		e := fmt.Sprintf("(r.%s->>'%s')", ident(s.Extra), s.EndKey)
-		end = fmt.Sprintf(`CASE WHEN %[1]s ~ '^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$' AND %[1]s::timestamptz > %[2]s
-			THEN %[1]s::timestamptz ELSE %[3]s END`, e, t, end)
+		endText = fmt.Sprintf("r.%s->>'%s'", ident(s.Extra), s.EndKey)
 	}
-	return fmt.Sprintf(`WITH %[1]s, raw AS (
-  SELECT b.user_id, %[2]s AS metric,
-         ((%[3]s AT TIME ZONE 'UTC') + make_interval(mins => coalesce(r.%[4]s, 0)::int))::date AS day,
-         r.source, r.origin, %[5]s AS v, %[6]s AS lo, %[7]s AS hi, %[8]s AS units,
-         tstzrange(%[3]s, %[9]s) AS iv
-  FROM bounds b JOIN %[10]s r ON r.user_id = b.user_id%[11]s
-   AND %[3]s >= (b.lo::timestamp AT TIME ZONE 'UTC') - %[12]s
-   AND %[3]s < ((b.hi + 1)::timestamp AT TIME ZONE 'UTC') + %[12]s
-  WHERE %[5]s IS NOT NULL
-), cand AS (
-  SELECT raw.* FROM raw JOIN keys USING (user_id, metric, day)
-), %[13]s, ranked AS (
-  SELECT cand.*, rs.class, rs.members,
-         dense_rank() OVER (PARTITION BY cand.user_id, cand.metric, cand.day
-                            ORDER BY cand.origin, rs.class, rs.members DESC, cand.source) AS rank
-  FROM cand JOIN ranked_src rs USING (user_id, source)
-), day_units AS (
-  SELECT DISTINCT ON (user_id, metric, day) user_id, metric, day, units
-  FROM ranked ORDER BY user_id, metric, day, rank, units
-), r AS (
-  SELECT ranked.* FROM ranked JOIN day_units u USING (user_id, metric, day)
-  WHERE ranked.units IS NOT DISTINCT FROM u.units
-), contested AS (
-  -- the days where some rows may not count: several ranks (cumulative),
-  -- uploads and imports (discrete); the others need no intervals
-  SELECT user_id, metric, day FROM r GROUP BY user_id, metric, day
-  HAVING CASE WHEN metric = ANY($4) THEN min(rank) <> max(rank) ELSE min(origin) <> max(origin) END
-), levels AS (
-  SELECT user_id, metric, day, rank, origin, range_agg(iv) AS m FROM r JOIN contested USING (user_id, metric, day)
+	return strings.NewReplacer(
+		"{keys}", keysCTE, "{rank}", rankCTE, "{table}", ident(s.Table.Name), "{metricJoin}", metricJoin,
+		"{t}", "r."+ident(s.Time), "{off}", "r."+ident(s.Offset), "{value}", value, "{lo}", lo, "{hi}", hi,
+		"{units}", units, "{endtxt}", endText, "{margin}", dayMargin,
+		"{total_c}", round6("sum(total)"), "{avg_c}", round6("sum(vsum) / nullif(sum(n), 0)"),
+		"{total_ab}", round6("total"), "{avg_ab}", round6("avg"),
+	).Replace(strings.ReplaceAll(samplesTemplate, "{rows}", rowsTemplate)) + updateSQL
+}
+
+// samplesTemplate is samplesSQL's statement before its names are filled in.
+const samplesTemplate = `WITH {keys}, cand AS MATERIALIZED (
+  -- each user and metric's rows on the keys' days, one index range scan each
+  SELECT b.user_id, b.metric, b.cum, x.*
+  FROM bounds b CROSS JOIN LATERAL ({rows}) x
+  WHERE x.day BETWEEN b.lo AND b.hi
+), src AS MATERIALIZED (
+  SELECT user_id, metric, day, source, bool_and(cum) AS cum, count(*) AS n, count(units) AS nu,
+         min(units) AS umin, max(units) AS umax, min(origin) AS omin, max(origin) AS omax,
+         sum(v) AS total, min(lo) AS lo, max(hi) AS hi
+  FROM cand GROUP BY user_id, metric, day, source
+), {rank}, days AS MATERIALIZED (
+  SELECT user_id, metric, day, bool_and(cum) AS cum, min(umin) AS units,
+         CASE WHEN (sum(nu) = 0 OR (sum(nu) = sum(n) AND min(umin) = max(umax)))
+                   AND min(omin) = max(omax) AND (NOT bool_and(cum) OR count(*) = 1) THEN 'a'
+              WHEN (sum(nu) = 0 OR (sum(nu) = sum(n) AND min(umin) = max(umax))) AND max(omax) = 0 THEN 'b'
+              ELSE 'c' END AS path
+  FROM src GROUP BY user_id, metric, day
+), a AS (
+  SELECT s.user_id, s.metric, s.day, bool_and(s.cum) AS cum, min(s.umin) AS units, sum(s.total) AS total,
+         min(s.lo) AS lo, sum(s.total) / sum(s.n) AS avg, max(s.hi) AS hi, sum(s.n) AS n,
+         array_agg(s.source ORDER BY rs.pos) AS sources
+  FROM src s JOIN days d USING (user_id, metric, day) JOIN ranked_pos rs USING (user_id, source)
+  WHERE d.path = 'a' GROUP BY s.user_id, s.metric, s.day
+), hard AS MATERIALIZED (
+  -- the rows of the days on paths b and c
+  SELECT d.path, c.* FROM cand c JOIN days d USING (user_id, metric, day) WHERE d.path <> 'a'
+), b_best AS (
+  -- path b: per moment, the best-ranked source's row
+  SELECT DISTINCT ON (h.user_id, h.metric, h.day, h.t) h.user_id, h.metric, h.day, h.source, h.v, rs.pos
+  FROM hard h JOIN ranked_pos rs USING (user_id, source) WHERE h.path = 'b'
+  ORDER BY h.user_id, h.metric, h.day, h.t, rs.pos
+), b_src AS (
+  SELECT user_id, metric, day, source, min(pos) AS pos, sum(v) AS total, count(*) AS n
+  FROM b_best GROUP BY user_id, metric, day, source
+), b AS (
+  SELECT s.user_id, s.metric, s.day, true AS cum, min(d.units) AS units, sum(s.total) AS total,
+         NULL::double precision AS lo, NULL::double precision AS avg, NULL::double precision AS hi, sum(s.n) AS n,
+         array_agg(s.source ORDER BY s.pos) AS sources
+  FROM b_src s JOIN days d USING (user_id, metric, day) GROUP BY s.user_id, s.metric, s.day
+), ranked AS MATERIALIZED (
+  -- path c: the rank of each row, and the units of the day's best row
+  SELECT h.*, dense_rank() OVER w AS rank, first_value(h.units) OVER w AS day_units
+  FROM hard h JOIN ranked_pos rs USING (user_id, source)
+  WHERE h.path = 'c'
+  WINDOW w AS (PARTITION BY h.user_id, h.metric, h.day ORDER BY h.origin, rs.pos, h.units)
+), r AS MATERIALIZED (
+  SELECT ranked.*,
+         tstzrange(t, CASE WHEN endtxt ~ '^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$' AND endtxt::timestamptz > t
+                           THEN endtxt::timestamptz ELSE t + interval '1 minute' END) AS iv
+  FROM ranked WHERE units IS NOT DISTINCT FROM day_units
+), levels AS MATERIALIZED (
+  SELECT user_id, metric, day, rank, origin, bool_and(cum) AS cum, range_agg(iv) AS m FROM r
   GROUP BY user_id, metric, day, rank, origin
-), cover AS (
-  -- per rank, what the better ranks cover (cumulative), or what the
-  -- uploads cover (discrete: only imports are measured against it)
+), cover AS MATERIALIZED (
+  -- per rank, what the better ranks cover (a total), or what the uploads
+  -- cover (discrete: only imports are measured against it)
   SELECT a.user_id, a.metric, a.day, a.rank, range_agg(b.m) AS cov
   FROM levels a JOIN levels b ON b.user_id = a.user_id AND b.metric = a.metric AND b.day = a.day
-   AND CASE WHEN a.metric = ANY($4) THEN b.rank < a.rank ELSE b.origin < a.origin END
+   AND CASE WHEN a.cum THEN b.rank < a.rank ELSE b.origin < a.origin END
   GROUP BY a.user_id, a.metric, a.day, a.rank
 ), part AS (
-  SELECT r.user_id, r.metric, r.day, r.rank, r.source, r.units, r.v, r.lo, r.hi,
+  SELECT r.user_id, r.metric, r.day, r.cum, r.rank, r.source, r.units, r.v, r.lo, r.hi,
          CASE WHEN c.cov IS NULL OR NOT (r.iv && c.cov) THEN 1.0
-              WHEN c.cov @> r.iv OR NOT (r.metric = ANY($4)) THEN 0.0
+              WHEN c.cov @> r.iv OR NOT r.cum THEN 0.0
               ELSE (SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) FROM unnest(tstzmultirange(r.iv) - c.cov) AS x)
                    / extract(epoch FROM upper(r.iv) - lower(r.iv))
          END AS f
   FROM r LEFT JOIN cover c USING (user_id, metric, day, rank)
-), by_source AS (
-  SELECT user_id, metric, day, source, min(rank) AS rank, min(units) AS units,
+), c_src AS (
+  SELECT user_id, metric, day, bool_and(cum) AS cum, source, min(rank) AS rank, min(units) AS units,
          sum(v * f) AS total, min(lo) FILTER (WHERE f > 0) AS lo, sum(v) FILTER (WHERE f > 0) AS vsum,
          max(hi) FILTER (WHERE f > 0) AS hi, count(*) FILTER (WHERE f > 0) AS n
   FROM part GROUP BY user_id, metric, day, source
-), agg AS (
-  SELECT user_id, metric, day, min(units) AS units,
-         CASE WHEN metric = ANY($4) THEN %[14]s END AS total,
-         CASE WHEN NOT metric = ANY($4) THEN min(lo) END AS min,
-         CASE WHEN NOT metric = ANY($4) THEN %[15]s END AS avg,
-         CASE WHEN NOT metric = ANY($4) THEN max(hi) END AS max,
-         sum(n)::int AS n, array_agg(source ORDER BY rank) FILTER (WHERE n > 0) AS sources,
+), c AS (
+  SELECT user_id, metric, day, bool_and(cum) AS cum, min(units) AS units, {total_c} AS total, min(lo) AS lo,
+         {avg_c} AS avg, max(hi) AS hi, sum(n) AS n, array_agg(source ORDER BY rank) FILTER (WHERE n > 0) AS sources
+  FROM c_src GROUP BY user_id, metric, day
+), agg AS MATERIALIZED (
+  SELECT user_id, metric, day, units,
+         CASE WHEN cum THEN total END AS total, CASE WHEN NOT cum THEN lo END AS min,
+         CASE WHEN NOT cum THEN avg END AS avg, CASE WHEN NOT cum THEN hi END AS max, n::int AS n, sources,
          NULL::double precision AS asleep_hours, NULL::double precision AS core_hours,
          NULL::double precision AS deep_hours, NULL::double precision AS rem_hours,
          NULL::double precision AS awake_hours, NULL::double precision AS in_bed_hours
-  FROM by_source GROUP BY user_id, metric, day
-)`+updateSQL,
-		keysCTE, metric, t, ident(s.Offset), value, lo, hi, units, end,
-		ident(s.Table.Name), join, dayMargin, rankCTE,
-		round6("sum(total)"), round6("sum(vsum) / nullif(sum(n), 0)"))
-}
+  FROM (SELECT user_id, metric, day, cum, units, {total_ab} AS total, lo, {avg_ab} AS avg, hi, n, sources FROM a
+        UNION ALL SELECT user_id, metric, day, cum, units, {total_ab}, lo, avg, hi, n, sources FROM b
+        UNION ALL SELECT * FROM c) x
+)`
+
+// rowsTemplate reads one user's rows of one metric from b.lo to b.hi
+// (local days), with a day's margin for the offsets.
+const rowsTemplate = `SELECT ({t} AT TIME ZONE 'UTC' + coalesce({off}, 0) * interval '1 minute')::date AS day,
+           r.source, r.origin, {value} AS v, {lo} AS lo, {hi} AS hi, {units} AS units, {t} AS t, {endtxt} AS endtxt
+    FROM {table} r WHERE r.user_id = b.user_id{metricJoin}
+     AND {t} >= (b.lo::timestamp AT TIME ZONE 'UTC') - {margin}
+     AND {t} < ((b.hi + 1)::timestamp AT TIME ZONE 'UTC') + {margin}
+     AND {value} IS NOT NULL
+    OFFSET 0` // OFFSET 0: run per user and metric as an index range scan, never flattened into a join over every partition
 
 // nightsSQL recomputes sleep's keys. A night's candidates are each
 // source's segments (origin by origin) and each source's sessions; the best
@@ -184,16 +221,18 @@ func samplesSQL(s *kind.Samples) string {
 // (the app's own totals) before segments is the night's one source. Naps
 // add to their day's night.
 func nightsSQL(n *kind.Nights) string {
-	return fmt.Sprintf(`WITH %[1]s, seg AS (
-  SELECT b.user_id, b.metric,
-         ((s.ended_at AT TIME ZONE 'UTC') + make_interval(mins => coalesce(s.recorded_offset_min, 0)::int)
-           + interval '%[4]d seconds')::date AS day,
-         s.source, s.origin, 1 AS shape, lower(s.stage) AS stage,
-         extract(epoch FROM s.ended_at - s.started_at) / 3600 AS hours
-  FROM bounds b JOIN %[2]s s ON s.user_id = b.user_id
-   AND s.started_at >= (b.lo::timestamp AT TIME ZONE 'UTC') - interval '3 days'
-   AND s.started_at < ((b.hi + 1)::timestamp AT TIME ZONE 'UTC') + interval '1 day'
-  WHERE b.metric = '%[5]s'
+	return fmt.Sprintf(`WITH %[1]s, seg AS MATERIALIZED (
+  SELECT b.user_id, b.metric, s.*
+  FROM bounds b CROSS JOIN LATERAL (
+    SELECT ((s.ended_at AT TIME ZONE 'UTC') + make_interval(mins => coalesce(s.recorded_offset_min, 0)::int)
+             + interval '%[4]d seconds')::date AS day,
+           s.source, s.origin, 1 AS shape, lower(s.stage) AS stage,
+           extract(epoch FROM s.ended_at - s.started_at) / 3600 AS hours
+    FROM %[2]s s WHERE s.user_id = b.user_id
+     AND s.started_at >= (b.lo::timestamp AT TIME ZONE 'UTC') - interval '3 days'
+     AND s.started_at < ((b.hi + 1)::timestamp AT TIME ZONE 'UTC') + interval '1 day'
+    OFFSET 0) s
+  WHERE b.metric = '%[5]s' AND s.day BETWEEN b.lo AND b.hi
 ), nights AS (
   SELECT user_id, metric, day, source, origin, shape,
          sum(hours) FILTER (WHERE stage = 'core') AS core, sum(hours) FILTER (WHERE stage = 'deep') AS deep,
@@ -201,7 +240,7 @@ func nightsSQL(n *kind.Nights) string {
          sum(hours) FILTER (WHERE stage = 'inbed') AS in_bed,
          sum(hours) FILTER (WHERE stage IN ('core', 'deep', 'rem', 'asleep', 'asleepunspecified')) AS asleep,
          count(*) AS n
-  FROM seg JOIN keys USING (user_id, metric, day) GROUP BY user_id, metric, day, source, origin, shape
+  FROM seg GROUP BY user_id, metric, day, source, origin, shape
   UNION ALL
   SELECT b.user_id, b.metric, s.sleep_date, s.source, s.origin, 0,
          sum(s.core_hours), sum(s.deep_hours), sum(s.rem_hours), sum(s.awake_hours), sum(s.in_bed_hours),
@@ -209,10 +248,9 @@ func nightsSQL(n *kind.Nights) string {
              coalesce(s.asleep_hours, 0) + coalesce(s.core_hours, 0) + coalesce(s.deep_hours, 0) + coalesce(s.rem_hours, 0))),
          count(*)
   FROM bounds b JOIN %[3]s s ON s.user_id = b.user_id AND s.sleep_date BETWEEN b.lo AND b.hi
-  JOIN keys k ON k.user_id = b.user_id AND k.metric = b.metric AND k.day = s.sleep_date
   WHERE b.metric = '%[5]s'
   GROUP BY b.user_id, b.metric, s.sleep_date, s.source, s.origin
-), cand AS (
+), src AS (
   SELECT * FROM nights
 ), %[6]s, best AS (
   SELECT DISTINCT ON (n.user_id, n.metric, n.day) n.*

@@ -36,7 +36,7 @@ type rig struct {
 	parts   []*partwrite.Part // every part written, for replays
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	db := testenv.NewDatabase(t)
 	r := &rig{db: db, reg: kind.New(), writers: map[string]*partwrite.Writer{}, user: uuid.New()}
@@ -51,7 +51,7 @@ func newRig(t *testing.T) *rig {
 }
 
 // cut turns a body into parts with the next stream sequences.
-func (r *rig) cut(t *testing.T, body []byte, origin string, received time.Time) []*partwrite.Part {
+func (r *rig) cut(t testing.TB, body []byte, origin string, received time.Time) []*partwrite.Part {
 	t.Helper()
 	ingestion := fmt.Sprintf("ing-%d", r.seq)
 	var out []*partwrite.Part
