@@ -7,13 +7,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/healthexport/libs/apikey"
 	"github.com/healthexport/libs/pgstore"
+	"github.com/healthexport/libs/summary"
 	"github.com/healthexport/libs/users"
 )
 
@@ -231,4 +235,62 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	rank := (p*len(s) + 99) / 100
 	return s[max(rank, 1)-1]
+}
+
+// BenchmarkDailySummaries: a year of daily summaries of ten metrics (one
+// page of 3,650 days), for a user with ten years of them beside two
+// other users' ten years, through the HTTP handler. It reports the p95.
+func BenchmarkDailySummaries(b *testing.B) {
+	e := newEdge(b, 512<<10, 1<<20)
+	ctx := context.Background()
+	reader, _, err := e.keys.Create(ctx, e.user, apikey.NewKey{Name: "bench", Scopes: []string{"read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	first := time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+	uids := []uuid.UUID{e.user}
+	for _, email := range []string{"bo@example.org", "cy@example.org"} {
+		id, _, err := users.NewStore(e.db.Pool).Ensure(ctx, email)
+		if err != nil {
+			b.Fatal(err)
+		}
+		uids = append(uids, id)
+	}
+	for _, uid := range uids {
+		if err := summary.Synthetic(ctx, e.db.Pool, uid, first, 3653, summary.BenchmarkMetrics); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := e.db.Pool.Exec(ctx, `ANALYZE daily_summaries`); err != nil {
+		b.Fatal(err)
+	}
+	q := url.Values{"limit": {"10000"}}
+	for _, m := range summary.BenchmarkMetrics {
+		q.Add("metric", m)
+	}
+	var took []time.Duration
+	year := 0
+	for b.Loop() {
+		q.Set("from", fmt.Sprintf("%d-01-01", 2016+year%10))
+		q.Set("to", fmt.Sprintf("%d-01-01", 2017+year%10))
+		year++
+		start := time.Now()
+		status, _, body := e.get(b, "/v1/summaries/daily?"+q.Encode(), reader)
+		took = append(took, time.Since(start))
+		if status != 200 {
+			b.Fatalf("%d %s", status, body)
+		}
+		var page struct {
+			Days []json.RawMessage `json:"days"`
+			Next *string           `json:"next"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			b.Fatal(err)
+		}
+		if n := len(page.Days); n < 3650 || page.Next != nil {
+			b.Fatalf("%d days (next %v), want a year of ten metrics in one page", n, page.Next)
+		}
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)*95/100].Microseconds())/1000, "p95_ms")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/healthexport/libs/summary"
 	"github.com/healthexport/libs/synth"
 	"github.com/healthexport/migrations"
 	"github.com/healthexport/tools/proving/internal/fleet"
@@ -75,9 +76,11 @@ type Result struct {
 	ImportPointsPerS float64 `json:"import_points_per_s"`
 	// ImportPeakRSSMB is the importer's (the edge's) peak during it;
 	// ImportReceiveRSSMB an edge's receiving a 500 MB zip.
-	ImportPeakRSSMB    float64           `json:"import_peak_rss_mb"`
-	ImportReceiveRSSMB float64           `json:"import_receive_edge_rss_mb"`
-	Import             *ImportResult     `json:"import"`
+	ImportPeakRSSMB    float64       `json:"import_peak_rss_mb"`
+	ImportReceiveRSSMB float64       `json:"import_receive_edge_rss_mb"`
+	Import             *ImportResult `json:"import"`
+	// SummariesP95Ms: GET /v1/summaries/daily, a year of ten metrics.
+	SummariesP95Ms     float64           `json:"summaries_p95_ms"`
 	Targets            map[string]Target `json:"targets"`
 	Settings           []string          `json:"settings,omitempty"`
 	CopyMeasurementBad bool              `json:"copy_measurement_suspect"`
@@ -119,6 +122,7 @@ type Target struct {
 type scale struct {
 	copyRows       int
 	smallRequests  int // per fleet.Device, for 50 KB and 100 KB
+	summaryReads   int // GET /v1/summaries/daily
 	e2ePoints      int
 	e2eDevices     int
 	importXMLBytes int64 // the export.xml imported end to end
@@ -127,9 +131,9 @@ type scale struct {
 
 func (c Config) scale() scale {
 	if c.Quick {
-		return scale{copyRows: 1_000_000, smallRequests: 6, e2ePoints: 1_500_000, e2eDevices: 16, importXMLBytes: 200 << 20, receiveBytes: 100 << 20}
+		return scale{copyRows: 1_000_000, smallRequests: 6, summaryReads: 60, e2ePoints: 1_500_000, e2eDevices: 16, importXMLBytes: 200 << 20, receiveBytes: 100 << 20}
 	}
-	return scale{copyRows: 1_000_000, smallRequests: 25, e2ePoints: 2_000_000, e2eDevices: 16, importXMLBytes: 1 << 30, receiveBytes: 500 << 20}
+	return scale{copyRows: 1_000_000, smallRequests: 25, summaryReads: 200, e2ePoints: 2_000_000, e2eDevices: 16, importXMLBytes: 1 << 30, receiveBytes: 500 << 20}
 }
 
 // Run measures everything and writes the results.
@@ -326,6 +330,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.ImportReceiveRSSMB = res.Import.ReceiveEdgeRSSMB
 	res.Ratios["import_vs_e2e"] = res.ImportPointsPerS / res.E2EPointsPerS
 
+	fmt.Fprintf(cfg.Out, "daily summaries: a year of %d metrics out of %d years, %d reads…\n", len(summary.BenchmarkMetrics), summaryYears, sc.summaryReads)
+	if res.SummariesP95Ms, err = summariesLatency(ctx, pool, st.edgeURL, sc.summaryReads); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Out, "  p95 %.1f ms\n", res.SummariesP95Ms)
 	res.PeakRSSMB = smp.allPeaks()
 	res.Series = smp.series()
 	res.Targets = map[string]Target{
@@ -339,6 +348,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"accept_30mb_s":              {Goal: "< 3", Value: res.Accept30MBSeconds, Passed: res.Accept30MBSeconds < 3},
 		"accept_p99_ms_100kb":        {Goal: "< 50 at 32 devices", Value: res.AcceptP99Ms100KB, Passed: res.AcceptP99Ms100KB < 50},
 		"peak_rss_30mb_mb":           {Goal: "every service < 512", Value: maxOf(res.PeakRSS30MBMB), Passed: maxOf(res.PeakRSS30MBMB) < 512},
+		"summaries_p95_ms":           {Goal: "< 50 for a year of ten metrics", Value: res.SummariesP95Ms, Passed: res.SummariesP95Ms < 50},
 	}
 	return res, nil
 }
