@@ -86,6 +86,8 @@ type Result struct {
 	Skipped int64
 	// Summaries is how many daily summaries the batch touched.
 	Summaries int
+	// staged: some rows may have existed (not one direct COPY of new rows).
+	staged bool
 }
 
 // Write stores a batch in one transaction: the rows (a data error is
@@ -202,7 +204,10 @@ func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, items []*itemResult, 
 		}
 	}
 	res.Summaries = len(keys)
-	return w.sums.Refresh(ctx, tx, keys, true)
+	// A row that existed may have moved to another local day (sent again
+	// in another offset): then the neighbouring days are refreshed too.
+	// New rows only (one direct COPY) moved nothing.
+	return w.sums.Refresh(ctx, tx, keys, res.staged)
 }
 
 func dataBatch(items []*itemResult) *pgstore.Batch {
@@ -222,7 +227,9 @@ func bisect(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result) (m
 	refused := map[*itemResult]string{}
 	err := pgstore.Bisect(ctx, tx, items,
 		func(items []*itemResult) error {
-			affected, err := dataBatch(items).Write(ctx, tx)
+			b := dataBatch(items)
+			affected, err := b.Write(ctx, tx)
+			res.staged = res.staged || b.Staged()
 			if err != nil {
 				return err // rolled back: nothing of it counts
 			}

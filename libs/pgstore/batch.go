@@ -10,6 +10,9 @@ import (
 type Batch struct {
 	order []*Table
 	rows  map[*Table][][]any
+	// staged: some table's rows went through the staged upsert (keys that
+	// may have existed), not a direct COPY of new rows only.
+	staged bool
 }
 
 // Add appends a row (values in t.Columns order, then the ordinal).
@@ -48,11 +51,17 @@ func (b *Batch) EnsurePartitions(ctx context.Context, p *Partitions) error {
 func (b *Batch) Write(ctx context.Context, q Querier) (map[string]int64, error) {
 	affected := make(map[string]int64, len(b.order))
 	for _, t := range b.order {
-		n, err := Upsert(ctx, q, t, b.rows[t])
+		n, direct, err := upsert(ctx, q, t, b.rows[t])
 		if err != nil {
 			return affected, err
 		}
+		b.staged = b.staged || !direct
 		affected[t.Name] += n
 	}
 	return affected, nil
 }
+
+// Staged reports whether a Write met, or may have met, rows that existed
+// already (it took the staged upsert): only then can a stored row have
+// changed, say, its offset.
+func (b *Batch) Staged() bool { return b.staged }

@@ -167,29 +167,36 @@ func (r *Rows) All() [][]any { return r.rows }
 // COPY has no bind-parameter limit, so batches of any size are safe. It
 // returns the number of rows inserted or changed.
 func Upsert(ctx context.Context, q Querier, t *Table, rows [][]any) (int64, error) {
+	n, _, err := upsert(ctx, q, t, rows)
+	return n, err
+}
+
+// upsert is Upsert, also saying whether the rows went in by a direct COPY
+// (every one of them new).
+func upsert(ctx context.Context, q Querier, t *Table, rows [][]any) (int64, bool, error) {
 	if len(rows) == 0 {
-		return 0, nil
+		return 0, true, nil
 	}
 	if n, ok, err := copyDirect(ctx, q, t, rows); ok || err != nil {
-		return n, err
+		return n, ok, err
 	}
 	if _, err := q.Exec(ctx, t.createSQL); err != nil {
-		return 0, fmt.Errorf("stage %s: %w", t.Name, err)
+		return 0, false, fmt.Errorf("stage %s: %w", t.Name, err)
 	}
 	cols := append(slices.Clone(t.Columns), ordColumn)
 	if _, err := copyRows(ctx, q, t, t.stageName, cols, true, rows); err != nil {
-		return 0, fmt.Errorf("copy into %s: %w", t.stageName, err)
+		return 0, false, fmt.Errorf("copy into %s: %w", t.stageName, err)
 	}
 	tag, err := q.Exec(ctx, t.insertSQL)
 	if err != nil {
-		return 0, fmt.Errorf("upsert %s: %w", t.Name, err)
+		return 0, false, fmt.Errorf("upsert %s: %w", t.Name, err)
 	}
 	// The staging rows must not leak into a later statement of the same
 	// transaction (bisection retries under savepoints).
 	if _, err := q.Exec(ctx, "TRUNCATE "+ident(t.stageName)); err != nil {
-		return 0, fmt.Errorf("truncate %s: %w", t.stageName, err)
+		return 0, false, fmt.Errorf("truncate %s: %w", t.stageName, err)
 	}
-	return tag.RowsAffected(), nil
+	return tag.RowsAffected(), false, nil
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }

@@ -140,13 +140,15 @@ const samplesTemplate = `WITH {keys}, cand AS MATERIALIZED (
   FROM src s JOIN days d USING (user_id, metric, day) JOIN ranked_pos rs USING (user_id, source)
   WHERE d.path = 'a' GROUP BY s.user_id, s.metric, s.day
 ), hard AS MATERIALIZED (
-  -- the rows of the days on paths b and c
-  SELECT d.path, c.* FROM cand c JOIN days d USING (user_id, metric, day) WHERE d.path <> 'a'
+  -- the rows of the days on paths b and c, with their source's place
+  SELECT d.path, c.*, rs.pos
+  FROM cand c JOIN days d USING (user_id, metric, day) JOIN ranked_pos rs USING (user_id, source)
+  WHERE d.path <> 'a'
 ), b_best AS (
   -- path b: per moment, the best-ranked source's row
-  SELECT DISTINCT ON (h.user_id, h.metric, h.day, h.t) h.user_id, h.metric, h.day, h.source, h.v, rs.pos
-  FROM hard h JOIN ranked_pos rs USING (user_id, source) WHERE h.path = 'b'
-  ORDER BY h.user_id, h.metric, h.day, h.t, rs.pos
+  SELECT DISTINCT ON (user_id, metric, day, t) user_id, metric, day, source, v, pos
+  FROM hard WHERE path = 'b'
+  ORDER BY user_id, metric, day, t, pos
 ), b_src AS (
   SELECT user_id, metric, day, source, min(pos) AS pos, sum(v) AS total, count(*) AS n
   FROM b_best GROUP BY user_id, metric, day, source
@@ -158,9 +160,8 @@ const samplesTemplate = `WITH {keys}, cand AS MATERIALIZED (
 ), ranked AS MATERIALIZED (
   -- path c: the rank of each row, and the units of the day's best row
   SELECT h.*, dense_rank() OVER w AS rank, first_value(h.units) OVER w AS day_units
-  FROM hard h JOIN ranked_pos rs USING (user_id, source)
-  WHERE h.path = 'c'
-  WINDOW w AS (PARTITION BY h.user_id, h.metric, h.day ORDER BY h.origin, rs.pos, h.units)
+  FROM hard h WHERE h.path = 'c'
+  WINDOW w AS (PARTITION BY h.user_id, h.metric, h.day ORDER BY h.origin, h.pos, h.units)
 ), r AS MATERIALIZED (
   SELECT ranked.*,
          tstzrange(t, CASE WHEN endtxt ~ '^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$' AND endtxt::timestamptz > t

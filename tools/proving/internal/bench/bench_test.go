@@ -121,7 +121,7 @@ func TestWriteKeepsLatest(t *testing.T) {
 	dir := t.TempDir()
 	res := &Result{
 		At: time.Date(2026, 11, 27, 1, 2, 3, 0, time.UTC), CopyCeilingPerS: 300_000, E2EPointsPerS: 160_000,
-		Ratios: map[string]float64{"e2e_vs_copy": 0.53}, AcceptP99Ms100KB: 30, Accept30MBSeconds: 1.2,
+		Ratios: map[string]float64{"e2e_vs_copy": 0.53}, AcceptP99Ms100KB: 30, Accept30MBSeconds: 1.2, SummariesP95Ms: 20,
 		PeakRSSMB: map[string]float64{"edge": 100, "raw-archiver": 50, "metric-writer": 150, "nats-server": 200},
 		Series: []Sample{
 			{T: 0, RowsByKind: map[string]float64{"heart_rate": 0}, Pending: 10},
@@ -143,7 +143,7 @@ func TestWriteKeepsLatest(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"copy_ceiling_points_per_s", "e2e_points_per_s", "accept_p99_ms_100kb", "accept_30mb_s", "peak_rss_mb"} {
+	for _, key := range []string{"copy_ceiling_points_per_s", "e2e_points_per_s", "accept_p99_ms_100kb", "accept_30mb_s", "peak_rss_mb", "summaries_p95_ms"} {
 		if _, ok := got[key]; !ok {
 			t.Errorf("latest.json has no %s", key)
 		}
