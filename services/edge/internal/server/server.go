@@ -88,7 +88,7 @@ type Deps struct {
 	Ingestions Ingestions
 	Query      Reader
 	// Imports receives the Health app's exports (nil: this edge answers 503).
-	Imports Imports
+	Imports    Imports
 	Priorities Priorities
 	// Revoked tells every edge a key was revoked (over NATS).
 	Revoked func(keyID string) error
