@@ -143,7 +143,9 @@ var summaryMetrics = []string{"step_count", "heart_rate", "resting_heart_rate", 
 // nap, an aggregated night from the iPhone; a resent, grown minute and a
 // trip from -0800 to +0100; resting heart rate received two days late; a
 // Health-app export of the same minutes with samples of their own length;
-// a point resent in its new offset, which moves it to another local day.
+// a point resent in its new offset, which moves it to another local day;
+// active energy, exercise minutes and HRV from overlapping sources (the
+// dashboards' panels, checked by TestSummariesAndGrafana).
 var corpusSteps = []struct {
 	file, origin string
 	received     string
@@ -153,6 +155,7 @@ var corpusSteps = []struct {
 	{"03-late-resting-hr.json", stream.OriginUpload, "2025-03-12T10:00:00Z"},
 	{"04-export-import.json", stream.OriginImport, "2025-03-13T10:00:00Z"},
 	{"05-resent-in-new-offset.json", stream.OriginUpload, "2025-03-13T11:00:00Z"},
+	{"06-energy-exercise-hrv.json", stream.OriginUpload, "2025-03-13T12:00:00Z"},
 }
 
 func (r *rig) postCorpus(t *testing.T) {

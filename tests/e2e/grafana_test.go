@@ -190,7 +190,8 @@ func loadHealthDashboard(t *testing.T, name string) healthDash {
 
 // summaryCorpus are the uploads of libs/summary's corpus that go through
 // the HTTP API (the export import is libs/summary's own test).
-var summaryCorpus = []string{"01-day-one.json", "02-resend-and-trip.json", "03-late-resting-hr.json", "05-resent-in-new-offset.json"}
+var summaryCorpus = []string{"01-day-one.json", "02-resend-and-trip.json", "03-late-resting-hr.json", "05-resent-in-new-offset.json",
+	"06-energy-exercise-hrv.json"}
 
 // TestSummariesAndGrafana loads the conformance corpus and the summary
 // corpus through the pipeline, then: the daily summaries API counts each
@@ -326,6 +327,12 @@ func TestSummariesAndGrafana(t *testing.T) {
 	}{
 		{"healthexport-overview/Heart rate per day (min, avg, max)", "2025-03-10", map[string]float64{"min": 60, "avg": 72.333333, "max": 90}},
 		{"healthexport-overview/Resting heart rate", "2025-03-10", map[string]float64{"resting": 55}},
+		// The Watch's minutes, then the iPhone's 10:02 (sent 18.75 kcal).
+		{"healthexport-overview/Active energy per day", "2025-03-10", map[string]float64{"active energy": 14.75}},
+		// The Watch's 10:00-10:02, then Oura's 10:05 (sent 5 minutes).
+		{"healthexport-overview/Exercise minutes per day", "2025-03-10", map[string]float64{"exercise": 4}},
+		// Discrete: every source (the Watch's 45 and 55, Oura's 62).
+		{"healthexport-overview/Heart rate variability (SDNN)", "2025-03-10", map[string]float64{"HRV": 54}},
 		{"healthexport-overview/Sleep per night by stage", "2025-03-10", map[string]float64{"core": 5.75, "deep": 1, "REM": 1, "awake": 0.25}},
 		{"healthexport-overview/Asleep per night", "2025-03-05", map[string]float64{"asleep": 7.6, "in bed": 7.7}},
 		{"healthexport-overview/Weight", "2025-03-02", map[string]float64{"weight": 188.7}},
