@@ -13,8 +13,8 @@ import (
 
 	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
-	"github.com/healthexport/libs/users"
 	"github.com/healthexport/libs/summary"
+	"github.com/healthexport/libs/users"
 )
 
 // Writer writes one kind's parts.
