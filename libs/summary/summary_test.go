@@ -23,6 +23,7 @@ import (
 	"github.com/healthexport/libs/stream"
 	"github.com/healthexport/libs/summary"
 	"github.com/healthexport/libs/testenv"
+	"github.com/healthexport/libs/users"
 )
 
 // rig writes bodies for one user through partwrite, as the metric-writer
@@ -39,7 +40,12 @@ type rig struct {
 func newRig(t testing.TB) *rig {
 	t.Helper()
 	db := testenv.NewDatabase(t)
-	r := &rig{db: db, reg: kind.New(), writers: map[string]*partwrite.Writer{}, user: uuid.New()}
+	// A user that exists: the writers write nothing of unknown (deleted) users.
+	user, _, err := users.NewStore(db.Pool).Ensure(context.Background(), "ana@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{db: db, reg: kind.New(), writers: map[string]*partwrite.Writer{}, user: user}
 	log := slog.New(slog.DiscardHandler)
 	parts := pgstore.NewPartitions(db.Pool)
 	for _, k := range r.reg.Kinds() {
