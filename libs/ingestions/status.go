@@ -59,21 +59,38 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // every part the manifest lists is archived and written.
 func (s *Store) Get(ctx context.Context, userID uuid.UUID, ingestionID string) (*Status, error) {
 	var (
-		raw []byte
-		st  = &Status{Kinds: map[string]KindStatus{}, Errors: []ItemError{}}
+		raw        []byte
+		receivedAt time.Time
 	)
 	err := s.pool.QueryRow(ctx, `SELECT manifest, received_at FROM ingestions WHERE ingestion_id = $1 AND user_id = $2`,
-		ingestionID, userID).Scan(&raw, &st.ReceivedAt)
+		ingestionID, userID).Scan(&raw, &receivedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingestion %s: %w", ingestionID, err)
 	}
+	m, err := manifest(ingestionID, raw)
+	if err != nil {
+		return nil, err
+	}
+	m.IngestionID = ingestionID
+	return s.status(ctx, userID, m, receivedAt)
+}
+
+func manifest(ingestionID string, raw []byte) (*stream.Manifest, error) {
 	var m stream.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("ingestion %s: manifest: %w", ingestionID, err)
 	}
+	return &m, nil
+}
+
+// status reads how far the writers and the archiver got with the parts m
+// lists.
+func (s *Store) status(ctx context.Context, userID uuid.UUID, m *stream.Manifest, receivedAt time.Time) (*Status, error) {
+	ingestionID := m.IngestionID
+	st := &Status{Kinds: map[string]KindStatus{}, Errors: []ItemError{}, ReceivedAt: receivedAt}
 	ids := make([]string, len(m.Parts))
 	for i, p := range m.Parts {
 		ids[i] = p.ID

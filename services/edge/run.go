@@ -33,6 +33,7 @@ import (
 	"github.com/healthexport/libs/summary"
 	"github.com/healthexport/schema"
 	"github.com/healthexport/services/edge/internal/server"
+	"github.com/healthexport/services/edge/internal/web"
 )
 
 // settings are the edge's; each nested struct is validated by the package
@@ -221,6 +222,10 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		}
 		work = append(work, runner.Run)
 	}
+	page, err := web.New()
+	if err != nil {
+		return err
+	}
 	srv := server.New(log, server.Config{
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		SpoolMemoryBytes:  cfg.SpoolMemoryBytes,
@@ -237,7 +242,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 		ImportBodyTimeout: cfg.Import.BodyTimeout,
 	}, server.Deps{Auth: verifier, Limiter: limiter, Quota: quota, Keys: keys, Ingest: pipeline, Revoked: revoked,
 		Ingestions: ingestions.NewStore(deps.Pool), Query: query.NewStore(reader), Priorities: summary.NewPriorities(deps.Pool),
-		Imports: importer.NewIntake(imports, im, importer.NewStatusStore(deps.Pool, imports.Queued))},
+		Imports: importer.NewIntake(imports, im, importer.NewStatusStore(deps.Pool, imports.Queued)), Web: page},
 		deps.Ready, deps.Metrics, reg, schema.OpenAPI())
 
 	ln, err := net.Listen("tcp", cfg.Addr)

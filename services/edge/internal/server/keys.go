@@ -111,3 +111,31 @@ func (s *Server) ingestionStatus(c *fiber.Ctx) error {
 	}
 	return c.JSON(st)
 }
+
+// Uploads per page of GET /v1/ingestions: each carries its status, a few
+// queries apiece.
+const (
+	defaultIngestionLimit = 20
+	maxIngestionLimit     = 100
+)
+
+// listIngestions lists the caller's latest uploads and imports, newest
+// first, each with its status and first rejections (the read scope: it is
+// the user's history).
+func (s *Server) listIngestions(c *fiber.Ctx) error {
+	p, err := pageParams(c, defaultIngestionLimit, maxIngestionLimit)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.queryContext(c)
+	defer cancel()
+	page, err := s.deps.Ingestions.List(ctx, principal(c).UserID, p.Limit, p.Cursor)
+	switch {
+	case errors.Is(err, ingestions.ErrBadCursor):
+		return fail(fiber.StatusBadRequest, "invalid_cursor", "cursor: pass the next value of the previous page")
+	case err != nil:
+		s.log.Error("list ingestions", "err", err)
+		return unavailable("store_unavailable", "uploads cannot be listed right now; retry later")
+	}
+	return c.JSON(page)
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/healthexport/libs/query"
 	"github.com/healthexport/libs/ratelimit"
 	"github.com/healthexport/services/edge/internal/spool"
+	"github.com/healthexport/services/edge/internal/web"
 )
 
 // Authenticator verifies API keys; client is the caller's address.
@@ -54,9 +55,10 @@ type Keys interface {
 	Revoke(ctx context.Context, userID uuid.UUID, keyID string, cascade bool) ([]string, error)
 }
 
-// Ingestions reports what happened to an upload.
+// Ingestions reports what happened to an upload, and lists the latest.
 type Ingestions interface {
 	Get(ctx context.Context, userID uuid.UUID, ingestionID string) (*ingestions.Status, error)
+	List(ctx context.Context, userID uuid.UUID, limit int, cursor string) (*ingestions.Page, error)
 }
 
 // Reader reads a user's data back (the read scope's routes).
@@ -92,6 +94,8 @@ type Deps struct {
 	Priorities Priorities
 	// Revoked tells every edge a key was revoked (over NATS).
 	Revoked func(keyID string) error
+	// Web is the web page's files (nil: no page).
+	Web *web.Assets
 }
 
 // Config is the HTTP settings.
@@ -195,6 +199,7 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 	v1.Post("/keys", keys, s.createKey)
 	v1.Get("/keys", keys, s.listKeys)
 	v1.Delete("/keys/:id", keys, s.revokeKey)
+	v1.Get("/ingestions", read, s.listIngestions)
 	v1.Get("/ingestions/:id", s.ingestionStatus)
 	v1.Get("/imports/:id", s.importStatus)
 	v1.Get("/metrics/:name", read, s.readMetric)
@@ -226,6 +231,10 @@ func New(log *slog.Logger, cfg Config, deps Deps, ready *obs.Readiness, gather p
 		c.Set(fiber.HeaderContentType, "application/yaml")
 		return c.Send(s.openapi)
 	})
+	// The web page: public files (no key; it asks for one and calls the
+	// API above with it), taking no body like the routes above.
+	s.app.Get("/", s.webPage)
+	s.app.Get("/ui/:version/:file", s.webFile)
 	return s
 }
 
