@@ -6,25 +6,37 @@ import { request, keyID } from './api.js';
 import { qr } from './charts.js';
 
 export async function render(main, route, ctx) {
-  const res = await request('/v1/keys');
+  let res;
+  try {
+    res = await request('/v1/keys');
+  } catch (err) {
+    if (err.status !== 403) throw err;
+    if (!ctx.alive()) return null;
+    replace(main, h('h1', { tabindex: -1 }, 'Keys'),
+      message('This key may not manage keys (it has no "keys" scope). Sign in with one that has it: the key make run prints, or healthctl keys create --scopes read,ingest,keys.', 'error'));
+    ctx.ready();
+    return null;
+  }
   if (!ctx.alive()) return null;
   const mine = keyID();
   const out = h('div', { 'aria-live': 'polite' });
   const name = h('input', { type: 'text', maxlength: 100, required: true, placeholder: 'Ana’s iPhone' });
   const ingest = h('input', { type: 'checkbox', checked: true });
   const read = h('input', { type: 'checkbox' });
+  const manage = h('input', { type: 'checkbox' });
   const form = h('form', { 'aria-labelledby': 'new-key' },
     h('h2', { id: 'new-key' }, 'New key'),
     h('div.controls', {},
       field('Name', name),
       h('fieldset', {}, h('legend', {}, 'May'),
         h('label.check', {}, ingest, 'upload (ingest)'),
-        h('label.check', {}, read, 'read the data')),
+        h('label.check', {}, read, 'read the data'),
+        h('label.check', {}, manage, 'manage keys')),
       h('button.primary', { type: 'submit' }, 'Create key')),
-    h('p.hint', {}, 'A phone needs only "upload": if it is lost, its key cannot read your history.'));
+    h('p.hint', {}, 'A phone needs only "upload": if it is lost, its key cannot read your history. A key may only give the permissions it has; revoking a key also revokes the keys made with it.'));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const scopes = [ingest.checked && 'ingest', read.checked && 'read'].filter(Boolean);
+    const scopes = [ingest.checked && 'ingest', read.checked && 'read', manage.checked && 'keys'].filter(Boolean);
     if (!scopes.length) {
       replace(out, message('Choose at least one thing the key may do.', 'error'));
       return;
@@ -45,6 +57,7 @@ export async function render(main, route, ctx) {
     ['Name', (k) => [k.name || '(no name)', k.id === mine ? h('span.muted', {}, ' (signed in with it)') : null]],
     ['Id', (k) => h('code', {}, k.id)],
     ['May', (k) => (k.scopes || []).join(', ')],
+    ['Made with', (k) => (k.created_by ? h('code', {}, k.created_by) : 'healthctl')],
     ['Created', (k) => wall(k.created_at)],
     ['Last used', (k) => wall(k.last_used_at)],
     ['State', (k) => (k.revoked_at ? `revoked ${wall(k.revoked_at)}` : 'active')],
@@ -72,7 +85,7 @@ function revokeButton(k, mine, out, done) {
       yes.disabled = true;
       try {
         await request(`/v1/keys/${encodeURIComponent(k.id)}`, { method: 'DELETE' });
-        replace(out, message(`The key ${k.name || k.id} is revoked: every edge refuses it now.`, 'ok'));
+        replace(out, message(`The key ${k.name || k.id} is revoked, with the keys made with it: every edge refuses them now.`, 'ok'));
         await done();
       } catch (err) {
         replace(out, message(err.message, 'error'));

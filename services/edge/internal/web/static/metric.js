@@ -6,6 +6,7 @@ import uPlot from './uPlot.esm.js';
 import { h, replace, num, wall, today, addDays, validDay, dayStart, message, field, table, save } from './dom.js';
 import { all } from './api.js';
 import { timeChart } from './charts.js';
+import { daily } from './daily.js';
 
 // Metrics offered in the list (any other name, or alias, can be typed).
 const COMMON = ['heart_rate', 'step_count', 'active_energy', 'basal_energy_burned', 'apple_exercise_time', 'apple_stand_time',
@@ -55,7 +56,7 @@ export async function render(main, route, ctx) {
 // combined draws the daily summaries: totals as bars, other metrics as
 // their daily average within the min–max band.
 async function combined(chart, below, name, from, to, ctx) {
-  const res = await all('/v1/summaries/daily', { metric: name, from, to: addDays(to, 1), limit: 1000 }, ['days']);
+  const res = await daily([name], from, addDays(to, 1));
   if (!ctx.alive()) return null;
   if (!res.days.length) {
     replace(chart, message(`No ${name} between ${from} and ${to}.`));

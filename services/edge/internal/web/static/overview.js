@@ -1,8 +1,8 @@
 // Overview: one day's steps, active energy, exercise minutes, resting heart
 // rate and HRV, with the 7 and 30 days before it as sparklines, and the
-// night's sleep by stage: all from one request of daily summaries.
+// night's sleep by stage: all from the daily summaries (daily.js).
 import { h, replace, num, hours, today, addDays, validDay, message, field } from './dom.js';
-import { all } from './api.js';
+import { daily } from './daily.js';
 import { sparkline, describe } from './charts.js';
 
 // The cards: metric, title, unit shown, digits.
@@ -33,7 +33,7 @@ export function dailyValue(d) {
 export async function render(main, route, ctx) {
   const day = validDay(route.params.get('day')) ? route.params.get('day') : today();
   const from = addDays(day, -29);
-  const res = await all('/v1/summaries/daily', { metric: [...CARDS.map((c) => c[0]), 'sleep'], from, to: addDays(day, 1), limit: 1000 }, ['days']);
+  const res = await daily([...CARDS.map((c) => c[0]), 'sleep'], from, addDays(day, 1));
   if (!ctx.alive()) return;
   const by = {};
   for (const d of res.days) (by[d.metric] ||= {})[d.date] = d;

@@ -4,6 +4,7 @@
 import { h, replace, hours, today, addDays, validDay, dayStart, message, field, table } from './dom.js';
 import { all } from './api.js';
 import { hypnogram } from './charts.js';
+import { daily } from './daily.js';
 import { STAGES, stageBar } from './overview.js';
 
 const SPANS = [[7, '7 nights'], [14, '14 nights'], [30, '30 nights']];
@@ -25,7 +26,7 @@ export async function render(main, route, ctx) {
   const [segs, sums] = await Promise.all([
     // Segments of the evening before the first night too.
     all('/v1/sleep', { type: 'segments', from: dayStart(addDays(from, -1)), to: dayStart(addDays(to, 1)), limit: 10000 }, ['segments']),
-    all('/v1/summaries/daily', { metric: 'sleep', from, to: addDays(to, 1), limit: 1000 }, ['days']),
+    daily(['sleep'], from, addDays(to, 1)),
   ]);
   if (!ctx.alive()) return;
 
