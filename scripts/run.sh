@@ -45,6 +45,8 @@ API key ($DEMO_EMAIL): $1
 Send one heart-rate point:
 curl -sS -X POST $(shell_quote "$edge_url/v1/ingest") -H $(shell_quote "Authorization: Bearer $1") -H 'Content-Type: application/json' -d $(shell_quote "$body")
 
+See it in the web page: open $edge_url/ and paste the key.
+
 See it in PostgreSQL:
 psql $(shell_quote "$DATABASE_URL") -c 'select * from heart_rate_metrics order by recorded_at desc limit 5'
 

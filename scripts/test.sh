@@ -13,6 +13,8 @@
 #                 its promtool checks (otherwise they fail without it)
 #   HEALTH_SKIP_REDOCLY   1: do not install redocly; the tests module skips
 #                 the OpenAPI lint (otherwise it fails without it)
+#   HEALTH_SKIP_BROWSER   1: do not install chromium; the tests module skips
+#                 the web page's browser test (otherwise it fails without it)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "$0")/env.sh"
@@ -101,11 +103,23 @@ ensure_redocly() {
 	export HEALTH_REDOCLY="$dir/node_modules/.bin/redocly"
 }
 
+# Chromium (Debian's) runs the web page's browser test in the tests module
+# (tests/e2e/web_test.go, driven with chromedp); HEALTH_SKIP_BROWSER=1 skips it.
+ensure_chromium() {
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+	if [[ "$(id -u)" != 0 ]]; then
+		log "chromium is missing and this is not root: the browser test will fail (apt-get install chromium, or HEALTH_SKIP_BROWSER=1)"
+		return 0
+	fi
+	apt_install --no-install-recommends chromium
+}
+
 for dir in "${modules[@]}"; do
 	[[ "$dir" == /* ]] || dir="$HX_ROOT/$dir"
 	if [[ "$dir" == "$HX_ROOT/tests" ]]; then
 		[[ "${HEALTH_SKIP_PROMTOOL:-}" == 1 ]] || ensure_promtool
 		[[ "${HEALTH_SKIP_REDOCLY:-}" == 1 ]] || ensure_redocly
+		[[ "${HEALTH_SKIP_BROWSER:-}" == 1 ]] || ensure_chromium
 		break
 	fi
 done

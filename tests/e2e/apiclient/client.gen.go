@@ -628,6 +628,50 @@ type IngestResult struct {
 	Rejected    int    `json:"rejected"`
 }
 
+// IngestionPage defines model for IngestionPage.
+type IngestionPage struct {
+	Ingestions []struct {
+		// Accepted items the edge accepted, by kind
+		Accepted map[string]int `json:"accepted"`
+
+		// Archived parts in raw_ingestions
+		Archived  int   `json:"archived"`
+		BodyBytes int64 `json:"body_bytes"`
+		Complete  bool  `json:"complete"`
+		Errors    []struct {
+			Pointer *string `json:"pointer,omitempty"`
+			Reason  *string `json:"reason,omitempty"`
+		} `json:"errors"`
+
+		// Failed parts a consumer gave up on and nobody has replayed yet: the upload will not complete until an operator does (docs/operations.md, PartsGivenUp)
+		Failed int `json:"failed"`
+
+		// Headers the upload's automation headers (automation-name, session-id, ...)
+		Headers     map[string]string `json:"headers"`
+		IngestionId string            `json:"ingestion_id"`
+		Kinds       map[string]struct {
+			Rejected *int `json:"rejected,omitempty"`
+			Written  *int `json:"written,omitempty"`
+		} `json:"kinds"`
+
+		// Origin how the row's values arrived: `upload` (POST /v1/ingest) or `import` (the Health app's export); the same values arriving the other way later leave it as it was
+		Origin Origin `json:"origin"`
+
+		// Parts parts the manifest lists
+		Parts      int       `json:"parts"`
+		ReceivedAt time.Time `json:"received_at"`
+
+		// Rejected items the edge or the writers rejected
+		Rejected int `json:"rejected"`
+
+		// Written parts the writers have committed
+		Written int `json:"written"`
+	} `json:"ingestions"`
+
+	// Next opaque cursor of the next page (pass it as `cursor`); null on the last page
+	Next *Next `json:"next"`
+}
+
 // IngestionStatus defines model for IngestionStatus.
 type IngestionStatus struct {
 	// Archived parts in raw_ingestions
@@ -1057,6 +1101,15 @@ type IngestParams struct {
 // IngestParamsContentEncoding defines parameters for Ingest.
 type IngestParamsContentEncoding string
 
+// ListIngestionsParams defines parameters for ListIngestions.
+type ListIngestionsParams struct {
+	// Limit uploads per page
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the `next` of the previous page; send the same other parameters with it
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // CreateKeyJSONBody defines parameters for CreateKey.
 type CreateKeyJSONBody struct {
 	// Name at most 100 bytes, without control characters (400 invalid_name)
@@ -1345,6 +1398,17 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// WebPage The web page (sign in with a key that has the read scope)
+	//
+	// A small app of static files embedded in the edge: the user's data at a
+	// glance, metrics, sleep, workouts, keys and uploads, all read from this
+	// API with the key pasted at sign-in (kept in the tab's session
+	// storage). Strict Content-Security-Policy (this origin only, no inline
+	// script or style, no framing); revalidated on every load (ETag).
+	//
+	// Corresponds with GET / (the `WebPage` operationId).
+	WebPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Health Same as /livez (the original specification's name)
 	//
 	// Corresponds with GET /health (the `Health` operationId).
@@ -1380,6 +1444,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WebFile One of the web page's files (scripts, styles, licences)
+	//
+	// Named by the version of the page that loads them (a hash of every
+	// file), so cached for a year; gzip when the client takes it. Another
+	// version is 404: reload the page.
+	//
+	// Corresponds with GET /ui/{version}/{file} (the `WebFile` operationId).
+	WebFile(ctx context.Context, version string, file string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReadActivity Read the days' Activity rings (needs the read scope)
 	//
@@ -1501,6 +1574,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/ingest (the `Ingest` operationId).
 	Ingest(ctx context.Context, params *IngestParams, body IngestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListIngestions The caller's latest uploads and imports, newest first (needs the read scope)
+	//
+	// Each with what the edge accepted, how many items it rejected, its
+	// status now (as `GET /v1/ingestions/{id}` gives it, with up to 20
+	// rejections: JSON pointer and reason) and the upload's headers. Only
+	// the caller's user's. Page with `next`. The web page's Uploads list.
+	//
+	// Corresponds with GET /v1/ingestions (the `ListIngestions` operationId).
+	ListIngestions(ctx context.Context, params *ListIngestionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetIngestion What happened to one of the caller's uploads
 	//
@@ -1671,6 +1754,27 @@ type ClientInterface interface {
 	ReadWorkoutRouteGPX(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
+// WebPage The web page (sign in with a key that has the read scope)
+//
+// A small app of static files embedded in the edge: the user's data at a
+// glance, metrics, sleep, workouts, keys and uploads, all read from this
+// API with the key pasted at sign-in (kept in the tab's session
+// storage). Strict Content-Security-Policy (this origin only, no inline
+// script or style, no framing); revalidated on every load (ETag).
+//
+// Corresponds with GET / (the `WebPage` operationId).
+func (c *Client) WebPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWebPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Health Same as /livez (the original specification's name)
 //
 // Corresponds with GET /health (the `Health` operationId).
@@ -1757,6 +1861,25 @@ func (c *Client) Ready(ctx context.Context, reqEditors ...RequestEditorFn) (*htt
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadyzRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WebFile One of the web page's files (scripts, styles, licences)
+//
+// Named by the version of the page that loads them (a hash of every
+// file), so cached for a year; gzip when the client takes it. Another
+// version is 404: reload the page.
+//
+// Corresponds with GET /ui/{version}/{file} (the `WebFile` operationId).
+func (c *Client) WebFile(ctx context.Context, version string, file string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWebFileRequest(c.Server, version, file)
 	if err != nil {
 		return nil, err
 	}
@@ -1958,6 +2081,26 @@ func (c *Client) IngestWithBody(ctx context.Context, params *IngestParams, conte
 // Corresponds with POST /v1/ingest (the `Ingest` operationId).
 func (c *Client) Ingest(ctx context.Context, params *IngestParams, body IngestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewIngestRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListIngestions The caller's latest uploads and imports, newest first (needs the read scope)
+//
+// Each with what the edge accepted, how many items it rejected, its
+// status now (as `GET /v1/ingestions/{id}` gives it, with up to 20
+// rejections: JSON pointer and reason) and the upload's headers. Only
+// the caller's user's. Page with `next`. The web page's Uploads list.
+//
+// Corresponds with GET /v1/ingestions (the `ListIngestions` operationId).
+func (c *Client) ListIngestions(ctx context.Context, params *ListIngestionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIngestionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2276,6 +2419,33 @@ func (c *Client) ReadWorkoutRouteGPX(ctx context.Context, key string, reqEditors
 	return c.Client.Do(req)
 }
 
+// NewWebPageRequest constructs an http.Request for the WebPage method
+func NewWebPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthRequest constructs an http.Request for the Health method
 func NewHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -2421,6 +2591,47 @@ func NewReadyzRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/readyz")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewWebFileRequest constructs an http.Request for the WebFile method
+func NewWebFileRequest(server string, version string, file string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "file", file, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/%s/%s", pathParam0, pathParam1)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3044,6 +3255,72 @@ func NewIngestRequestWithBody(server string, params *IngestParams, contentType s
 			req.Header.Set("session-id", headerParam5)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewListIngestionsRequest constructs an http.Request for the ListIngestions method
+func NewListIngestionsRequest(server string, params *ListIngestionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/ingestions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -3868,6 +4145,19 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// WebPageWithResponse The web page (sign in with a key that has the read scope)
+	//
+	// A small app of static files embedded in the edge: the user's data at a
+	// glance, metrics, sleep, workouts, keys and uploads, all read from this
+	// API with the key pasted at sign-in (kept in the tab's session
+	// storage). Strict Content-Security-Policy (this origin only, no inline
+	// script or style, no framing); revalidated on every load (ETag).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET / (the `WebPage` operationId).
+	WebPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WebPageResponse, error)
+
 	// HealthWithResponse Same as /livez (the original specification's name)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3915,6 +4205,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
+
+	// WebFileWithResponse One of the web page's files (scripts, styles, licences)
+	//
+	// Named by the version of the page that loads them (a hash of every
+	// file), so cached for a year; gzip when the client takes it. Another
+	// version is 404: reload the page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /ui/{version}/{file} (the `WebFile` operationId).
+	WebFileWithResponse(ctx context.Context, version string, file string, reqEditors ...RequestEditorFn) (*WebFileResponse, error)
 
 	// ReadActivityWithResponse Read the days' Activity rings (needs the read scope)
 	//
@@ -4046,6 +4347,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/ingest (the `Ingest` operationId).
 	IngestWithResponse(ctx context.Context, params *IngestParams, body IngestJSONRequestBody, reqEditors ...RequestEditorFn) (*IngestResponse, error)
+
+	// ListIngestionsWithResponse The caller's latest uploads and imports, newest first (needs the read scope)
+	//
+	// Each with what the edge accepted, how many items it rejected, its
+	// status now (as `GET /v1/ingestions/{id}` gives it, with up to 20
+	// rejections: JSON pointer and reason) and the upload's headers. Only
+	// the caller's user's. Page with `next`. The web page's Uploads list.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/ingestions (the `ListIngestions` operationId).
+	ListIngestionsWithResponse(ctx context.Context, params *ListIngestionsParams, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error)
 
 	// GetIngestionWithResponse What happened to one of the caller's uploads
 	//
@@ -4234,6 +4547,54 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/workouts/{key}/route.gpx (the `ReadWorkoutRouteGPX` operationId).
 	ReadWorkoutRouteGPXWithResponse(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*ReadWorkoutRouteGPXResponse, error)
+}
+
+type WebPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Timeout
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r WebPageResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r WebPageResponse) GetJSON408() *Timeout {
+	return r.JSON408
+}
+
+// GetBody returns the raw response body bytes
+func (r WebPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WebPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WebPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WebPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type HealthResponse struct {
@@ -4483,6 +4844,54 @@ func (r ReadyzResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadyzResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type WebFileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Timeout
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r WebFileResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r WebFileResponse) GetJSON408() *Timeout {
+	return r.JSON408
+}
+
+// GetBody returns the raw response body bytes
+func (r WebFileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WebFileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WebFileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WebFileResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5244,6 +5653,106 @@ func (r IngestResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r IngestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListIngestionsResponse401Headers the declared response headers of an HTTP 401 response for ListIngestions
+type ListIngestionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListIngestionsResponse429Headers the declared response headers of an HTTP 429 response for ListIngestions
+type ListIngestionsResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// ListIngestionsResponse503Headers the declared response headers of an HTTP 503 response for ListIngestions
+type ListIngestionsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListIngestionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IngestionPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooMany
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListIngestionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListIngestionsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListIngestionsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIngestionsResponse) GetJSON200() *IngestionPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListIngestionsResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListIngestionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListIngestionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListIngestionsResponse) GetJSON429() *TooMany {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListIngestionsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIngestionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIngestionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIngestionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIngestionsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6501,6 +7010,25 @@ func (r ReadWorkoutRouteGPXResponse) ContentType() string {
 	return ""
 }
 
+// WebPageWithResponse The web page (sign in with a key that has the read scope)
+//
+// A small app of static files embedded in the edge: the user's data at a
+// glance, metrics, sleep, workouts, keys and uploads, all read from this
+// API with the key pasted at sign-in (kept in the tab's session
+// storage). Strict Content-Security-Policy (this origin only, no inline
+// script or style, no framing); revalidated on every load (ETag).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET / (the `WebPage` operationId).
+func (c *ClientWithResponses) WebPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WebPageResponse, error) {
+	rsp, err := c.WebPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWebPageResponse(rsp)
+}
+
 // HealthWithResponse Same as /livez (the original specification's name)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -6583,6 +7111,23 @@ func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, reqEditors
 		return nil, err
 	}
 	return ParseReadyzResponse(rsp)
+}
+
+// WebFileWithResponse One of the web page's files (scripts, styles, licences)
+//
+// Named by the version of the page that loads them (a hash of every
+// file), so cached for a year; gzip when the client takes it. Another
+// version is 404: reload the page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /ui/{version}/{file} (the `WebFile` operationId).
+func (c *ClientWithResponses) WebFileWithResponse(ctx context.Context, version string, file string, reqEditors ...RequestEditorFn) (*WebFileResponse, error) {
+	rsp, err := c.WebFile(ctx, version, file, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWebFileResponse(rsp)
 }
 
 // ReadActivityWithResponse Read the days' Activity rings (needs the read scope)
@@ -6762,6 +7307,24 @@ func (c *ClientWithResponses) IngestWithResponse(ctx context.Context, params *In
 		return nil, err
 	}
 	return ParseIngestResponse(rsp)
+}
+
+// ListIngestionsWithResponse The caller's latest uploads and imports, newest first (needs the read scope)
+//
+// Each with what the edge accepted, how many items it rejected, its
+// status now (as `GET /v1/ingestions/{id}` gives it, with up to 20
+// rejections: JSON pointer and reason) and the upload's headers. Only
+// the caller's user's. Page with `next`. The web page's Uploads list.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/ingestions (the `ListIngestions` operationId).
+func (c *ClientWithResponses) ListIngestionsWithResponse(ctx context.Context, params *ListIngestionsParams, reqEditors ...RequestEditorFn) (*ListIngestionsResponse, error) {
+	rsp, err := c.ListIngestions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIngestionsResponse(rsp)
 }
 
 // GetIngestionWithResponse What happened to one of the caller's uploads
@@ -7036,6 +7599,42 @@ func (c *ClientWithResponses) ReadWorkoutRouteGPXWithResponse(ctx context.Contex
 	return ParseReadWorkoutRouteGPXResponse(rsp)
 }
 
+// ParseWebPageResponse parses an HTTP response from a WebPageWithResponse call
+func ParseWebPageResponse(rsp *http.Response) (*WebPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WebPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Timeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseHealthResponse parses an HTTP response from a HealthWithResponse call
 func ParseHealthResponse(rsp *http.Response) (*HealthResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7217,6 +7816,42 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 
 	case rsp.StatusCode == 503:
 		break // No content-type
+
+	}
+
+	return response, nil
+}
+
+// ParseWebFileResponse parses an HTTP response from a WebFileWithResponse call
+func ParseWebFileResponse(rsp *http.Response) (*WebFileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WebFileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Timeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
 
 	}
 
@@ -8066,6 +8701,121 @@ func ParseIngestResponse(rsp *http.Response) (*IngestResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers IngestResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListIngestionsResponse parses an HTTP response from a ListIngestionsWithResponse call
+func ParseListIngestionsResponse(rsp *http.Response) (*ListIngestionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIngestionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IngestionPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListIngestionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListIngestionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListIngestionsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

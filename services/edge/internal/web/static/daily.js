@@ -99,9 +99,9 @@ async function nights(from, to) {
     if (!byNight.has(d)) byNight.set(d, new Map());
     const bySource = byNight.get(d);
     const sum = bySource.get(s.source) || Object.fromEntries(NIGHT.map((k) => [k, 0]));
-    for (const k of NIGHT) sum[k] += s[k] || 0;
-    // Asleep in all: the app's total (asleep alone is 0 when stages are sent).
-    if (s.total_sleep_hours) sum.asleep_hours += s.total_sleep_hours - (s.asleep_hours || 0);
+    for (const k of NIGHT) if (k !== 'asleep_hours') sum[k] += s[k] || 0;
+    // Asleep in all: the app's total, else unspecified asleep and the stages.
+    sum.asleep_hours += s.total_sleep_hours || (s.asleep_hours || 0) + (s.core_hours || 0) + (s.deep_hours || 0) + (s.rem_hours || 0);
     bySource.set(s.source, sum);
   }
   const out = [];
