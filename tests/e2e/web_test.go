@@ -50,7 +50,8 @@ var webPages = []struct {
 	{"metric-combined", "#/metric?name=active_energy&to=2025-03-09&days=7&mode=combined", []string{"2025-03-09"}},
 	// The weight whose source is markup: shown as text.
 	{"metric-escaped", "#/metric?name=weight_body_mass&to=2025-03-20&days=1&mode=source", []string{evilSource}},
-	{"sleep", "#/sleep?to=2025-03-06&nights=7", []string{"Stage totals per night"}},
+	// The night to 2025-03-07: its stage segments (Core three times 40 min).
+	{"sleep", "#/sleep?to=2025-03-07&nights=7", []string{"Stage totals per night", "Night to 2025-03-07", "Stages from Ana’s Apple\u00a0Watch"}},
 	{"workouts", "#/workouts?to=2026-08-31&days=3650", []string{"Outdoor Walk", "Cycling"}},
 	{"keys", "#/keys", []string{"Your keys", "New key"}},
 	{"uploads", "#/uploads", []string{"Latest uploads", "Import the Health app’s export"}},
@@ -148,6 +149,12 @@ func TestWebPage(t *testing.T) {
 				}
 				if strings.Contains(text, "Bob’s secret") {
 					t.Errorf("%s: Ana's page shows Bob's data", p.name)
+				}
+				if p.name == "sleep" {
+					label := tab.eval(t, `document.querySelector('svg.hypno')?.getAttribute('aria-label')`)
+					if l, _ := label.(string); !strings.Contains(l, "Core 2 h 00 min, Deep 0 h 40 min, REM 0 h 40 min, Awake 0 h 40 min") {
+						t.Errorf("the night's hypnogram says %q, want Core 2 h, Deep, REM and Awake 40 min each", label)
+					}
 				}
 				tab.checkPage(t, p.name)
 				tab.screenshot(t, filepath.Join(shots, fmt.Sprintf("%s-%s.png", p.name, tab.label)))
