@@ -45,7 +45,7 @@ API key ($DEMO_EMAIL): $1
 Send one heart-rate point:
 curl -sS -X POST $(shell_quote "$edge_url/v1/ingest") -H $(shell_quote "Authorization: Bearer $1") -H 'Content-Type: application/json' -d $(shell_quote "$body")
 
-See it in the web page: open $edge_url/ and paste the key.
+See it, and a month of demo data, in the web page: open $edge_url/ and paste the key.
 
 See it in PostgreSQL:
 psql $(shell_quote "$DATABASE_URL") -c 'select * from heart_rate_metrics order by recorded_at desc limit 5'
@@ -150,6 +150,12 @@ while :; do
 	sleep 0.5
 done
 ready=1
+
+# A month of synthetic data for the demo user, the first time only (the web
+# page has something to show); a user with uploads is left alone.
+if ! bin/healthctl demo --email "$DEMO_EMAIL" --days 30 >/dev/null 2>"$HX_RUN/demo.log"; then
+	log "run: demo data not loaded (see $HX_RUN/demo.log); the services run anyway"
+fi
 
 print_banner "$api_key"
 if ((detach)); then

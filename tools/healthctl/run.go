@@ -24,6 +24,7 @@ type commands struct {
 	Partitions partitionsCmd `cmd:"" help:"List or make the partitions (by month, by year for older data)."`
 	Replay     replayCmd     `cmd:"" help:"Rebuild a kind's tables, or replay messages into the live tables."`
 	Import     importCmd     `cmd:"" help:"Import the Health app's export (export.zip or export.xml) for a user."`
+	Demo       demoCmd       `cmd:"" help:"Fill a user with a month of synthetic data to look at (make run's demo user)."`
 }
 
 // env is what every command gets, with healthctl's settings and helpers.
