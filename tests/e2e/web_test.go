@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
@@ -165,6 +166,21 @@ func TestWebPage(t *testing.T) {
 		})
 	}
 
+	// The metric's range as CSV, and a workout's route as GPX, saved as
+	// files by the browser.
+	downloads := t.TempDir()
+	desktop.run(t, "allow downloads", browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(downloads))
+	t.Run("csv", func(t *testing.T) {
+		desktop.go_(t, "#/metric?name=heart_rate&to=2025-03-01&days=1&mode=source")
+		desktop.click(t, `//button[text()="Download the range as CSV"]`)
+		csv := waitFile(t, filepath.Join(downloads, "heart_rate-2025-03-01-2025-03-01.csv"))
+		for _, w := range []string{"recorded_at,source,", "58,71.25,96", "Ana’s Apple\u00a0Watch"} {
+			if !strings.Contains(csv, w) {
+				t.Errorf("the CSV lacks %q:\n%s", w, clip(csv, 600))
+			}
+		}
+	})
+
 	t.Run("workout", func(t *testing.T) {
 		desktop.go_(t, "#/workouts?to=2026-08-31&days=3650")
 		desktop.eval(t, `delete document.body.dataset.ready`)
@@ -175,6 +191,10 @@ func TestWebPage(t *testing.T) {
 		}
 		if !strings.Contains(desktop.text(t), "Download the route (GPX)") {
 			t.Error("no GPX download")
+		}
+		desktop.click(t, `//button[text()="Download the route (GPX)"]`)
+		if gpx := waitFile(t, filepath.Join(downloads, "Outdoor-Walk-2025-03-07.gpx")); !strings.Contains(gpx, "<gpx") || strings.Count(gpx, "<trkpt") != 10 {
+			t.Errorf("the GPX holds %d points, want the walk's 10:\n%s", strings.Count(gpx, "<trkpt"), clip(gpx, 600))
 		}
 		desktop.checkPage(t, "workout")
 		desktop.screenshot(t, filepath.Join(shots, "workout-desktop.png"))
@@ -281,6 +301,20 @@ func TestWebPage(t *testing.T) {
 	b.check(t)
 }
 
+// waitFile waits for a download to be complete and returns it.
+func waitFile(t *testing.T, path string) string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			names, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+			t.Fatalf("no download %s (the folder holds %v)", filepath.Base(path), names)
+		}
+	}
+}
+
 // postYear sends a year of minute-level heart rate, steps and active
 // energy from one watch, up to today, in bodies of a month.
 func postYear(t *testing.T, s *stack, key string) int {
@@ -321,16 +355,16 @@ func browserPath(t *testing.T) string {
 	return ""
 }
 
-// browser is one headless Chromium; each tab records what the page did
+// headless is one headless Chromium; each tab records what the page did
 // wrong (console errors, exceptions, requests to another origin).
-type browser struct {
+type headless struct {
 	ctx    context.Context
 	origin string
 	mu     sync.Mutex
 	faults []string
 }
 
-func newBrowser(t *testing.T, path, origin string) *browser {
+func newBrowser(t *testing.T, path, origin string) *headless {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -358,17 +392,17 @@ func newBrowser(t *testing.T, path, origin string) *browser {
 		cancel()
 		cancelAlloc()
 	})
-	return &browser{ctx: ctx, origin: origin}
+	return &headless{ctx: ctx, origin: origin}
 }
 
-func (b *browser) fault(f string) {
+func (b *headless) fault(f string) {
 	b.mu.Lock()
 	b.faults = append(b.faults, f)
 	b.mu.Unlock()
 }
 
 // check fails the test with every fault the tabs saw.
-func (b *browser) check(t *testing.T) {
+func (b *headless) check(t *testing.T) {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -378,13 +412,13 @@ func (b *browser) check(t *testing.T) {
 }
 
 type tab struct {
-	b     *browser
+	b     *headless
 	ctx   context.Context
 	label string
 }
 
 // tab opens a tab of the given size (mobile: a touch phone's viewport).
-func (b *browser) tab(t *testing.T, w, h int64, mobile bool) *tab {
+func (b *headless) tab(t *testing.T, w, h int64, mobile bool) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	t.Cleanup(cancel)

@@ -35,6 +35,14 @@ export function sparkline(values, label) {
   return svg;
 }
 
+// plotWidth is the width inside the container's padding: a chart as wide
+// as the container itself would widen it.
+function plotWidth(container) {
+  const st = getComputedStyle(container);
+  const inner = container.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+  return Math.max(260, Math.floor(inner) || 600);
+}
+
 // timeChart draws series over time with uPlot into a container that also
 // holds the zoom buttons. data is [xs (epoch seconds), ...ys]; series are
 // {label, kind: 'line'|'band-lo'|'band-hi'|'bars'}. Returns a destroy
@@ -43,7 +51,7 @@ export function timeChart(container, data, series, { title, units } = {}) {
   const palette = [css('--c1'), css('--c2'), css('--c3'), css('--c4'), css('--c5'), css('--c6')];
   const axis = { stroke: css('--fg-muted'), grid: { stroke: css('--grid') }, ticks: { stroke: css('--grid') } };
   const opts = {
-    width: Math.max(280, container.clientWidth || 600),
+    width: plotWidth(container),
     height: 260,
     title,
     cursor: { drag: { x: true, y: false } },
@@ -85,7 +93,7 @@ export function timeChart(container, data, series, { title, units } = {}) {
     h('span.hint', {}, 'or drag across the chart; double-click resets'));
   container.append(controls, plot);
   u = new uPlot(opts, data, plot);
-  const ro = new ResizeObserver(() => u.setSize({ width: Math.max(280, container.clientWidth), height: 260 }));
+  const ro = new ResizeObserver(() => u.setSize({ width: plotWidth(container), height: 260 }));
   ro.observe(container);
   return () => {
     ro.disconnect();
