@@ -160,6 +160,11 @@ func TestWebPage(t *testing.T) {
 				tab.checkPage(t, p.name)
 				tab.screenshot(t, filepath.Join(shots, fmt.Sprintf("%s-%s.png", p.name, tab.label)))
 			}
+			// Dark mode on the phone: a dark background under light text.
+			bg := tab.eval(t, `getComputedStyle(document.body).backgroundColor + ' ' + getComputedStyle(document.body).color`)
+			if want := map[string]string{"phone": "rgb(18, 18, 22) rgb(236, 236, 241)", "desktop": "rgb(247, 247, 249) rgb(29, 29, 34)"}[tab.label]; bg != want {
+				t.Errorf("%s: background and text %v, want %s", tab.label, bg, want)
+			}
 			if got := tab.eval(t, `String(window.pwned)`); got != "undefined" {
 				t.Errorf("a source's name ran as code: window.pwned = %v", got)
 			}
@@ -417,7 +422,8 @@ type tab struct {
 	label string
 }
 
-// tab opens a tab of the given size (mobile: a touch phone's viewport).
+// tab opens a tab of the given size (mobile: a touch phone's viewport, in
+// dark mode).
 func (b *headless) tab(t *testing.T, w, h int64, mobile bool) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
@@ -452,7 +458,9 @@ func (b *headless) tab(t *testing.T, w, h int64, mobile bool) *tab {
 	})
 	err := chromedp.Run(ctx, network.Enable(), log.Enable(), runtime.Enable(),
 		emulation.SetDeviceMetricsOverride(w, h, map[bool]float64{true: 2, false: 1}[mobile], mobile),
-		emulation.SetTouchEmulationEnabled(mobile))
+		emulation.SetTouchEmulationEnabled(mobile),
+		// The phone in dark mode, the desktop in light.
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: map[bool]string{true: "dark", false: "light"}[mobile]}}))
 	if err != nil {
 		t.Fatal(err)
 	}
