@@ -12,7 +12,7 @@ GO ?= go
 # Main packages, built from the workspace root into bin/<last path element>.
 CMDS := ./services/edge ./services/raw-archiver ./services/metric-writer ./tools/healthctl
 
-.PHONY: help build proving deps test run up down clean conformance bench chaos
+.PHONY: help build proving deps test run up down clean conformance bench chaos cluster-up cluster-down cluster-status chaos-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,15 @@ up: deps build ## like run, in the background (logs and pids in .run/)
 down: ## stop the services, then the dependencies scripts/deps.sh started
 	scripts/down.sh
 
+cluster-up: deps build ## three nats-servers, PostgreSQL primary and standby, two of each service behind HAProxy on CLUSTER_EDGE_ADDR (beside make up)
+	scripts/cluster.sh up
+
+cluster-down: ## stop what make cluster-up started (its data stays in .run/cluster)
+	scripts/cluster.sh down
+
+cluster-status: ## what of the cluster runs, which PostgreSQL is the primary, the stream's leader
+	scripts/cluster.sh status
+
 clean: down ## down, then remove bin/ and .run/ (NATS store included)
 	rm -rf bin .run
 
@@ -54,3 +63,6 @@ bench: deps build proving ## measure the pipeline against this machine's COPY ce
 
 chaos: deps build proving ## fault injection: ten scenarios under load, lost/duplicates/unexpected must be 0 (under 10 minutes)
 	scripts/chaos.sh
+
+chaos-cluster: deps build proving ## the cluster's faults (leader killed, partition, rolling restart, failover...), each on a cluster of its own (under 15 minutes)
+	scripts/chaos.sh --cluster

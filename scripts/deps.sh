@@ -29,28 +29,6 @@ is_root() { [[ "$(id -u)" == 0 ]]; }
 
 # ---- PostgreSQL ---------------------------------------------------------------
 
-# pg_server_version: newest PostgreSQL server installed (Debian layout)
-pg_server_version() {
-	local f v best=""
-	for f in /usr/lib/postgresql/*/bin/postgres; do
-		[[ -x "$f" ]] || continue
-		v="${f#/usr/lib/postgresql/}"
-		v="${v%%/*}"
-		if [[ -z "$best" ]] || [[ "$(printf '%s\n%s\n' "$best" "$v" | sort -V | tail -n 1)" == "$v" ]]; then best="$v"; fi
-	done
-	[[ -n "$best" ]] || return 1
-	printf '%s' "$best"
-}
-
-# pg_ready HOST PORT: the server accepts connections
-pg_ready() {
-	if command -v pg_isready >/dev/null 2>&1; then
-		if [[ -n "$1" ]]; then pg_isready -q -t 2 -h "$1" -p "$2"; else pg_isready -q -t 2 -p "$2"; fi
-	else
-		tcp_open "${1:-127.0.0.1}" "$2"
-	fi
-}
-
 # pg_url_ok URL: we can log in to the URL's database
 pg_url_ok() {
 	PGCONNECT_TIMEOUT=5 psql "$1" -X -A -t -q -c 'select 1' >/dev/null 2>&1

@@ -265,6 +265,46 @@ apt_install() {
 		die "apt-get install $* failed"
 }
 
+# pg_server_version: newest PostgreSQL server installed (Debian layout)
+pg_server_version() {
+	local f v best=""
+	for f in /usr/lib/postgresql/*/bin/postgres; do
+		[[ -x "$f" ]] || continue
+		v="${f#/usr/lib/postgresql/}"
+		v="${v%%/*}"
+		if [[ -z "$best" ]] || [[ "$(printf '%s\n%s\n' "$best" "$v" | sort -V | tail -n 1)" == "$v" ]]; then best="$v"; fi
+	done
+	[[ -n "$best" ]] || return 1
+	printf '%s' "$best"
+}
+
+# pg_ready HOST PORT: the server accepts connections
+pg_ready() {
+	if command -v pg_isready >/dev/null 2>&1; then
+		if [[ -n "$1" ]]; then pg_isready -q -t 2 -h "$1" -p "$2"; else pg_isready -q -t 2 -p "$2"; fi
+	else
+		tcp_open "${1:-127.0.0.1}" "$2"
+	fi
+}
+
+# apt_install_tool PACKAGE...: like apt_install, for a package wanted for
+# its programs only: no daemon it would start at installation starts
+# (policy-rc.d refuses them). Servers the package runs anyway (none in a
+# container without an init) are the caller's to stop.
+apt_install_tool() {
+	local policy=/usr/sbin/policy-rc.d
+	if [[ -e "$policy" || "$(id -u)" != 0 ]]; then
+		apt_install "$@"
+		return
+	fi
+	printf '#!/bin/sh\n# scripts/env.sh: no daemon starts while it installs %s\nexit 101\n' "$*" >"$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+	apt_install "$@"
+	rm -f "$policy"
+	trap - EXIT
+}
+
 # ensure_cc: a C compiler for cgo (go test -race needs it)
 ensure_cc() {
 	if ! command -v gcc >/dev/null 2>&1; then apt_install gcc libc6-dev; fi

@@ -44,23 +44,13 @@ fi
 # promtool (Debian's prometheus package) checks deploy/prometheus in the tests
 # module (tests/e2e/deploy_test.go); HEALTH_SKIP_PROMTOOL=1 skips those checks.
 ensure_promtool() {
-	local policy=/usr/sbin/policy-rc.d
 	command -v promtool >/dev/null 2>&1 && return 0
 	if [[ "$(id -u)" != 0 ]]; then
 		log "promtool is missing and this is not root: the tests module will fail (apt-get install prometheus, or HEALTH_SKIP_PROMTOOL=1)"
 		return 0
 	fi
 	# Only promtool is wanted: keep the package from starting a server.
-	if [[ ! -e "$policy" ]]; then
-		printf '#!/bin/sh\n# scripts/test.sh: no daemon starts while it installs promtool\nexit 101\n' >"$policy"
-		chmod 755 "$policy"
-		trap 'rm -f "$policy"' EXIT
-		apt_install --no-install-recommends prometheus
-		rm -f "$policy"
-		trap - EXIT
-	else
-		apt_install --no-install-recommends prometheus
-	fi
+	apt_install_tool --no-install-recommends prometheus
 	stop_packaged_prometheus
 	command -v promtool >/dev/null 2>&1 || die "the prometheus package brought no promtool"
 }
@@ -116,12 +106,17 @@ ensure_chromium() {
 
 for dir in "${modules[@]}"; do
 	[[ "$dir" == /* ]] || dir="$HX_ROOT/$dir"
-	if [[ "$dir" == "$HX_ROOT/tests" ]]; then
+	case "$dir" in
+	"$HX_ROOT/tests")
 		[[ "${HEALTH_SKIP_PROMTOOL:-}" == 1 ]] || ensure_promtool
 		[[ "${HEALTH_SKIP_REDOCLY:-}" == 1 ]] || ensure_redocly
 		[[ "${HEALTH_SKIP_BROWSER:-}" == 1 ]] || ensure_chromium
-		break
-	fi
+		;;
+	"$HX_ROOT/tools/proving")
+		# TestClusterQuick puts HAProxy in front of its edges
+		command -v haproxy >/dev/null 2>&1 || apt_install_tool haproxy
+		;;
+	esac
 done
 
 rows=()

@@ -38,6 +38,40 @@ import (
 // directory under services/ = binary.
 var appServices = []string{"edge", "raw-archiver", "metric-writer"}
 
+// composeApps are the compose services that run one of appServices, and the
+// binary each runs: the service of that name, and the cluster profile's
+// instances cluster-<binary>-<n>.
+func composeApps(services map[string]any) map[string]string {
+	out := map[string]string{}
+	instance := regexp.MustCompile(`^cluster-(.+)-[0-9]+$`)
+	for name := range services {
+		if slices.Contains(appServices, name) {
+			out[name] = name
+		} else if m := instance.FindStringSubmatch(name); m != nil && slices.Contains(appServices, m[1]) {
+			out[name] = m[1]
+		}
+	}
+	return out
+}
+
+// urlHosts are the hosts a URL setting names: one, or several for a
+// PostgreSQL URL with every host of a cluster (postgres://u:p@h1:5432,h2:5432/db)
+// and a comma-separated list of NATS URLs.
+func urlHosts(v string) []string {
+	var hosts []string
+	for _, part := range strings.Split(v, ",") {
+		if !strings.Contains(part, "://") {
+			part = "x://" + part // a further host of the previous URL
+		}
+		u, err := url.Parse(part)
+		if err != nil {
+			return []string{v}
+		}
+		hosts = append(hosts, u.Hostname())
+	}
+	return hosts
+}
+
 func repoFile(t *testing.T, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), rel))
@@ -262,13 +296,13 @@ func TestComposeEnvironment(t *testing.T) {
 	services, _ := compose["services"].(map[string]any)
 	example := dotEnvExample(t)
 
-	for _, name := range appServices {
+	for _, name := range sortedKeys(composeApps(services)) {
 		t.Run(name, func(t *testing.T) {
 			svc, ok := services[name].(map[string]any)
 			if !ok {
 				t.Fatalf("compose.yaml has no service %s", name)
 			}
-			reads := binarySettings(t, name)
+			reads := binarySettings(t, composeApps(services)[name])
 			set := composeEnv(t, svc)
 			for _, v := range sortedKeys(reads) {
 				if _, ok := set[v]; !ok {
@@ -289,9 +323,10 @@ func TestComposeEnvironment(t *testing.T) {
 				// What compose fixes must fit its network: URLs name a
 				// compose service, listen addresses every interface.
 				if len(subs) == 0 && strings.HasSuffix(v, "_URL") {
-					u, err := url.Parse(val)
-					if err != nil || services[u.Hostname()] == nil {
-						t.Errorf("%s: %s=%s does not point at a compose service", name, v, val)
+					for _, host := range urlHosts(val) {
+						if services[host] == nil {
+							t.Errorf("%s: %s=%s: %q is not a compose service", name, v, val, host)
+						}
 					}
 				}
 				if strings.HasSuffix(v, "_ADDR") {
@@ -421,6 +456,9 @@ func TestComposeServices(t *testing.T) {
 		monitoring := name == "prometheus" || name == "grafana"
 		if got := fmt.Sprint(profiles); monitoring != (got == "[monitoring]") {
 			t.Errorf("%s: profiles %s; only prometheus and grafana belong to the monitoring profile", name, got)
+		}
+		if got, cluster := fmt.Sprint(profiles), strings.HasPrefix(name, "cluster-"); cluster != (got == "[cluster]") {
+			t.Errorf("%s: profiles %s; the cluster-* services, and only they, belong to the cluster profile", name, got)
 		}
 		mounts[name] = map[string]string{}
 		vols, _ := svc["volumes"].([]any)
@@ -994,4 +1032,128 @@ func TestMetricsExported(t *testing.T) {
 		}
 	}
 	t.Logf("checked %d metric families against %s, %s and %s", len(checked), pages["edge"], pages["raw-archiver"], pages["metric-writer"])
+}
+
+// TestComposeClusterProfile checks the cluster profile against the files
+// it shares with `make cluster-up` and the cluster chaos matrix: every
+// variable deploy/cluster/nats.conf and haproxy.cfg read is set by each of
+// the three, the routes and the load balancer name the profile's own
+// services, and every service waits for what it connects to.
+func TestComposeClusterProfile(t *testing.T) {
+	compose := yamlFile(t, "compose.yaml")
+	services, _ := compose["services"].(map[string]any)
+	vars := func(rel string, re *regexp.Regexp) []string {
+		var out []string
+		for _, m := range re.FindAllStringSubmatch(string(repoFile(t, rel)), -1) {
+			if !slices.Contains(out, m[1]) {
+				out = append(out, m[1])
+			}
+		}
+		if len(out) == 0 {
+			t.Fatalf("%s reads no variable", rel)
+		}
+		return out
+	}
+	natsVars := vars("deploy/cluster/nats.conf", regexp.MustCompile(`(?m)^[^#]*\$(NATS_[A-Z0-9_]+)`))
+	lbVars := vars("deploy/cluster/haproxy.cfg", regexp.MustCompile(`(?m)^[^#]*"\$\{([A-Z0-9_]+)\}"`))
+	for _, user := range []string{"scripts/cluster.sh", "tools/proving/internal/chaos/cluster.go"} {
+		text := string(repoFile(t, user))
+		for _, v := range append(slices.Clone(natsVars), lbVars...) {
+			if !strings.Contains(text, v+"=") {
+				t.Errorf("%s does not set %s, which deploy/cluster reads", user, v)
+			}
+		}
+	}
+
+	mount := func(svc map[string]any, target string) string {
+		vols, _ := svc["volumes"].([]any)
+		for _, m := range vols {
+			if parts := strings.Split(fmt.Sprint(m), ":"); len(parts) >= 2 && parts[1] == target {
+				return parts[0]
+			}
+		}
+		return ""
+	}
+	var nats []string
+	for _, name := range sortedKeys(services) {
+		if strings.HasPrefix(name, "cluster-nats-") {
+			nats = append(nats, name)
+		}
+	}
+	if len(nats) != 3 {
+		t.Fatalf("cluster profile: %d nats-servers, want 3", len(nats))
+	}
+	for _, name := range nats {
+		svc, _ := services[name].(map[string]any)
+		env := composeEnv(t, svc)
+		for _, v := range natsVars {
+			if env[v] == "" {
+				t.Errorf("%s: %s is not set (deploy/cluster/nats.conf reads it)", name, v)
+			}
+		}
+		if src := mount(svc, "/etc/nats/nats.conf"); src != "./deploy/cluster/nats.conf" {
+			t.Errorf("%s: /etc/nats/nats.conf is %q, want ./deploy/cluster/nats.conf", name, src)
+		}
+		if src := mount(svc, env["NATS_STORE"]); src == "" || strings.HasPrefix(src, ".") {
+			t.Errorf("%s: the JetStream store %s is not on a named volume", name, env["NATS_STORE"])
+		}
+		var peers []string
+		for _, k := range []string{"NATS_ROUTE_1", "NATS_ROUTE_2"} {
+			peers = append(peers, urlHosts(env[k])...)
+		}
+		slices.Sort(peers)
+		if want := slices.DeleteFunc(slices.Clone(nats), func(n string) bool { return n == name }); !slices.Equal(peers, want) {
+			t.Errorf("%s routes to %v, want the other two %v", name, peers, want)
+		}
+	}
+
+	lb, _ := services["cluster-lb"].(map[string]any)
+	lbEnv := composeEnv(t, lb)
+	if src := mount(lb, "/usr/local/etc/haproxy/haproxy.cfg"); src != "./deploy/cluster/haproxy.cfg" {
+		t.Errorf("cluster-lb: haproxy.cfg is %q, want ./deploy/cluster/haproxy.cfg", src)
+	}
+	lbNet, _ := lb["networks"].(map[string]any)
+	lbCluster, _ := lbNet["cluster"].(map[string]any)
+	lbAddr := fmt.Sprint(lbCluster["ipv4_address"])
+	for _, v := range lbVars {
+		if lbEnv[v] == "" {
+			t.Errorf("cluster-lb: %s is not set (deploy/cluster/haproxy.cfg reads it)", v)
+		}
+		if !strings.HasPrefix(v, "EDGE_") {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(lbEnv[v])
+		if composeApps(services)[host] != "edge" {
+			t.Errorf("cluster-lb: %s=%s is not an edge of the cluster profile", v, lbEnv[v])
+		}
+	}
+
+	for name, binary := range composeApps(services) {
+		if !strings.HasPrefix(name, "cluster-") {
+			continue
+		}
+		svc, _ := services[name].(map[string]any)
+		env := composeEnv(t, svc)
+		if env["STREAM_REPLICAS"] != "3" {
+			t.Errorf("%s: STREAM_REPLICAS=%s, want 3", name, env["STREAM_REPLICAS"])
+		}
+		deps, _ := svc["depends_on"].(map[string]any)
+		db := urlHosts(env["DATABASE_URL"])
+		if len(db) != 2 || !strings.Contains(env["DATABASE_URL"], "target_session_attrs=read-write") {
+			t.Errorf("%s: DATABASE_URL %s, want both PostgreSQL servers with target_session_attrs=read-write", name, env["DATABASE_URL"])
+		}
+		need := append(urlHosts(env["NATS_URL"]), db[0])
+		if binary == "edge" {
+			need = append(need, urlHosts(env["REDIS_URL"])...)
+			if !strings.Contains(env["EDGE_TRUSTED_PROXIES"], lbAddr+"/32") {
+				t.Errorf("%s: EDGE_TRUSTED_PROXIES=%s does not name cluster-lb's address %s", name, env["EDGE_TRUSTED_PROXIES"], lbAddr)
+			}
+		}
+		for _, dep := range need {
+			d, _ := deps[dep].(map[string]any)
+			if d["condition"] != "service_healthy" {
+				t.Errorf("%s does not wait for %s to be healthy", name, dep)
+			}
+		}
+	}
 }

@@ -19,6 +19,7 @@ type benchCmd struct {
 	Out      string   `default:"bench/results" help:"Where results (JSON, SVG chart) go; the newest also as latest.json and latest.svg."`
 	Settings []string `name:"set" help:"Settings for the services under test, e.g. --set BATCH_MAX_ROWS=20000."`
 	Profile  string   `help:"Take CPU profiles of the services during the end-to-end phase into this directory."`
+	Writers  int      `default:"1" help:"Metric-writers and raw-archivers to run, sharing their durable consumers as in a cluster (the scaling figures)."`
 }
 
 // Help says what is measured.
@@ -46,7 +47,7 @@ func (c *benchCmd) Run(e *cli.Env) error {
 	}
 	res, err := bench.Run(e.Ctx, bench.Config{
 		Quick: quick, BinDir: bin, AdminURL: cfg.DatabaseURL, NATSURL: cfg.NATSURL, RedisURL: cfg.RedisURL,
-		OutDir: c.Out, ExtraEnv: c.Settings, ProfileDir: c.Profile, Log: e.Log, Out: e.Stderr,
+		OutDir: c.Out, ExtraEnv: c.Settings, ProfileDir: c.Profile, Writers: c.Writers, Log: e.Log, Out: e.Stderr,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 type chaosCmd struct {
 	Quick   bool     `help:"The short subset make test runs."`
+	Cluster bool     `help:"The cluster matrix: each scenario on a cluster of its own (three nats-servers, PostgreSQL primary and standby, two of each service behind HAProxy), as make cluster-up runs it."`
 	Only    []string `help:"Run only these scenarios (comma-separated names)."`
 	Bin     string   `default:"bin" help:"Where the built edge, raw-archiver and metric-writer are."`
 	Out     string   `default:"chaos/results" help:"Where the results go (JSON; the newest also as latest.json)."`
@@ -27,11 +28,22 @@ COMMIT and ack, PostgreSQL stopped for 30 s, nats-server killed, Redis stopped, 
 everything, poison items, gzip bombs, slow clients. After healing it waits for the consumers to
 drain and checks PostgreSQL against what each device was answered. Exits non-zero when a scenario
 fails. Needs initdb/postgres (Debian's postgresql package), redis-server and nats-server
-(.run/bin, built by make deps).`
+(.run/bin, built by make deps).
+
+With --cluster, each scenario runs on a cluster made for it from deploy/cluster (as make cluster-up
+runs it, plus a proxy on every route between nats-servers): kill -9 of the stream's leader, one
+nats-server cut off for 20 s, a rolling restart of the three, one of two metric-writers killed,
+one of two edges killed behind HAProxy, the PostgreSQL primary killed and its standby promoted, the
+standby's replay paused. It needs haproxy besides. Results go to the same latest.json, which keeps
+the newest result of every scenario of both matrices.`
 }
 
 func (c *chaosCmd) Run(e *cli.Env) error {
 	bin, err := filepath.Abs(c.Bin)
+	if err != nil {
+		return err
+	}
+	deploy, err := filepath.Abs(filepath.Join("deploy", "cluster"))
 	if err != nil {
 		return err
 	}
@@ -41,6 +53,7 @@ func (c *chaosCmd) Run(e *cli.Env) error {
 	}
 	rep, err := chaos.Run(e.Ctx, chaos.Config{
 		BinDir: bin, Binaries: bins, WorkDir: c.Keep, Only: c.Only, Quick: c.Quick, Devices: c.Devices, Out: e.Stderr, Log: e.Log,
+		Cluster: c.Cluster, DeployDir: deploy,
 	})
 	if err != nil {
 		return err
@@ -51,7 +64,7 @@ func (c *chaosCmd) Run(e *cli.Env) error {
 	}
 	fmt.Fprintln(e.Stdout)
 	chaos.Table(e.Stdout, rep)
-	fmt.Fprintf(e.Stdout, "\n%d scenarios in %.0f s; results: %s (and %s)\n", len(rep.Scenarios), rep.Seconds, path, filepath.Join(c.Out, "latest.json"))
+	fmt.Fprintf(e.Stdout, "\n%d scenarios in %.0f s; results: %s (and %s, with the newest result of every scenario)\n", len(rep.Scenarios), rep.Seconds, path, filepath.Join(c.Out, "latest.json"))
 	if !rep.Passed {
 		return errors.New("some scenarios failed: see above")
 	}

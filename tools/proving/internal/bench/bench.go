@@ -37,6 +37,9 @@ type Config struct {
 	RedisURL string
 	OutDir   string
 	ExtraEnv []string // settings for the services under test (e.g. BATCH_MAX_ROWS=20000)
+	// Writers is how many metric-writers and raw-archivers run (sharing
+	// their durable consumers, as in a cluster); 0 or 1: one of each.
+	Writers int
 	// ProfileDir, when set, receives CPU profiles of the three services
 	// taken during the end-to-end phase.
 	ProfileDir string
@@ -83,6 +86,7 @@ type Result struct {
 	SummariesP95Ms     float64           `json:"summaries_p95_ms"`
 	Targets            map[string]Target `json:"targets"`
 	Settings           []string          `json:"settings,omitempty"`
+	Writers            int               `json:"writers"` // metric-writers (and raw-archivers) that ran
 	CopyMeasurementBad bool              `json:"copy_measurement_suspect"`
 	Series             []Sample          `json:"series"`
 }
@@ -141,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sc := cfg.scale()
 	host, _ := os.Hostname()
 	res := &Result{At: time.Now().UTC(), Quick: cfg.Quick, Accept: map[string]*AcceptResult{}, Ratios: map[string]float64{},
-		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Host: host}, Settings: cfg.ExtraEnv}
+		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Host: host}, Settings: cfg.ExtraEnv, Writers: max(1, cfg.Writers)}
 	dbURL, err := freshDatabase(ctx, cfg.AdminURL, "health_bench")
 	if err != nil {
 		return nil, err

@@ -75,15 +75,27 @@ func (s *sampler) sample() {
 	for name, pid := range s.st.pids() {
 		smp.RSSMB[name] = proc.RSSMiB(pid)
 	}
-	for svc, sub := range map[string]obs.Subsystem{"raw-archiver": obs.Archiver, "metric-writer": obs.Writer} {
-		for _, m := range scrape(s.st.metrics[svc]) {
+	subsystems := map[string]obs.Subsystem{"raw-archiver": obs.Archiver, "metric-writer": obs.Writer}
+	for inst, url := range s.st.metrics {
+		sub, ok := subsystems[proc.Binary(inst)]
+		if !ok {
+			continue
+		}
+		// Rows from every instance; the consumers' backlog, which every
+		// instance reads from JetStream alike, from the first only.
+		first := inst == proc.Binary(inst)
+		for _, m := range scrape(url) {
 			switch strings.TrimPrefix(m.name, sub.Prefix()) {
 			case "rows_written_total":
-				smp.RowsByKind[m.label("kind")] = m.value
+				smp.RowsByKind[m.label("kind")] += m.value
 			case "consumer_pending":
-				smp.Pending += m.value
+				if first {
+					smp.Pending += m.value
+				}
 			case "consumer_ack_pending":
-				smp.AckPending += m.value
+				if first {
+					smp.AckPending += m.value
+				}
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,7 +33,17 @@ type stack struct {
 
 func startStack(ctx context.Context, cfg Config, dbURL, stream string) (*stack, error) {
 	s := &stack{procs: map[string]*proc.Proc{}, metrics: map[string]string{}, readyURL: map[string]string{}, binDir: cfg.BinDir}
-	addrs, err := proc.FreeAddrs("edge", "raw-archiver", "metric-writer")
+	// Instances in start order: the consumers (more of them with
+	// cfg.Writers, sharing the durables as they do in a cluster), the edge.
+	var names []string
+	for _, bin := range []string{"raw-archiver", "metric-writer"} {
+		names = append(names, bin)
+		for i := 2; i <= cfg.Writers; i++ {
+			names = append(names, fmt.Sprintf("%s-%d", bin, i))
+		}
+	}
+	names = append(names, "edge")
+	addrs, err := proc.FreeAddrs(names...)
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +72,6 @@ func startStack(ctx context.Context, cfg Config, dbURL, stream string) (*stack, 
 		"STREAM_MAX_BYTES=8589934592",
 		"STREAM_MAX_AGE=24h",
 		"STREAM_DUPLICATE_WINDOW=1h",
-		"EDGE_ADDR=" + addrs["edge"],
-		"ARCHIVER_METRICS_ADDR=" + addrs["raw-archiver"],
-		"WRITER_METRICS_ADDR=" + addrs["metric-writer"],
 		// The load would spend any hourly allowance in seconds: the
 		// benchmark's own edge runs with a limit no device reaches.
 		"RATE_LIMIT_REQUESTS=100000000",
@@ -74,15 +82,18 @@ func startStack(ctx context.Context, cfg Config, dbURL, stream string) (*stack, 
 	if cfg.ProfileDir != "" {
 		s.env = append(s.env, "PPROF_ENABLED=true")
 	}
-	for _, n := range []string{"raw-archiver", "metric-writer", "edge"} {
-		p, err := proc.Start(proc.Spec{Name: n, Path: filepath.Join(s.binDir, n), Env: s.env, Dir: s.logDir})
+	addrVar := map[string]string{"edge": "EDGE_ADDR", "raw-archiver": "ARCHIVER_METRICS_ADDR", "metric-writer": "WRITER_METRICS_ADDR"}
+	for _, n := range names {
+		bin := proc.Binary(n)
+		env := append(slices.Clone(s.env), addrVar[bin]+"="+addrs[n])
+		p, err := proc.Start(proc.Spec{Name: n, Path: filepath.Join(s.binDir, bin), Env: env, Dir: s.logDir})
 		if err != nil {
 			s.stop()
 			return nil, err
 		}
 		s.procs[n] = p
 	}
-	for _, n := range []string{"raw-archiver", "metric-writer", "edge"} {
+	for _, n := range names {
 		if err := proc.WaitHTTP(ctx, s.readyURL[n], time.Minute); err != nil {
 			s.stop()
 			return nil, fmt.Errorf("%s: %w (logs in %s)", n, err, dir)
@@ -93,8 +104,13 @@ func startStack(ctx context.Context, cfg Config, dbURL, stream string) (*stack, 
 }
 
 func (s *stack) stop() {
-	for _, n := range []string{"edge", "metric-writer", "raw-archiver"} {
-		if p := s.procs[n]; p != nil {
+	for n, p := range s.procs {
+		if proc.Binary(n) == "edge" {
+			_ = p.Stop(syscall.SIGTERM, 20*time.Second)
+		}
+	}
+	for n, p := range s.procs {
+		if proc.Binary(n) != "edge" {
 			_ = p.Stop(syscall.SIGTERM, 20*time.Second)
 		}
 	}
@@ -150,11 +166,11 @@ func profile(ctx context.Context, cfg Config, st *stack, d time.Duration) func()
 	return wg.Wait
 }
 
-// cpuNow is every component's CPU time so far.
+// cpuNow is every component's CPU time so far (its instances together).
 func (s *stack) cpuNow() map[string]float64 {
 	out := map[string]float64{"postgres": proc.CPUSecondsOf("postgres")}
 	for name, pid := range s.pids() {
-		out[name] = proc.CPUSeconds(pid)
+		out[proc.Binary(name)] += proc.CPUSeconds(pid)
 	}
 	return out
 }

@@ -10,8 +10,10 @@ package chaos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -43,6 +45,10 @@ type Config struct {
 	Devices  int
 	Out      io.Writer // progress, one line per step
 	Log      *slog.Logger
+	// Cluster runs the cluster matrix instead: each scenario on a fresh
+	// cluster (clusterInfra) made from the files in DeployDir.
+	Cluster   bool
+	DeployDir string // deploy/cluster
 }
 
 // Result is one scenario's verdict. The first six fields are the
@@ -73,6 +79,8 @@ type Result struct {
 	Checks           []string       `json:"checks"`
 	Failures         []string       `json:"failures,omitempty"`
 	Seconds          float64        `json:"seconds"`
+	At               time.Time      `json:"at"`              // when it ran: latest.json keeps each scenario's newest result
+	Quick            bool           `json:"quick,omitempty"` // in a run of the short subset
 }
 
 // Report is a whole run.
@@ -104,19 +112,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer os.RemoveAll(dir)
 	}
-	fmt.Fprintf(cfg.Out, "starting PostgreSQL, Redis and nats-server of the harness under %s…\n", dir)
-	in, err := startInfra(ctx, cfg.Binaries, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer in.close()
-	if err := makeTemplate(ctx, in.PostgresURL); err != nil {
-		return nil, err
-	}
 	rep := &Report{At: start.UTC(), Quick: cfg.Quick, Passed: true}
+	var in *infra
+	if !cfg.Cluster {
+		fmt.Fprintf(cfg.Out, "starting PostgreSQL, Redis and nats-server of the harness under %s…\n", dir)
+		if in, err = startInfra(ctx, cfg.Binaries, dir); err != nil {
+			return nil, err
+		}
+		defer in.close()
+		if err := makeTemplate(ctx, in.PostgresURL); err != nil {
+			return nil, err
+		}
+	}
 	for i, sc := range scenarios {
 		fmt.Fprintf(cfg.Out, "[%d/%d] %s: %s\n", i+1, len(scenarios), sc.name, sc.about)
-		res := runScenario(ctx, cfg, in, sc, i+1, dir)
+		var res *Result
+		if cfg.Cluster {
+			res = runOnCluster(ctx, cfg, sc, i+1, dir)
+		} else {
+			res = runScenario(ctx, cfg, in, nil, sc, i+1, dir)
+		}
 		rep.Scenarios = append(rep.Scenarios, res)
 		rep.Passed = rep.Passed && res.Passed
 		verdict := "passed"
@@ -133,9 +148,34 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// runOnCluster runs one scenario on a cluster of its own, made for it and
+// stopped after it.
+func runOnCluster(ctx context.Context, cfg Config, sc scenario, n int, dir string) *Result {
+	t0 := time.Now()
+	fail := func(err error) *Result {
+		return &Result{Name: sc.name, About: sc.about, At: t0.UTC(), Failures: []string{"starting the cluster: " + err.Error()}}
+	}
+	cdir := filepath.Join(dir, fmt.Sprintf("%02d-%s-cluster", n, sc.name))
+	cl, err := startCluster(ctx, cfg.Binaries, cfg.DeployDir, dir, cdir)
+	if err != nil {
+		return fail(err)
+	}
+	defer cl.close()
+	in := &infra{dir: cdir, PostgresURL: cl.PostgresURL(), RedisURL: "redis://" + cl.redis.addr + "/0", NATSURL: cl.NATSURL()}
+	if err := makeTemplate(ctx, in.PostgresURL); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(cfg.Out, "      cluster up in %.1f s (3 nats-servers, PostgreSQL primary and standby, Redis)\n", time.Since(t0).Seconds())
+	return runScenario(ctx, cfg, in, cl, sc, n, dir)
+}
+
 func selectScenarios(cfg Config) ([]scenario, error) {
+	matrix := scenarios
+	if cfg.Cluster {
+		matrix = clusterScenarios
+	}
 	var out []scenario
-	for _, sc := range scenarios(cfg.Quick) {
+	for _, sc := range matrix(cfg.Quick) {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, sc.name) {
 			continue
 		}
@@ -146,7 +186,7 @@ func selectScenarios(cfg Config) ([]scenario, error) {
 	}
 	if len(out) == 0 {
 		var names []string
-		for _, sc := range scenarios(false) {
+		for _, sc := range matrix(false) {
 			names = append(names, sc.name)
 		}
 		return nil, fmt.Errorf("no scenario matches %v; there are: %s", cfg.Only, strings.Join(names, ", "))
@@ -180,7 +220,9 @@ func withDatabase(url, db string) string {
 type run struct {
 	cfg       Config
 	in        *infra
+	cl        *clusterInfra // nil on a single machine
 	svc       *services
+	pool      *pgxpool.Pool // the scenario's database
 	ledger    *ledger
 	loadStart time.Time
 	loadUntil time.Time
@@ -207,10 +249,10 @@ func (r *run) fail(format string, args ...any) {
 // at waits until the load has run for d.
 func (r *run) at(ctx context.Context, d time.Duration) { sleep(ctx, time.Until(r.loadStart.Add(d))) }
 
-func runScenario(ctx context.Context, cfg Config, in *infra, sc scenario, n int, dir string) *Result {
+func runScenario(ctx context.Context, cfg Config, in *infra, cl *clusterInfra, sc scenario, n int, dir string) *Result {
 	started := time.Now()
-	res := &Result{Name: sc.name, About: sc.about}
-	r := &run{cfg: cfg, in: in, ledger: &ledger{byStatus: map[string]int{}}}
+	res := &Result{Name: sc.name, About: sc.about, At: started.UTC()}
+	r := &run{cfg: cfg, in: in, cl: cl, ledger: &ledger{byStatus: map[string]int{}}}
 	defer func() {
 		res.Checks, res.Failures = r.checks, r.failures
 		res.Passed = len(res.Failures) == 0
@@ -230,6 +272,7 @@ func runScenario(ctx context.Context, cfg Config, in *infra, sc scenario, n int,
 		return res
 	}
 	defer pool.Close()
+	r.pool = pool
 	devs, err := fleet.Make(ctx, pool, cfg.Devices, "chaos", "Chaos Watch")
 	if err != nil {
 		r.fail("devices: %v", err)
@@ -275,7 +318,7 @@ func runScenario(ctx context.Context, cfg Config, in *infra, sc scenario, n int,
 	} else if res.DrainS > 60 {
 		r.fail("drained in %.0f s, more than 60 s after healing", res.DrainS)
 	}
-	for _, name := range []string{"edge", "raw-archiver", "metric-writer"} {
+	for _, name := range r.svc.names {
 		if p := r.svc.proc(name); !p.Running() {
 			r.fail("%s is not running at the end: %v\n%s", name, p.ExitErr(), p.Tail(10))
 		}
@@ -305,14 +348,27 @@ func (r *run) prepare(ctx context.Context, sc scenario, n int, dir string) (faul
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	r.svc, err = newServices(r.cfg.BinDir, logDir, r.in, withDatabase(r.in.PostgresURL, fmt.Sprintf("chaos_%d", n)), fmt.Sprintf("CHAOS%d", n))
+	dbURL := withDatabase(r.in.PostgresURL, fmt.Sprintf("chaos_%d", n))
+	names, env := []string{"raw-archiver", "metric-writer", "edge"}, []string(nil)
+	if r.cl != nil {
+		names = []string{"raw-archiver-1", "raw-archiver-2", "metric-writer-1", "metric-writer-2", "edge-1", "edge-2"}
+		env = []string{"STREAM_REPLICAS=3", "READ_DATABASE_URL=" + withDatabase(r.cl.ReadURL(), fmt.Sprintf("chaos_%d", n)),
+			"EDGE_PROXY_HEADER=X-Forwarded-For", "EDGE_TRUSTED_PROXIES=127.0.0.1/32"}
+	}
+	r.svc, err = newServices(r.cfg.BinDir, logDir, r.in, dbURL, fmt.Sprintf("CHAOS%d", n), names, env)
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"raw-archiver", "metric-writer", "edge"} {
-		if err := r.svc.start(ctx, name, sc.env[name]...); err != nil {
+	for _, name := range names {
+		if err := r.svc.start(ctx, name, sc.env[proc.Binary(name)]...); err != nil {
 			return nil, err
 		}
+	}
+	if r.cl != nil {
+		if err := r.cl.startLB(ctx, []string{r.svc.addr["edge-1"], r.svc.addr["edge-2"]}); err != nil {
+			return nil, fmt.Errorf("haproxy: %w", err)
+		}
+		r.svc.edgeURL = "http://" + r.cl.lbAddr
 	}
 	return sc.fault, nil
 }
@@ -322,7 +378,7 @@ func (r *run) cleanup(n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r.svc.stopAll()
-	if r.in.nats.p.Running() {
+	if r.cl == nil && r.in.nats.p.Running() {
 		_ = stream.DeleteStream(ctx, r.in.NATSURL, r.svc.streamName)
 	}
 	if c, err := pgx.Connect(ctx, r.in.PostgresURL); err == nil {
@@ -430,25 +486,73 @@ func (r *run) summarize(res *Result, t tally, faultStart, healed time.Time) {
 	}
 }
 
-// Write stores the report as dir/<time>.json and dir/latest.json.
+// Write stores the report as dir/<time>.json, and merges it into
+// dir/latest.json: that file keeps the newest result of every scenario,
+// whichever matrix (single machine or cluster) ran it.
 func Write(rep *Report, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
 		return "", err
 	}
 	stamp := rep.At.Format("20060102-150405")
 	if rep.Quick {
 		stamp += "-quick"
 	}
-	for _, name := range []string{stamp + ".json", "latest.json"} {
-		if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
-			return "", err
+	run := filepath.Join(dir, stamp+".json")
+	if err := writeJSON(run, rep); err != nil {
+		return "", err
+	}
+	latest := filepath.Join(dir, "latest.json")
+	merged, err := merge(latest, rep)
+	if err != nil {
+		return "", err
+	}
+	return run, writeJSON(latest, merged)
+}
+
+// merge is latest.json with rep's scenarios in place of their earlier
+// results (new ones at the end).
+func merge(latest string, rep *Report) (*Report, error) {
+	prev := &Report{}
+	b, err := os.ReadFile(latest)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(b, prev); err != nil {
+			return nil, fmt.Errorf("%s: %w", latest, err)
 		}
 	}
-	return filepath.Join(dir, stamp+".json"), nil
+	out := &Report{At: rep.At, Quick: rep.Quick, Seconds: rep.Seconds, Passed: true}
+	fresh := map[string]*Result{}
+	for _, s := range rep.Scenarios {
+		s.Quick = rep.Quick
+		fresh[s.Name] = s
+	}
+	for _, s := range prev.Scenarios {
+		if f, ok := fresh[s.Name]; ok {
+			s = f
+			delete(fresh, s.Name)
+		}
+		out.Scenarios = append(out.Scenarios, s)
+	}
+	for _, s := range rep.Scenarios {
+		if fresh[s.Name] != nil {
+			out.Scenarios = append(out.Scenarios, s)
+		}
+	}
+	for _, s := range out.Scenarios {
+		out.Passed = out.Passed && s.Passed
+	}
+	return out, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // Table prints one line per scenario.
@@ -471,30 +575,36 @@ func Table(w io.Writer, rep *Report) {
 	}
 }
 
-// services are the three binaries of one scenario.
+// services are the services of one scenario: the three binaries on a
+// single machine, two instances of each (edge-1, edge-2, ...) on a cluster.
 type services struct {
 	binDir, logDir string
 	env            []string
-	edgeURL        string
-	readyURL       map[string]string
+	names          []string          // instances, in start order
+	addr           map[string]string // instance -> its listen address
+	edgeURL        string            // where devices upload: the edge, or the load balancer
 	streamName     string
 
 	mu    sync.Mutex
 	procs map[string]*proc.Proc
 }
 
-func newServices(binDir, logDir string, in *infra, dbURL, streamName string) (*services, error) {
-	s := &services{binDir: binDir, logDir: logDir, streamName: streamName, readyURL: map[string]string{}, procs: map[string]*proc.Proc{}}
-	addrs, err := proc.FreeAddrs("edge", "raw-archiver", "metric-writer")
-	if err != nil {
+// addrVar is the setting of a binary's listen address.
+var addrVar = map[string]string{"edge": "EDGE_ADDR", "raw-archiver": "ARCHIVER_METRICS_ADDR", "metric-writer": "WRITER_METRICS_ADDR"}
+
+func newServices(binDir, logDir string, in *infra, dbURL, streamName string, names, extra []string) (*services, error) {
+	s := &services{binDir: binDir, logDir: logDir, streamName: streamName, names: names, procs: map[string]*proc.Proc{}}
+	var err error
+	if s.addr, err = proc.FreeAddrs(names...); err != nil {
 		return nil, err
 	}
-	for n, a := range addrs {
-		s.readyURL[n] = "http://" + a + "/readyz"
+	for _, n := range names {
+		if proc.Binary(n) == "edge" && s.edgeURL == "" {
+			s.edgeURL = "http://" + s.addr[n]
+		}
 	}
-	s.edgeURL = "http://" + addrs["edge"]
 	lower := strings.ToLower(streamName)
-	s.env = []string{
+	s.env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
 		"ENV_FILE=" + filepath.Join(logDir, "none.env"),
@@ -509,9 +619,6 @@ func newServices(binDir, logDir string, in *infra, dbURL, streamName string) (*s
 		"STREAM_MAX_BYTES=2147483648",
 		"STREAM_MAX_AGE=1h",
 		"STREAM_DUPLICATE_WINDOW=10m",
-		"EDGE_ADDR=" + addrs["edge"],
-		"ARCHIVER_METRICS_ADDR=" + addrs["raw-archiver"],
-		"WRITER_METRICS_ADDR=" + addrs["metric-writer"],
 		"BATCH_MAX_AGE=100ms",
 		// Faults show within seconds, not the production defaults' minutes.
 		"INGEST_PUBLISH_TIMEOUT=2s",
@@ -523,21 +630,25 @@ func newServices(binDir, logDir string, in *infra, dbURL, streamName string) (*s
 		"RATE_LIMIT_REQUESTS=100000000",
 		"RATE_LIMIT_WINDOW=1h",
 		"QUOTA_BYTES_PER_DAY=1099511627776",
-	}
+	}, extra...)
 	return s, nil
 }
 
-// start starts a service (env adds to or overrides the scenario's
-// settings) and waits until it is ready.
+func (s *services) readyURL(name string) string { return "http://" + s.addr[name] + "/readyz" }
+
+// start starts a service instance (env adds to or overrides the
+// scenario's settings) and waits until it is ready.
 func (s *services) start(ctx context.Context, name string, env ...string) error {
-	p, err := proc.Start(proc.Spec{Name: name, Path: filepath.Join(s.binDir, name), Env: append(slices.Clone(s.env), env...), Dir: s.logDir})
+	bin := proc.Binary(name)
+	env = append(append(slices.Clone(s.env), addrVar[bin]+"="+s.addr[name]), env...)
+	p, err := proc.Start(proc.Spec{Name: name, Path: filepath.Join(s.binDir, bin), Env: env, Dir: s.logDir})
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.procs[name] = p
 	s.mu.Unlock()
-	if err := proc.WaitHTTP(ctx, s.readyURL[name], time.Minute); err != nil {
+	if err := proc.WaitHTTP(ctx, s.readyURL(name), time.Minute); err != nil {
 		return fmt.Errorf("%s: %w\n%s", name, err, p.Tail(20))
 	}
 	return nil
@@ -549,8 +660,11 @@ func (s *services) proc(name string) *proc.Proc {
 	return s.procs[name]
 }
 
+// stopAll stops the edges first, then the consumers.
 func (s *services) stopAll() {
-	for _, n := range []string{"edge", "metric-writer", "raw-archiver"} {
+	order := slices.Clone(s.names)
+	slices.Reverse(order)
+	for _, n := range order {
 		if p := s.proc(n); p != nil {
 			_ = p.Stop(syscall.SIGTERM, 30*time.Second)
 		}

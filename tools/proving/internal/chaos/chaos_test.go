@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/healthexport/libs/testenv"
 )
@@ -41,6 +43,47 @@ func TestQuickMatrix(t *testing.T) {
 		}
 		if s.Acknowledged < 50 || s.PointsAcked < 10_000 {
 			t.Errorf("%s: only %d uploads (%d points) acknowledged: the load did not run", s.Name, s.Acknowledged, s.PointsAcked)
+		}
+	}
+}
+
+// TestClusterQuick is the cluster matrix's subset that `make test` runs:
+// on a cluster of its own (three nats-servers with the stream on R3,
+// PostgreSQL primary and hot standby, two of each service behind HAProxy),
+// the stream leader killed with real uploads going on, and the lag a reader
+// of the standby sees (replay paused: complete on the primary, not yet
+// readable; resumed: readable).
+func TestClusterQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own cluster")
+	}
+	root := testenv.RepoRoot()
+	bins, err := FindBinaries(root)
+	if err != nil {
+		t.Fatalf("%v (make deps installs and builds them)", err)
+	}
+	if bins.HAProxy == "" {
+		t.Fatal("haproxy is missing (scripts/test.sh installs it: apt-get install haproxy)")
+	}
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), Config{BinDir: binDir(t, root), Binaries: bins, Quick: true, Devices: 4, Out: &out,
+		Cluster: true, DeployDir: filepath.Join(root, "deploy", "cluster")})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	Table(&table, rep)
+	t.Log("\n" + table.String())
+	if len(rep.Scenarios) != 2 {
+		t.Fatalf("%d scenarios ran, want the quick subset of 2", len(rep.Scenarios))
+	}
+	for _, s := range rep.Scenarios {
+		if !s.Passed || s.Lost != 0 || s.Duplicates != 0 || s.Unexpected != 0 {
+			t.Errorf("%s: %+v", s.Name, s)
+		}
+		if s.Acknowledged < 20 {
+			t.Errorf("%s: only %d uploads acknowledged: the load did not run", s.Name, s.Acknowledged)
 		}
 	}
 }
@@ -89,6 +132,47 @@ func TestWriteFormat(t *testing.T) {
 	}
 }
 
+// latest.json keeps the newest result of every scenario, whichever matrix
+// ran last.
+func TestWriteKeepsNewestOfEach(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	runs := []*Report{
+		{At: at, Scenarios: []*Result{{Name: "writer-kill-9", Passed: true, DrainS: 1}, {Name: "nats-kill-9", Passed: true}}},
+		{At: at.Add(time.Hour), Scenarios: []*Result{{Name: "cluster-edge-kill-9", Passed: true}, {Name: "cluster-postgres-failover", Lost: 1}}},
+		{At: at.Add(2 * time.Hour), Quick: true, Scenarios: []*Result{{Name: "writer-kill-9", Passed: true, DrainS: 2}, {Name: "cluster-postgres-failover", Passed: true}}},
+	}
+	for _, r := range runs {
+		if _, err := Write(r, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Report
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range got.Scenarios {
+		names = append(names, s.Name)
+	}
+	if want := []string{"writer-kill-9", "nats-kill-9", "cluster-edge-kill-9", "cluster-postgres-failover"}; !slices.Equal(names, want) {
+		t.Fatalf("scenarios %v, want %v", names, want)
+	}
+	if s := got.Scenarios[0]; s.DrainS != 2 || !s.Quick {
+		t.Errorf("writer-kill-9 kept %+v, want the newest (quick) result", s)
+	}
+	if s := got.Scenarios[3]; !s.Passed || s.Lost != 0 {
+		t.Errorf("cluster-postgres-failover kept %+v, want the newest", s)
+	}
+	if !got.Passed || !got.At.Equal(runs[2].At) {
+		t.Errorf("report passed %v at %v, want every kept scenario passed, at the last run", got.Passed, got.At)
+	}
+}
+
 func TestSelectScenarios(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -100,6 +184,10 @@ func TestSelectScenarios(t *testing.T) {
 		{"quick subset", Config{Quick: true}, 4, false},
 		{"by name", Config{Only: []string{"gzip-bomb", "nats-kill-9"}}, 2, false},
 		{"unknown name", Config{Only: []string{"meteor"}}, 0, true},
+		{"cluster", Config{Cluster: true}, 7, false},
+		{"cluster quick subset", Config{Cluster: true, Quick: true}, 2, false},
+		{"cluster by name", Config{Cluster: true, Only: []string{"cluster-edge-kill-9"}}, 1, false},
+		{"a single-machine name in the cluster matrix", Config{Cluster: true, Only: []string{"writer-kill-9"}}, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

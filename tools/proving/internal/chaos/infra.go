@@ -61,6 +61,7 @@ type Binaries struct {
 	NATSServer  string // nats-server
 	RedisServer string // redis-server
 	PostgresBin string // directory of initdb and postgres
+	HAProxy     string // haproxy, for the cluster matrix only ("" when missing)
 }
 
 // FindBinaries looks in the usual places: .run/bin for nats-server (what
@@ -98,6 +99,9 @@ func FindBinaries(repoRoot string) (Binaries, error) {
 		} else {
 			missing = append(missing, "PostgreSQL's initdb and postgres (apt-get install postgresql)")
 		}
+	}
+	if p, err := exec.LookPath("haproxy"); err == nil {
+		b.HAProxy = p
 	}
 	if len(missing) > 0 {
 		return b, fmt.Errorf("missing: %s", strings.Join(missing, "; "))
@@ -137,52 +141,82 @@ func startInfra(ctx context.Context, bins Binaries, dir string) (*infra, error) 
 
 func (in *infra) startPostgres(ctx context.Context, binDir string) error {
 	pgDir := filepath.Join(in.dir, "postgres")
-	data := filepath.Join(pgDir, "data")
-	if err := os.MkdirAll(pgDir, 0o700); err != nil {
+	cred, err := postgresDir(in.dir, pgDir)
+	if err != nil {
 		return err
-	}
-	// PostgreSQL will not run as root: run it as the postgres user.
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return fmt.Errorf("running as root needs the postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		// The postgres user must reach the directory through its parents.
-		for d := pgDir; d != filepath.Dir(in.dir); d = filepath.Dir(d) {
-			if err := os.Chmod(d, 0o755); err != nil {
-				return err
-			}
-		}
-		if err := os.Chown(pgDir, uid, gid); err != nil {
-			return err
-		}
 	}
 	addr, err := proc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	port := addr[strings.LastIndexByte(addr, ':')+1:]
-	env := []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C"}
-	initdb := proc.Spec{Name: "initdb", Path: filepath.Join(binDir, "initdb"), Dir: pgDir, Env: env, Credential: cred,
-		Args: []string{"-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"}}
-	p, err := proc.Start(initdb)
+	if err := initdb(binDir, pgDir, cred); err != nil {
+		return err
+	}
+	in.pg = postgresServer(binDir, pgDir, addr, cred)
+	in.PostgresURL = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", addr)
+	return in.pg.start(ctx)
+}
+
+// postgresDir makes pgDir (under top) for a PostgreSQL server and returns
+// the credential to run its programs with: PostgreSQL will not run as
+// root, so as root they run as the postgres user, who must own pgDir and
+// reach it through its parents.
+func postgresDir(top, pgDir string) (*syscall.Credential, error) {
+	if err := os.MkdirAll(pgDir, 0o700); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root needs the postgres user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	for d := pgDir; d != filepath.Dir(top); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Chown(pgDir, uid, gid); err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// runOnce runs a program to its end (initdb, pg_basebackup).
+func runOnce(s proc.Spec) error {
+	p, err := proc.Start(s)
 	if err != nil {
 		return err
 	}
 	if <-p.Exited(); p.ExitErr() != nil {
-		return fmt.Errorf("initdb: %w\n%s", p.ExitErr(), p.Tail(20))
+		return fmt.Errorf("%s: %w\n%s", s.Name, p.ExitErr(), p.Tail(20))
 	}
-	in.pg = &server{addr: addr, stopWith: syscall.SIGINT, spec: proc.Spec{
-		Name: "postgres", Path: filepath.Join(binDir, "postgres"), Dir: pgDir, Env: env, Credential: cred,
-		Args: []string{"-D", data, "-p", port, "-k", pgDir, "-c", "listen_addresses=127.0.0.1",
-			"-c", "max_connections=200", "-c", "fsync=on", "-c", "synchronous_commit=on"},
+	return nil
+}
+
+func pgEnv() []string { return []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C"} }
+
+// initdb makes a cluster in pgDir/data; every local connection is trusted.
+func initdb(binDir, pgDir string, cred *syscall.Credential) error {
+	return runOnce(proc.Spec{Name: "initdb", Path: filepath.Join(binDir, "initdb"), Dir: pgDir, Env: pgEnv(), Credential: cred,
+		Args: []string{"-D", filepath.Join(pgDir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"}})
+}
+
+// postgresServer is the server of pgDir/data on addr (SIGINT: a fast
+// shutdown, which ends every session).
+func postgresServer(binDir, pgDir, addr string, cred *syscall.Credential, settings ...string) *server {
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	args := []string{"-D", filepath.Join(pgDir, "data"), "-p", port, "-k", pgDir, "-c", "listen_addresses=127.0.0.1",
+		"-c", "max_connections=200", "-c", "fsync=on", "-c", "synchronous_commit=on"}
+	for _, s := range settings {
+		args = append(args, "-c", s)
+	}
+	return &server{addr: addr, stopWith: syscall.SIGINT, spec: proc.Spec{
+		Name: "postgres", Path: filepath.Join(binDir, "postgres"), Dir: pgDir, Env: pgEnv(), Credential: cred, Args: args,
 	}}
-	in.PostgresURL = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", addr)
-	return in.pg.start(ctx)
 }
 
 func (in *infra) startRedis(ctx context.Context, bin string) error {

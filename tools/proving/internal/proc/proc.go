@@ -126,6 +126,15 @@ func (p *Proc) Tail(lines int) string {
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
+// Binary is the program a named instance runs: metric-writer-2 (the
+// second of two) runs metric-writer; edge runs edge.
+func Binary(instance string) string {
+	if i := strings.LastIndexByte(instance, '-'); i > 0 && strings.Trim(instance[i+1:], "0123456789") == "" {
+		return instance[:i]
+	}
+	return instance
+}
+
 // FreeAddr is a loopback address nothing listens on right now.
 func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
