@@ -222,7 +222,10 @@ start_service() { # NAME
 	raw-archiver) addr=("ARCHIVER_METRICS_ADDR=127.0.0.1:$(svc_metrics_port "$n")") ;;
 	metric-writer) addr=("WRITER_METRICS_ADDR=127.0.0.1:$(svc_metrics_port "$n")") ;;
 	esac
-	with_cluster_env "${addr[@]}" setsid nohup "bin/$bin" >>"$CL/logs/$n.log" 2>&1 </dev/null &
+	# env execs setsid execs nohup execs the service: $! is the service's pid
+	# (a shell function here would leave $! a subshell's).
+	env -i PATH="$PATH" HOME="${HOME:-/root}" ENV_FILE="$ENV_OUT" "${addr[@]}" \
+		setsid nohup "bin/$bin" >>"$CL/logs/$n.log" 2>&1 </dev/null &
 	pid=$!
 	printf '%s\n' "$pid" >"$CL/$n.pid"
 	log "cluster: started $n (pid $pid)"
@@ -239,6 +242,25 @@ service_ready() { # NAME
 	local hp
 	hp="$(ready_url "$1")"
 	[[ "$(http_status "${hp% *}" "${hp#* }" /readyz)" == 200 ]]
+}
+
+service_alive() { pidfile_alive "$CL/$1.pid" "bin/$(binary_of "$1")" >/dev/null; }
+
+# supervise NAME: wait until the service is ready, starting it again when it
+# exits meanwhile. A service gives up at start when the stream or a consumer
+# has no leader within its request timeout, as happens while a restarted
+# NATS cluster elects the leaders of its streams and consumers one by one.
+supervise() {
+	local n="$1" deadline=$((SECONDS + WAIT))
+	until service_ready "$n"; do
+		((SECONDS < deadline)) || return 1
+		if ! service_alive "$n"; then
+			log "cluster: $n exited before it was ready ($(tail -n 1 "$CL/logs/$n.log" | grep -o '"err":"[^"]*"' || true)); starting it again"
+			sleep 1
+			start_service "$n"
+		fi
+		sleep 0.25
+	done
 }
 
 start_lb() {
@@ -275,15 +297,15 @@ cmd_up() {
 	wait_for "$WAIT" jetstream_ready || die "the NATS cluster elected no JetStream leader within ${WAIT}s"
 
 	for svc in "${SERVICES[@]}"; do
-		pidfile_alive "$CL/$svc.pid" "bin/$(binary_of "$svc")" >/dev/null || start_service "$svc"
+		service_alive "$svc" || start_service "$svc"
 		# The first of each makes the database's tables and the stream's
 		# consumers; the second finds them.
 		if [[ "$svc" == *-1 ]]; then
-			wait_for "$WAIT" service_ready "$svc" || die "$svc not ready (log: $CL/logs/$svc.log)"
+			supervise "$svc" || die "$svc not ready (log: $CL/logs/$svc.log)"
 		fi
 	done
 	for svc in "${SERVICES[@]}"; do
-		wait_for "$WAIT" service_ready "$svc" || die "$svc not ready (log: $CL/logs/$svc.log)"
+		supervise "$svc" || die "$svc not ready (log: $CL/logs/$svc.log)"
 	done
 	pidfile_alive "$CL/haproxy.pid" haproxy >/dev/null || start_lb
 	wait_for "$WAIT" lb_ready || die "HAProxy on $CLUSTER_EDGE_ADDR does not reach the edges (log: $CL/logs/haproxy.log)"
