@@ -37,7 +37,7 @@ type clusterInfra struct {
 	// routes[[2]int{i, j}] carries the route node i dials to node j.
 	routes map[[2]int]*netcut.Proxy
 	sink   *netcut.Proxy // what the nodes advertise: refuses every connection
-	pg     [2]*server // postgres-1 (the primary at first), postgres-2 (its standby)
+	pg     [2]*server    // postgres-1 (the primary at first), postgres-2 (its standby)
 	redis  *server
 	lb     *server
 	lbAddr string
