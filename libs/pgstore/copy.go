@@ -131,6 +131,9 @@ func copyBinary(ctx context.Context, c *pgx.Conn, t *Table, table string, cols [
 	defer copyBufs.Put(buf)
 	b := append((*buf)[:0], copySignature...)
 	for _, row := range rows {
+		if len(row) < len(types) {
+			return 0, fmt.Errorf("copy into %s: a row of %d values for %d columns", table, len(row), len(types))
+		}
 		b = binary.BigEndian.AppendUint16(b, uint16(len(cols)))
 		for i, oid := range types {
 			if b, err = appendValue(b, oid, row[i]); err != nil {
