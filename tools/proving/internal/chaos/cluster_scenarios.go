@@ -311,7 +311,7 @@ func replicaLag(at time.Duration) faultFunc {
 			r.ok("standby replay lag under the load: %s (pg_stat_replication)", lag.Round(time.Microsecond))
 		}
 		d := r.devs[0]
-		readKey, _, err := apikey.NewStore(r.pool, apikey.DefaultParams()).Create(ctx, d.UserID, "chaos reader", "read")
+		readKey, _, err := apikey.NewStore(r.pool, apikey.StoreConfig{}).Create(ctx, d.UserID, apikey.NewKey{Name: "chaos reader", Scopes: []string{"read"}})
 		if err != nil {
 			r.fail("read key: %v", err)
 			now := time.Now()
