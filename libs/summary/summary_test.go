@@ -206,8 +206,44 @@ func sameDays(t *testing.T, label string, got, want []map[string]any) {
 func TestSummaryRules(t *testing.T) {
 	r := newRig(t)
 	r.postCorpus(t)
+	// Another user's day from the same sources: never in this user's days.
+	ana := r.user
+	bo, _, err := users.NewStore(r.db.Pool).Ensure(context.Background(), "bo@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.user = bo
+	r.write(t, r.cut(t, []byte(`{"data":{"metrics":[{"name":"step_count","units":"count","data":[
+		{"date":"2025-03-10 10:05:00 -0800","qty":1000,"source":"Ana’s Apple Watch"}]}]}}`), stream.OriginUpload, time.Now()))
+	r.user = ana
 	want := expected(t)
 	sameDays(t, "default priority", r.days(t, summaryMetrics...), want["default"])
+
+	// from is inclusive and to exclusive: the corpus's step days are
+	// 2025-03-10 and 2025-03-12.
+	for _, c := range []struct{ from, to, want string }{
+		{"2025-03-10", "2025-03-12", "[2025-03-10]"},
+		{"2025-03-11", "2025-03-13", "[2025-03-12]"},
+		{"2025-03-10", "2025-03-13", "[2025-03-10 2025-03-12]"},
+	} {
+		from, _ := time.Parse(time.DateOnly, c.from)
+		to, _ := time.Parse(time.DateOnly, c.to)
+		res, err := query.NewStore(r.db.Pool).DailySummaries(context.Background(), r.user, []string{"step_count"}, from, to, query.Page{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var days []struct{ Date string }
+		if err := json.Unmarshal(res.Lists[0].Items, &days); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(days))
+		for i, d := range days {
+			got[i] = d.Date
+		}
+		if fmt.Sprint(got) != c.want {
+			t.Errorf("step_count from %s to %s: %v, want %s", c.from, c.to, got, c.want)
+		}
+	}
 
 	// What the sources sent for 2025-03-10, raw: the total counts 630 of it.
 	var raw string
