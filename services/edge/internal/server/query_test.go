@@ -151,6 +151,33 @@ func TestReadParameters(t *testing.T) {
 	}
 }
 
+// TestSourcePriorityRoute: PUT /v1/settings/source-priority stores a
+// user's priority and queues its refresh; GET shows it; [] restores the
+// default; a malformed body or an entry with | is a 400.
+func TestSourcePriorityRoute(t *testing.T) {
+	e := newEdge(t, 512<<10, 1<<20)
+	reader, _ := e.key(t, "laptop", "read")
+	const path = "/v1/settings/source-priority"
+	if r := e.do(t, "GET", path, reader, nil); r.status != 200 || fmt.Sprint(r.body["priority"]) != "[watch iphone]" || r.body["default"] != true {
+		t.Errorf("GET before any PUT: %d %v, want the default [watch iphone]", r.status, r.body)
+	}
+	if r := e.do(t, "PUT", path, reader, []byte(`{"priority": ["iPhone", "Watch"]}`)); r.status != 200 ||
+		fmt.Sprint(r.body["priority"]) != "[iPhone Watch]" || r.body["default"] != false || r.body["refreshing"] != true {
+		t.Errorf("PUT: %d %v, want [iPhone Watch], not default, refreshing", r.status, r.body)
+	}
+	if r := e.do(t, "GET", path, reader, nil); r.status != 200 || fmt.Sprint(r.body["priority"]) != "[iPhone Watch]" {
+		t.Errorf("GET after PUT: %d %v", r.status, r.body)
+	}
+	if r := e.do(t, "PUT", path, reader, []byte(`{"priority": []}`)); r.status != 200 || r.body["default"] != true {
+		t.Errorf("PUT []: %d %v, want the default again", r.status, r.body)
+	}
+	for body, code := range map[string]string{`{"priority": ["a|b"]}`: "invalid_priority", `["Watch"]`: "malformed_json"} {
+		if r := e.do(t, "PUT", path, reader, []byte(body)); r.status != 400 || r.body["error"] != code {
+			t.Errorf("PUT %s: %d %v, want 400 %s", body, r.status, r.body, code)
+		}
+	}
+}
+
 // BenchmarkHeartRatePages reads a month of minute-level heart rate (43,200
 // rows) of one user, with two other users' months in the same partition, in
 // pages of 1,000 through the HTTP handler, and reports the 95th percentile
