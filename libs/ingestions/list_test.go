@@ -69,7 +69,8 @@ func TestList(t *testing.T) {
 				t.Errorf("%s: %+v %+v", s.IngestionID, s, s.Status)
 			}
 			if s.IngestionID == "a2" {
-				if s.Origin != stream.OriginImport || s.Rejected != 1 || len(s.Errors) != 1 || s.Errors[0].Pointer != "/data/metrics/0/data/1" {
+				if s.Origin != stream.OriginImport || s.Rejected != 1 || len(s.Errors) != 1 || s.Errors[0].Pointer != "/data/metrics/0/data/1" ||
+					s.Errors[0].Reason != "heart rate 999 out of range 20–300" {
 					t.Errorf("a2: origin %q, rejected %d, errors %+v", s.Origin, s.Rejected, s.Errors)
 				}
 			} else if s.Origin != stream.OriginUpload || len(s.Errors) != 0 {
