@@ -579,6 +579,35 @@ func TestComposeServices(t *testing.T) {
 	if rel, ok := strings.CutPrefix(home, path+"/"); home != "" && (!ok || !fileExists(filepath.Join(root, "deploy/grafana/dashboards", rel))) {
 		t.Errorf("grafana: home dashboard %s is not one of deploy/grafana/dashboards", home)
 	}
+
+	// The health dashboards' datasource (uid healthdata, TestSummariesAndGrafana)
+	// logs in to compose's database as the role that compose's postgres makes
+	// at its first start.
+	var hd struct {
+		Datasources []struct {
+			UID, Type, URL, User string
+			JSONData             struct{ Database string } `yaml:"jsonData"`
+			Secure               struct{ Password string } `yaml:"secureJsonData"`
+		} `yaml:"datasources"`
+	}
+	if err := yaml.Unmarshal(repoFile(t, "deploy/grafana/provisioning/datasources/health-data.yml"), &hd); err != nil || len(hd.Datasources) != 1 {
+		t.Fatalf("health-data.yml: want one datasource: %v %+v", err, hd.Datasources)
+	}
+	d := hd.Datasources[0]
+	pg, _ := services["postgres"].(map[string]any)
+	reader := string(repoFile(t, "deploy/postgres/grafana-reader.sql"))
+	if d.UID != "healthdata" || d.Type != "grafana-postgresql-datasource" || !strings.HasPrefix(d.URL, "postgres:") ||
+		d.JSONData.Database != composeEnv(t, pg)["POSTGRES_DB"] || d.User != "healthexport_grafana" ||
+		!strings.Contains(reader, "ROLE "+d.User+" LOGIN PASSWORD '"+d.Secure.Password+"'") {
+		t.Errorf("health-data.yml: %+v, want uid healthdata on compose's postgres database, as the role grafana-reader.sql makes", d)
+	}
+	initdb := false
+	for dst, src := range mounts["postgres"] {
+		initdb = initdb || (src == "./deploy/postgres/grafana-reader.sql" && strings.HasPrefix(dst, "/docker-entrypoint-initdb.d/"))
+	}
+	if !initdb {
+		t.Errorf("postgres: deploy/postgres/grafana-reader.sql is not mounted in /docker-entrypoint-initdb.d: %v", mounts["postgres"])
+	}
 }
 
 func fileExists(path string) bool {
