@@ -370,10 +370,18 @@ func TestSummariesAndGrafana(t *testing.T) {
 		return s.text(`SELECT md5(string_agg(d::text, ',' ORDER BY metric, day)) FROM daily_summaries d WHERE user_id = $1 AND count > 0`, uid)
 	}
 	before := dump()
+	// Forgotten first: a rebuild leaves daily_summaries alone, so only its
+	// recompute can bring them back.
+	s.exec(`DELETE FROM daily_summaries WHERE user_id = $1`, uid)
 	out, _ := s.healthctlErr("replay", "--all")
 	t.Logf("healthctl replay --all: %s", strings.TrimSpace(out))
 	s.drained(60 * time.Second)
 	if after := dump(); after != before {
 		t.Errorf("summaries after healthctl replay --all differ (%s, before %s)", after, before)
+	}
+	// The rebuilt tables keep the read-only role's grants.
+	if got := grafanaRows(t, conn, expandGrafana(t, loadHealthDashboard(t, "health-workouts.json").Panels[0].Targets[0].RawSQL,
+		map[string][]string{"user": {uid}}, nil, r)); len(got) == 0 {
+		t.Error("after the rebuild, Grafana's role reads no workouts")
 	}
 }
