@@ -46,6 +46,9 @@ var webPages = []struct {
 	{"overview", "#/overview?day=2025-03-03", []string{"311"}},
 	// 2025-03-13: one resting heart rate of 54.
 	{"overview-rhr", "#/overview?day=2025-03-13", []string{"54"}},
+	// 2025-03-10 (libs/summary's corpus 06, from overlapping sources): HRV
+	// 45, 55 and 62; the cards' figures are checked in the test.
+	{"overview-hrv", "#/overview?day=2025-03-10", []string{"min 45 · max 62 · 3 readings"}},
 	// The first heart rate point of 2025-03-01: 58/71.25/96, per source.
 	{"metric", "#/metric?name=heart_rate&to=2025-03-01&days=1&mode=source", []string{"71.25", "96", "Ana’s Apple\u00a0Watch"}},
 	{"metric-combined", "#/metric?name=active_energy&to=2025-03-09&days=7&mode=combined", []string{"2025-03-09"}},
@@ -99,6 +102,14 @@ func TestWebPage(t *testing.T) {
 			t.Fatalf("%s: %d %s", r.File, status, reply)
 		}
 	}
+	// Active energy, exercise minutes and HRV from the Watch, the iPhone and Oura.
+	hrv, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "libs/summary/testdata/corpus/06-energy-exercise-hrv.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, reply := s.post(anaRead, hrv, nil); status != http.StatusAccepted {
+		t.Fatalf("energy, exercise and HRV: %d %s", status, reply)
+	}
 	weight := func(source string) []byte {
 		b, _ := json.Marshal(map[string]any{"data": map[string]any{"metrics": []any{map[string]any{"name": "weight_body_mass", "units": "kg",
 			"data": []any{map[string]any{"date": "2025-03-20 07:00:00 +0000", "qty": 61.5, "source": source}}}}}})
@@ -150,6 +161,15 @@ func TestWebPage(t *testing.T) {
 				}
 				if strings.Contains(text, "Bob’s secret") {
 					t.Errorf("%s: Ana's page shows Bob's data", p.name)
+				}
+				if p.name == "overview-hrv" {
+					// Each moment once: 14.75 of the 18.75 kcal sent, 4 of the 5
+					// minutes; HRV averaged over both sources; every card with its
+					// 7- and 30-day sparklines.
+					got := tab.eval(t, `['active_energy', 'apple_exercise_time', 'heart_rate_variability'].map((m) => document.querySelector('[data-metric=' + m + ']').firstChild.textContent).join(' ') + ' / ' + document.querySelectorAll('.card svg.spark').length`)
+					if got != "15 4 54 / 12" {
+						t.Errorf("overview of 2025-03-10: active energy, exercise, HRV / sparklines %q, want \"15 4 54 / 12\"", got)
+					}
 				}
 				if p.name == "sleep" {
 					label := tab.eval(t, `document.querySelector('svg.hypno')?.getAttribute('aria-label')`)
