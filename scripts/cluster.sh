@@ -15,6 +15,8 @@
 #
 # .run/cluster.env holds the cluster's settings: ENV_FILE=.run/cluster.env
 # bin/healthctl ... works on it. Configuration files: deploy/cluster/.
+# NATS (clients and routes) and Redis require a password, made at the first
+# up and kept in .run/cluster/nats.password and redis.password.
 # Ports: CLUSTER_PORT_BASE (7400) + 1..3 NATS clients, + 11..13 NATS routes,
 # + 21..23 NATS monitoring, + 31/32 PostgreSQL, + 41 Redis, + 51/52 edges,
 # + 61/62 edges' admin listeners, + 71/72 raw-archivers, + 81/82 metric-writers.
@@ -31,6 +33,9 @@ NATS_BIN="$HX_RUN/bin/nats-server"
 DB_USER=health
 DB_PASSWORD=health
 DB_NAME=health
+NATS_USER=health
+NATS_PASSWORD="" # secrets
+REDIS_PASSWORD=""
 DEMO_EMAIL=demo@localhost
 WAIT=60
 
@@ -76,6 +81,18 @@ in_recovery() {
 
 pg_running() { pg_ready "$CL/$1" "$(pg_port "$1")"; }
 
+# secret FILE: the password kept in FILE, made (letters and digits, which
+# nats.conf's variables read as a string) when it is missing
+secret() {
+	if [[ ! -s "$1" ]]; then
+		(
+			umask 077
+			printf 'hx%s\n' "$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')" >"$1"
+		)
+	fi
+	tr -d '[:space:]' <"$1"
+}
+
 write_env() {
 	local p1 p2 u="$DB_USER:$DB_PASSWORD"
 	p1="$(pg_port postgres-1)"
@@ -88,7 +105,10 @@ write_env() {
 DATABASE_URL='postgres://$u@127.0.0.1:$p1,127.0.0.1:$p2/$DB_NAME?sslmode=disable&target_session_attrs=read-write'
 READ_DATABASE_URL='postgres://$u@127.0.0.1:$p2,127.0.0.1:$p1/$DB_NAME?sslmode=disable&target_session_attrs=prefer-standby'
 NATS_URL='nats://127.0.0.1:$(nats_port nats-1),nats://127.0.0.1:$(nats_port nats-2),nats://127.0.0.1:$(nats_port nats-3)'
+NATS_USER='$NATS_USER'
+NATS_PASSWORD='$NATS_PASSWORD'
 REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
+REDIS_PASSWORD='$REDIS_PASSWORD'
 STREAM_REPLICAS=3
 EDGE_PROXY_HEADER=X-Forwarded-For
 EDGE_TRUSTED_PROXIES=127.0.0.1/32
@@ -100,12 +120,15 @@ EOF
 
 start_nats() { # NODE
 	local n="$1" others=() o pid
-	for o in "${NATS_NODES[@]}"; do [[ "$o" == "$n" ]] || others+=("nats-route://127.0.0.1:$(nats_route_port "$o")"); done
+	for o in "${NATS_NODES[@]}"; do
+		[[ "$o" == "$n" ]] || others+=("nats-route://$NATS_USER:$NATS_PASSWORD@127.0.0.1:$(nats_route_port "$o")")
+	done
 	mkdir -p "$CL/$n"
 	NATS_NAME="health-$n" NATS_LISTEN="127.0.0.1:$(nats_port "$n")" NATS_MONITOR="127.0.0.1:$(nats_monitor_port "$n")" \
 		NATS_STORE="$CL/$n/store" NATS_CLUSTER_LISTEN="127.0.0.1:$(nats_route_port "$n")" \
 		NATS_CLUSTER_ADVERTISE="127.0.0.1:$(nats_route_port "$n")" \
-		NATS_ROUTE_1="${others[0]}" NATS_ROUTE_2="${others[1]}" GOMEMLIMIT="${NATS_GOMEMLIMIT:-384MiB}" \
+		NATS_ROUTE_1="${others[0]}" NATS_ROUTE_2="${others[1]}" NATS_USER="$NATS_USER" NATS_PASSWORD="$NATS_PASSWORD" \
+		GOMEMLIMIT="${NATS_GOMEMLIMIT:-384MiB}" \
 		setsid nohup "$NATS_BIN" -c "$HX_ROOT/deploy/cluster/nats.conf" >>"$CL/logs/$n.log" 2>&1 </dev/null &
 	pid=$!
 	printf '%s\n' "$pid" >"$CL/$n.pid"
@@ -203,7 +226,13 @@ ensure_postgres_pair() {
 # ---- the rest ----------------------------------------------------------------
 
 start_redis() {
-	quiet redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$CL" \
+	# the password in a file of its own rather than on the command line,
+	# which every local user can read
+	(
+		umask 077
+		printf 'requirepass %s\n' "$REDIS_PASSWORD" >"$CL/redis.conf"
+	)
+	quiet redis-server "$CL/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$CL" \
 		--pidfile "$CL/redis.pid" --logfile "$CL/logs/redis.log" --save '' --appendonly no ||
 		die "redis-server failed to start"
 	wait_for "$WAIT" redis_ping 127.0.0.1 "$REDIS_PORT" || die "redis: no PONG on $REDIS_PORT"
@@ -283,6 +312,8 @@ cmd_up() {
 	command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 	command -v haproxy >/dev/null 2>&1 || apt_install_tool haproxy
 	mkdir -p "$CL/logs"
+	NATS_PASSWORD="$(secret "$CL/nats.password")"
+	REDIS_PASSWORD="$(secret "$CL/redis.password")"
 	write_env
 
 	for n in "${NATS_NODES[@]}"; do

@@ -1067,7 +1067,8 @@ func TestMetricsExported(t *testing.T) {
 // it shares with `make cluster-up` and the cluster chaos matrix: every
 // variable deploy/cluster/nats.conf and haproxy.cfg read is set by each of
 // the three, the routes and the load balancer name the profile's own
-// services, and every service waits for what it connects to.
+// services, every route and service signs in to NATS with the user the
+// nats-servers require, and every service waits for what it connects to.
 func TestComposeClusterProfile(t *testing.T) {
 	compose := yamlFile(t, "compose.yaml")
 	services, _ := compose["services"].(map[string]any)
@@ -1103,6 +1104,20 @@ func TestComposeClusterProfile(t *testing.T) {
 		}
 		return ""
 	}
+	// signIns are the user:password of each URL in a comma-separated list.
+	signIns := func(v string) []string {
+		var out []string
+		for _, part := range strings.Split(v, ",") {
+			u, err := url.Parse(part)
+			if err != nil || u.User == nil {
+				out = append(out, "")
+				continue
+			}
+			out = append(out, u.User.String())
+		}
+		return out
+	}
+	natsSignIn := ""
 	var nats []string
 	for _, name := range sortedKeys(services) {
 		if strings.HasPrefix(name, "cluster-nats-") {
@@ -1126,9 +1141,18 @@ func TestComposeClusterProfile(t *testing.T) {
 		if src := mount(svc, env["NATS_STORE"]); src == "" || strings.HasPrefix(src, ".") {
 			t.Errorf("%s: the JetStream store %s is not on a named volume", name, env["NATS_STORE"])
 		}
+		signIn := url.UserPassword(env["NATS_USER"], env["NATS_PASSWORD"]).String()
+		if natsSignIn == "" {
+			natsSignIn = signIn
+		} else if signIn != natsSignIn {
+			t.Errorf("%s signs in as %s, %s as %s", nats[0], natsSignIn, name, signIn)
+		}
 		var peers []string
 		for _, k := range []string{"NATS_ROUTE_1", "NATS_ROUTE_2"} {
 			peers = append(peers, urlHosts(env[k])...)
+			if got := signIns(env[k]); !slices.Equal(got, []string{signIn}) {
+				t.Errorf("%s: %s signs in as %v, the nodes require %s", name, k, got, signIn)
+			}
 		}
 		slices.Sort(peers)
 		if want := slices.DeleteFunc(slices.Clone(nats), func(n string) bool { return n == name }); !slices.Equal(peers, want) {
@@ -1170,6 +1194,11 @@ func TestComposeClusterProfile(t *testing.T) {
 		db := urlHosts(env["DATABASE_URL"])
 		if len(db) != 2 || !strings.Contains(env["DATABASE_URL"], "target_session_attrs=read-write") {
 			t.Errorf("%s: DATABASE_URL %s, want both PostgreSQL servers with target_session_attrs=read-write", name, env["DATABASE_URL"])
+		}
+		for _, got := range signIns(env["NATS_URL"]) {
+			if got != natsSignIn {
+				t.Errorf("%s: NATS_URL signs in as %q, the nats-servers require %s", name, got, natsSignIn)
+			}
 		}
 		need := append(urlHosts(env["NATS_URL"]), db[0])
 		if binary == "edge" {

@@ -161,7 +161,7 @@ func runOnCluster(ctx context.Context, cfg Config, sc scenario, n int, dir strin
 		return fail(err)
 	}
 	defer cl.close()
-	in := &infra{dir: cdir, PostgresURL: cl.PostgresURL(), RedisURL: "redis://" + cl.redis.addr + "/0", NATSURL: cl.NATSURL()}
+	in := &infra{dir: cdir, PostgresURL: cl.PostgresURL(), RedisURL: cl.RedisURL(), NATSURL: cl.NATSURL()}
 	if err := makeTemplate(ctx, in.PostgresURL); err != nil {
 		return fail(err)
 	}

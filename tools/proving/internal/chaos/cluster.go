@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type clusterInfra struct {
 	redis  *server
 	lb     *server
 	lbAddr string
+	// NATS (clients and routes) and Redis require these, made for each
+	// cluster, as scripts/cluster.sh's do.
+	natsUser, natsPassword, redisPassword string
 }
 
 // natsNode is one nats-server of the cluster.
@@ -61,7 +65,8 @@ func startCluster(ctx context.Context, bins Binaries, deploy, top, dir string) (
 	if bins.HAProxy == "" {
 		return nil, errors.New("the cluster needs haproxy (apt-get install haproxy; scripts/chaos.sh installs it)")
 	}
-	c := &clusterInfra{top: top, dir: dir, deploy: deploy, bins: bins, routes: map[[2]int]*netcut.Proxy{}}
+	c := &clusterInfra{top: top, dir: dir, deploy: deploy, bins: bins, routes: map[[2]int]*netcut.Proxy{},
+		natsUser: "health", natsPassword: password(), redisPassword: password()}
 	steps := []struct {
 		what string
 		do   func(context.Context) error
@@ -133,11 +138,12 @@ func (c *clusterInfra) startNATS(ctx context.Context) error {
 		}
 		env := []string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=384MiB",
 			fmt.Sprintf("NATS_NAME=chaos-nats-%d", i+1), "NATS_LISTEN=" + addrs[i][0], "NATS_MONITOR=" + addrs[i][2],
-			"NATS_STORE=" + filepath.Join(dir, "store"), "NATS_CLUSTER_LISTEN=" + addrs[i][1], "NATS_CLUSTER_ADVERTISE=" + sink.Addr}
+			"NATS_STORE=" + filepath.Join(dir, "store"), "NATS_CLUSTER_LISTEN=" + addrs[i][1], "NATS_CLUSTER_ADVERTISE=" + sink.Addr,
+			"NATS_USER=" + c.natsUser, "NATS_PASSWORD=" + c.natsPassword}
 		var routes []string
 		for j := range n {
 			if j != i {
-				routes = append(routes, "nats-route://"+c.routes[[2]int{i, j}].Addr)
+				routes = append(routes, "nats-route://"+c.natsUser+":"+c.natsPassword+"@"+c.routes[[2]int{i, j}].Addr)
 			}
 		}
 		env = append(env, "NATS_ROUTE_1="+routes[0], "NATS_ROUTE_2="+routes[1])
@@ -190,13 +196,24 @@ func (c *clusterInfra) waitNATSHealthy(ctx context.Context, timeout time.Duratio
 	return nil
 }
 
-// NATSURL is every node's client address.
+// NATSURL is every node's client address, signed in.
 func (c *clusterInfra) NATSURL() string {
 	urls := make([]string, len(c.nats))
 	for i, n := range c.nats {
-		urls[i] = "nats://" + n.addr
+		urls[i] = "nats://" + c.natsUser + ":" + c.natsPassword + "@" + n.addr
 	}
 	return strings.Join(urls, ",")
+}
+
+// RedisURL is the Redis server's, signed in.
+func (c *clusterInfra) RedisURL() string {
+	return "redis://:" + c.redisPassword + "@" + c.redis.addr + "/0"
+}
+
+// password is a fresh secret of letters and digits (nats.conf reads it from
+// the environment as a string).
+func password() string {
+	return "hx" + rand.Text()
 }
 
 // routez is a node's /routez: its route connections.
@@ -450,7 +467,8 @@ func (c *clusterInfra) startRedis(ctx context.Context) error {
 	}
 	c.redis = &server{addr: addr, stopWith: syscall.SIGTERM, spec: proc.Spec{
 		Name: "redis-server", Path: c.bins.RedisServer, Dir: c.dir, Env: []string{"PATH=" + os.Getenv("PATH")},
-		Args: []string{"--bind", "127.0.0.1", "--port", port(addr), "--save", "", "--appendonly", "no"},
+		Args: []string{"--bind", "127.0.0.1", "--port", port(addr), "--save", "", "--appendonly", "no",
+			"--requirepass", c.redisPassword},
 	}}
 	return c.redis.start(ctx)
 }
