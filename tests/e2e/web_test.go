@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -36,6 +39,19 @@ const firstPageBudget = time.Second
 // markup.
 const evilSource = `<script>window.pwned=1</script><img src=x onerror="window.pwned=2">`
 
+// nightTo0307 is the night to 2025-03-07 (05-sleep-segments.json): Core
+// three times 40 min, Deep, REM and Awake 40 min each, asleep 3 h 20 min.
+var nightTo0307 = map[string]string{"Core": "2 h 00 min", "Deep": "0 h 40 min", "REM": "0 h 40 min", "Awake": "0 h 40 min"}
+
+// stageTimes lists the night's stages in an order: "Core 2 h 00 min, ...".
+func stageTimes(order ...string) string {
+	var out []string
+	for _, stage := range order {
+		out = append(out, stage+" "+nightTo0307[stage])
+	}
+	return strings.Join(out, ", ")
+}
+
 // The pages every viewport visits: a name for the screenshot, the
 // fragment, and text the page must show (the conformance data's numbers).
 var webPages = []struct {
@@ -49,6 +65,8 @@ var webPages = []struct {
 	// 2025-03-10 (libs/summary's corpus 06, from overlapping sources): HRV
 	// 45, 55 and 62; the cards' figures are checked in the test.
 	{"overview-hrv", "#/overview?day=2025-03-10", []string{"min 45 · max 62 · 3 readings"}},
+	// Last night's sleep on 2025-03-07: the night to it by stage (nightTo0307).
+	{"overview-sleep", "#/overview?day=2025-03-07", []string{"Last night’s sleep", "Sleep in detail"}},
 	// The first heart rate point of 2025-03-01: 58/71.25/96, per source.
 	{"metric", "#/metric?name=heart_rate&to=2025-03-01&days=1&mode=source", []string{"71.25", "96", "Ana’s Apple\u00a0Watch"}},
 	{"metric-combined", "#/metric?name=active_energy&to=2025-03-09&days=7&mode=combined", []string{"2025-03-09"}},
@@ -64,6 +82,7 @@ var webPages = []struct {
 // TestWebPage drives the edge's web page in headless Chromium against the
 // built pipeline: sign-in (and an ingest-only key refused), every page on a
 // phone and a desktop viewport with the conformance data's numbers, a
+// metric's chart zoomed and reset, a workout's heart rate point by point, a
 // rejected item with its pointer, a key created (shown once with its QR
 // code) and revoked, text from the data never run as markup, another
 // user's data never shown, no console error and no request to another
@@ -171,9 +190,17 @@ func TestWebPage(t *testing.T) {
 						t.Errorf("overview of 2025-03-10: active energy, exercise, HRV / sparklines %q, want \"15 4 54 / 12\"", got)
 					}
 				}
+				if p.name == "overview-sleep" {
+					// The night's summary, stage by stage, as the Sleep page's
+					// segments add up.
+					got := tab.eval(t, `document.querySelector('[data-metric=sleep]')?.firstChild.textContent + ' asleep; ' + [...document.querySelectorAll('[aria-labelledby=card-sleep] ul.legend li')].map((li) => li.textContent).join(', ')`)
+					if want := "3 h 20 min asleep; " + stageTimes("Deep", "Core", "REM", "Awake"); got != want {
+						t.Errorf("overview of 2025-03-07: last night's sleep shows %q, want %q", got, want)
+					}
+				}
 				if p.name == "sleep" {
 					label := tab.eval(t, `document.querySelector('svg.hypno')?.getAttribute('aria-label')`)
-					if l, _ := label.(string); !strings.Contains(l, "Core 2 h 00 min, Deep 0 h 40 min, REM 0 h 40 min, Awake 0 h 40 min") {
+					if l, _ := label.(string); !strings.Contains(l, stageTimes("Core", "Deep", "REM", "Awake")) {
 						t.Errorf("the night's hypnogram says %q, want Core 2 h, Deep, REM and Awake 40 min each", label)
 					}
 				}
@@ -206,6 +233,43 @@ func TestWebPage(t *testing.T) {
 		}
 	})
 
+	// The metric's chart zoomed with its buttons and by dragging across
+	// it: the times at the plot's two edges (uPlot's legend under the
+	// mouse: the nearest point inside the range shown) are its first and
+	// last points shown.
+	t.Run("metric-zoom", func(t *testing.T) {
+		// csv's page, its parameters in another order: a new fragment, so
+		// the page is drawn afresh.
+		desktop.go_(t, "#/metric?name=heart_rate&mode=source&to=2025-03-01&days=1")
+		shown := func() string {
+			return desktop.chartTime(t, ".chart-card", 0) + " to " + desktop.chartTime(t, ".chart-card", 1)
+		}
+		// 01-heart-rate.json: a point a minute from 08:00 to 08:04 -0800 (the
+		// browser runs in UTC); zoomed in, the middle two minutes (the
+		// button halves the range, down to two minutes).
+		const full, zoomed = "2025-03-01 4:00pm to 2025-03-01 4:04pm", "2025-03-01 4:01pm to 2025-03-01 4:03pm"
+		if got := shown(); got != full {
+			t.Fatalf("the chart shows %s, want the day's points, %s", got, full)
+		}
+		desktop.click(t, `//button[text()="Zoom in"]`)
+		if got := shown(); got != zoomed {
+			t.Errorf("zoomed in with the button, the chart shows %s, want %s", got, zoomed)
+		}
+		desktop.click(t, `//button[text()="Reset zoom"]`)
+		if got := shown(); got != full {
+			t.Errorf("after Reset zoom the chart shows %s, want %s", got, full)
+		}
+		// 08:00:48 to 08:03:12
+		desktop.dragChart(t, ".chart-card", 0.2, 0.8)
+		if got := shown(); got != zoomed {
+			t.Errorf("dragged across 20%%-80%% of it, the chart shows %s, want %s", got, zoomed)
+		}
+		desktop.click(t, `//button[text()="Reset zoom"]`)
+		if got := shown(); got != full {
+			t.Errorf("after Reset zoom the chart shows %s, want %s", got, full)
+		}
+	})
+
 	t.Run("workout", func(t *testing.T) {
 		desktop.go_(t, "#/workouts?to=2026-08-31&days=3650")
 		desktop.eval(t, `delete document.body.dataset.ready`)
@@ -221,8 +285,15 @@ func TestWebPage(t *testing.T) {
 		if gpx := waitFile(t, filepath.Join(downloads, "Outdoor-Walk-2025-03-07.gpx")); !strings.Contains(gpx, "<gpx") || strings.Count(gpx, "<trkpt") != 10 {
 			t.Errorf("the GPX holds %d points, want the walk's 10:\n%s", strings.Count(gpx, "<trkpt"), clip(gpx, 600))
 		}
+		wantWorkoutHeartRate(t, desktop, "06-workout-v1.json", "Outdoor Walk")
 		desktop.checkPage(t, "workout")
 		desktop.screenshot(t, filepath.Join(shots, "workout-desktop.png"))
+		// The run's heart rate comes as min, average and max a point.
+		desktop.go_(t, "#/workouts?to=2026-08-31&days=3650")
+		desktop.eval(t, `delete document.body.dataset.ready`)
+		desktop.click(t, `//a[text()="Outdoor Run"]`)
+		desktop.waitReady(t, "workouts")
+		wantWorkoutHeartRate(t, desktop, "07-workout-v2.json", "Outdoor Run")
 	})
 
 	t.Run("rejected-item", func(t *testing.T) {
@@ -324,6 +395,55 @@ func TestWebPage(t *testing.T) {
 		desktop.screenshot(t, filepath.Join(shots, "overview-year-desktop.png"))
 	})
 	b.check(t)
+}
+
+// wantWorkoutHeartRate checks that the workout page's heart-rate chart
+// draws the workout's samples as the corpus file has them: each point's
+// time (in the browser's UTC), min, average and max (a single reading is
+// all three), read from the chart's legend at every point.
+func wantWorkoutHeartRate(t *testing.T, tb *tab, file, name string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(corpusDir(t), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Data struct {
+			Workouts []struct {
+				Name          string
+				HeartRateData []struct {
+					Date               string
+					Qty, Min, Avg, Max *float64
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatal(err)
+	}
+	f := func(v *float64) string { return strconv.FormatFloat(*v, 'f', -1, 64) }
+	var want []string
+	for _, w := range body.Data.Workouts {
+		if w.Name != name {
+			continue
+		}
+		for _, p := range w.HeartRateData {
+			at, err := time.Parse("2006-01-02 15:04:05 -0700", p.Date)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Qty != nil {
+				p.Min, p.Avg, p.Max = p.Qty, p.Qty, p.Qty
+			}
+			want = append(want, fmt.Sprintf("%s %s %s %s", at.UTC().Format("2006-01-02 3:04pm"), f(p.Min), f(p.Avg), f(p.Max)))
+		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("%s holds no heart rate for %s", file, name)
+	}
+	if got := tb.chartPoints(t, ".chart-card"); !slices.Equal(got, want) {
+		t.Errorf("%s: the heart-rate chart draws %d points:\n%s\nwant %s's %d:\n%s", name, len(got), strings.Join(got, "\n"), file, len(want), strings.Join(want, "\n"))
+	}
 }
 
 // waitFile waits for a download to be complete and returns it.
@@ -587,6 +707,94 @@ func (tb *tab) checkPage(t *testing.T, name string) {
 	for _, p := range problems {
 		t.Errorf("%s %s: %s", tb.label, name, p)
 	}
+}
+
+// plotBox is where a uPlot chart's plot area is in the viewport, scrolled
+// into view.
+type plotBox struct{ x, y, w, h float64 }
+
+func (tb *tab) plotBox(t *testing.T, sel string) plotBox {
+	t.Helper()
+	var r []float64
+	tb.run(t, "find the plot in "+sel, chromedp.Evaluate(fmt.Sprintf(`(() => {
+		const o = document.querySelector(%q);
+		o.scrollIntoView({ block: 'center' });
+		const r = o.getBoundingClientRect();
+		return [r.left, r.top, r.width, r.height];
+	})()`, sel+" .u-over"), &r))
+	return plotBox{r[0], r[1], r[2], r[3]}
+}
+
+// at is the point a fraction of the way across the plot (0: its left
+// edge, 1: its right edge), half-way down.
+func (p plotBox) at(frac float64) (x, y float64) { return p.x + 0.5 + frac*(p.w-1), p.y + p.h/2 }
+
+// readLegend reads the chart's legend: the time under the mouse, then
+// each series' value there (first only: the time). It reads at the next
+// frame, after the browser has handed the mouse's move to the page.
+func readLegend(sel string, first bool, v *string) chromedp.Action {
+	js := fmt.Sprintf(`[...document.querySelectorAll(%q)].map((r) => r.querySelector('.u-value')?.textContent ?? '')`, sel+" .u-legend .u-series")
+	if first {
+		js += `[0] ?? ''`
+	} else {
+		js += `.join(' ')`
+	}
+	return chromedp.Evaluate(`new Promise((done) => requestAnimationFrame(() => done(`+js+`)))`, v,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })
+}
+
+// chartTime is the time of the point nearest the mouse a fraction of the
+// way across the chart's plot: at 0 and 1, the range the chart shows.
+func (tb *tab) chartTime(t *testing.T, sel string, frac float64) string {
+	t.Helper()
+	x, y := tb.plotBox(t, sel).at(frac)
+	var v string
+	tb.run(t, "point at the chart in "+sel, chromedp.MouseEvent(input.MouseMoved, x, y), readLegend(sel, true, &v))
+	return v
+}
+
+// chartPoints moves the mouse across the chart's plot 8 pixels at a time
+// and returns the legend at each point it passes: "time value ...".
+func (tb *tab) chartPoints(t *testing.T, sel string) []string {
+	t.Helper()
+	box := tb.plotBox(t, sel)
+	n := int(box.w / 8)
+	seen := make([]string, n+1)
+	var acts []chromedp.Action
+	for i := range seen {
+		x, y := box.at(float64(i) / float64(n))
+		acts = append(acts, chromedp.MouseEvent(input.MouseMoved, x, y), readLegend(sel, false, &seen[i]))
+	}
+	tb.run(t, "move across the chart in "+sel, acts...)
+	var points []string
+	for _, v := range seen {
+		if v != "" && !strings.HasPrefix(v, "--") && (len(points) == 0 || points[len(points)-1] != v) {
+			points = append(points, v)
+		}
+	}
+	return points
+}
+
+// dragChart drags the mouse across the chart's plot from one fraction of
+// its width to another, as a user selects a range to zoom into.
+func (tb *tab) dragChart(t *testing.T, sel string, from, to float64) {
+	t.Helper()
+	box := tb.plotBox(t, sel)
+	x0, y := box.at(from)
+	held := func(p *input.DispatchMouseEventParams) *input.DispatchMouseEventParams {
+		return p.WithButton(input.Left).WithButtons(1)
+	}
+	acts := []chromedp.Action{
+		chromedp.MouseEvent(input.MouseMoved, x0, y),
+		chromedp.MouseEvent(input.MousePressed, x0, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+	}
+	for i := 1; i <= 10; i++ {
+		x, _ := box.at(from + (to-from)*float64(i)/10)
+		acts = append(acts, chromedp.MouseEvent(input.MouseMoved, x, y, held))
+	}
+	x1, _ := box.at(to)
+	acts = append(acts, chromedp.MouseEvent(input.MouseReleased, x1, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	tb.run(t, "drag across the chart in "+sel, acts...)
 }
 
 func (tb *tab) screenshot(t *testing.T, path string) {
