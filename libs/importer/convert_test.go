@@ -264,7 +264,7 @@ func TestConvertedItemsDecode(t *testing.T) {
 func decodeAll(t *testing.T, e *applehealth.Export, receivedAt time.Time, sink kind.Sink) (*Progress, error) {
 	t.Helper()
 	reg := kind.New()
-	env := &kind.Env{UserID: uuid.New(), IngestionID: "imp", ReceivedAt: receivedAt, Origin: kind.OriginImport}
+	env := &kind.Env{UserID: uuid.New(), ReceivedAt: receivedAt, Origin: kind.OriginImport}
 	p := &Progress{Stats: *newStats()}
 	conv := newConverter(reg, e, e.Name(), func(it *hae.Item) error {
 		k, _ := reg.Lookup(it.Kind)

@@ -132,7 +132,7 @@ func (p *Pipeline) Process(ctx context.Context, up *Upload) (*Result, error) {
 	})
 	cutter := hae.NewCutter(p.cfg.PartMaxBytes, snd.Part)
 	tally := &tally{res: res, rejectedByKind: map[string]int{}}
-	env := &kind.Env{UserID: up.UserID, IngestionID: id, ReceivedAt: up.ReceivedAt, Validating: true}
+	env := &kind.Env{UserID: up.UserID, ReceivedAt: up.ReceivedAt, Validating: true}
 	walker := p.walkers.Get().(*hae.Walker)
 	defer p.walkers.Put(walker)
 	err := walker.Walk(up.Body, p.registry, func(it *hae.Item) error {

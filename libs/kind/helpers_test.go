@@ -27,10 +27,9 @@ const testOrdinal = 7
 
 func testEnv() kind.Env {
 	return kind.Env{
-		UserID:      uuid.MustParse("11111111-2222-3333-4444-555555555555"),
-		IngestionID: "ing-1",
-		StreamSeq:   42,
-		ReceivedAt:  receivedAt,
+		UserID:     uuid.MustParse("11111111-2222-3333-4444-555555555555"),
+		StreamSeq:  42,
+		ReceivedAt: receivedAt,
 	}
 }
 
@@ -42,7 +41,7 @@ type row struct {
 }
 
 // get returns the value of column col (a column after user_id and before
-// origin/ingestion_id/stream_seq).
+// origin/stream_seq).
 func (r row) get(t testing.TB, col string) any {
 	t.Helper()
 	cols := decoderColumns(r.table)
@@ -54,9 +53,9 @@ func (r row) get(t testing.TB, col string) any {
 }
 
 // decoderColumns are the columns a decoder supplies: all but user_id,
-// origin, ingestion_id and stream_seq.
+// origin and stream_seq.
 func decoderColumns(t *pgstore.Table) []string {
-	return t.Columns[1 : len(t.Columns)-3]
+	return t.Columns[1 : len(t.Columns)-2]
 }
 
 // rejection is one Sink.Reject call.

@@ -19,10 +19,9 @@ import (
 // time-dependent uses ReceivedAt (the upload's Health-Received-At), never
 // the clock, so a replay decides exactly as the first delivery did.
 type Env struct {
-	UserID      uuid.UUID
-	IngestionID string
-	StreamSeq   int64
-	ReceivedAt  time.Time
+	UserID     uuid.UUID
+	StreamSeq  int64
+	ReceivedAt time.Time
 	// Origin is how the message's data arrived (OriginUpload or
 	// OriginImport), stored with every row.
 	Origin int16
@@ -40,7 +39,7 @@ type Env struct {
 	sources map[string]string
 }
 
-type boxedEnv struct{ user, origin, ingestion, seq any }
+type boxedEnv struct{ user, origin, seq any }
 
 // Origins, as the origin column of every data table stores them: two
 // bytes a row rather than a word.
@@ -77,7 +76,7 @@ func Origins() []string { return origins[:] }
 // Sink receives what decoding an item produces.
 type Sink interface {
 	// Row adds a row to t: the values of t's columns after user_id and
-	// before origin/ingestion_id/stream_seq, in order. ordinal orders versions of
+	// before origin/stream_seq, in order. ordinal orders versions of
 	// one key within a message (later wins). Not called when the Env is
 	// Validating.
 	Row(t *pgstore.Table, ordinal int64, values ...any)

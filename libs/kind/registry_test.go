@@ -75,13 +75,13 @@ func TestTableLayout(t *testing.T) {
 		partition string
 	}{
 		{"heart_rate",
-			[]string{"user_id", "recorded_at", "source", "min_bpm", "avg_bpm", "max_bpm", "recorded_offset_min", "origin", "ingestion_id", "stream_seq"},
+			[]string{"user_id", "recorded_at", "source", "min_bpm", "avg_bpm", "max_bpm", "recorded_offset_min", "origin", "stream_seq"},
 			[]string{"user_id", "recorded_at", "source"}, "recorded_at"},
 		{"blood_pressure",
-			[]string{"user_id", "recorded_at", "source", "systolic", "diastolic", "recorded_offset_min", "origin", "ingestion_id", "stream_seq"},
+			[]string{"user_id", "recorded_at", "source", "systolic", "diastolic", "recorded_offset_min", "origin", "stream_seq"},
 			[]string{"user_id", "recorded_at", "source"}, "recorded_at"},
 		{"quantity",
-			[]string{"user_id", "metric", "recorded_at", "source", "qty", "units", "extra", "recorded_offset_min", "origin", "ingestion_id", "stream_seq"},
+			[]string{"user_id", "metric", "recorded_at", "source", "qty", "units", "extra", "recorded_offset_min", "origin", "stream_seq"},
 			[]string{"user_id", "metric", "recorded_at", "source"}, "recorded_at"},
 	} {
 		k, _ := reg.Lookup(c.kind)
@@ -275,7 +275,7 @@ func TestFullRow(t *testing.T) {
 	values := []any{"metric", receivedAt, "src", 1.5, nil}
 	got := kind.FullRow(&env, 9, values)
 	// The user as pgtype.UUID: what pgx encodes without a fallback.
-	want := []any{pgtype.UUID{Bytes: env.UserID, Valid: true}, "metric", receivedAt, "src", 1.5, nil, kind.OriginImport, "ing-1", int64(42), int64(9)}
+	want := []any{pgtype.UUID{Bytes: env.UserID, Valid: true}, "metric", receivedAt, "src", 1.5, nil, kind.OriginImport, int64(42), int64(9)}
 	if len(got) != len(want) {
 		t.Fatalf("FullRow = %#v, want %#v", got, want)
 	}

@@ -9,11 +9,13 @@ import (
 )
 
 // dataTable describes a kind's table: user_id first, then the key columns
-// after it and the value columns, then how and by whom the row was
-// written (origin, ingestion, sequence). Decoders supply key and value
-// columns only (see Sink.Row).
+// after it and the value columns, then how and by which message the row
+// was written (origin, sequence). Decoders supply key and value columns
+// only (see Sink.Row). The sequence names the message, and
+// ingestion_parts maps it to its ingestion, so rows do not repeat the
+// ingestion's id (65 bytes of text a row).
 func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
-	cols := slices.Concat([]string{"user_id"}, key, values, []string{pgstore.OriginColumn, "ingestion_id", pgstore.SeqColumn})
+	cols := slices.Concat([]string{"user_id"}, key, values, []string{pgstore.OriginColumn, pgstore.SeqColumn})
 	return pgstore.MustTable(pgstore.Table{
 		Name:        name,
 		Columns:     cols,
@@ -23,7 +25,7 @@ func dataTable(name, partitionBy string, key, values []string) *pgstore.Table {
 }
 
 // FullRow lays out a decoder's values as a row of t for the generic upsert:
-// user, values, origin, ingestion, sequence, then the ordinal used for
+// user, values, origin, sequence, then the ordinal used for
 // dedupe.
 //
 // The user goes in as pgtype.UUID: uuid.UUID is a driver.Valuer, which pgx
@@ -33,15 +35,15 @@ func FullRow(env *Env, ordinal int64, values []any) []any {
 }
 
 // FullRowLen is the length of the row FullRow makes of values.
-func FullRowLen(values []any) int { return len(values) + 5 }
+func FullRowLen(values []any) int { return len(values) + 4 }
 
 // AppendFullRow is FullRow into row's spare capacity (a writer's slab of
 // rows, one allocation per part rather than per point).
 func AppendFullRow(row []any, env *Env, ordinal int64, values []any) []any {
 	if env.boxed == nil {
-		env.boxed = &boxedEnv{user: pgtype.UUID{Bytes: env.UserID, Valid: true}, origin: env.Origin, ingestion: env.IngestionID, seq: env.StreamSeq}
+		env.boxed = &boxedEnv{user: pgtype.UUID{Bytes: env.UserID, Valid: true}, origin: env.Origin, seq: env.StreamSeq}
 	}
 	row = append(row, env.boxed.user)
 	row = append(row, values...)
-	return append(row, env.boxed.origin, env.boxed.ingestion, env.boxed.seq, ordinal)
+	return append(row, env.boxed.origin, env.boxed.seq, ordinal)
 }

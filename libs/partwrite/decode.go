@@ -127,7 +127,7 @@ func (w *Writer) Decode(p *Part) *Decoded {
 	}
 	m := p.Meta
 	origin, _ := kind.OriginCode(m.From) // stream.MetaFromHeaders refused any other
-	d.env = kind.Env{UserID: m.UserID, IngestionID: m.IngestionID, StreamSeq: int64(m.Seq), ReceivedAt: m.ReceivedAt, Origin: origin}
+	d.env = kind.Env{UserID: m.UserID, StreamSeq: int64(m.Seq), ReceivedAt: m.ReceivedAt, Origin: origin}
 	partKind, items, err := hae.DecodePart(p.Payload)
 	if err != nil {
 		d.undecodable = err

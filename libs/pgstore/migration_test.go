@@ -69,12 +69,16 @@ func TestMigrationBoundsPartitions(t *testing.T) {
 			exec(fmt.Sprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')", table, name, m.Format(time.RFC3339), m.AddDate(0, 1, 0).Format(time.RFC3339)))
 		}
 		at := m.Add(36 * time.Hour)
-		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, 's', 60, 70, 80, 0, 'i', $3)`, user, at, i)
+		exec(`INSERT INTO heart_rate_metrics (user_id, recorded_at, source, min_bpm, avg_bpm, max_bpm, recorded_offset_min, ingestion_id, stream_seq)
+			VALUES ($1, $2, 's', 60, 70, 80, 0, 'i', $3)`, user, at, i)
 		exec(`INSERT INTO raw_ingestions (received_at, ingestion_id, part_id, user_id, key_id, kind, stream_seq, headers, payload) VALUES ($1, 'i', $2, $3, 'k', 'heart_rate', $4, '{}', '\x7b7d')`, at, fmt.Sprint(i), user, i)
 	}
+	// The columns every schema since has (a later migration drops the
+	// rows' ingestion_id, and its down adds it back at the end).
 	checksum := func() string {
 		var sum string
-		if err := db.Pool.QueryRow(ctx, `SELECT md5(string_agg(t::text, ',' ORDER BY recorded_at)) FROM heart_rate_metrics t`).Scan(&sum); err != nil {
+		if err := db.Pool.QueryRow(ctx, `SELECT md5(string_agg(concat_ws('|', user_id, recorded_at, source, min_bpm, avg_bpm, max_bpm,
+			recorded_offset_min, stream_seq, origin), ',' ORDER BY recorded_at)) FROM heart_rate_metrics t`).Scan(&sum); err != nil {
 			t.Fatal(err)
 		}
 		return sum
@@ -127,5 +131,77 @@ func TestMigrationBoundsPartitions(t *testing.T) {
 	}
 	if checksum() != before {
 		t.Error("the rows changed going down")
+	}
+}
+
+// TestRowsWithoutIngestionID: data rows name their message by stream_seq
+// only; the ingestion's id lives in the bookkeeping tables. Going down, the
+// migration that dropped it gives every row its id back from the part its
+// sequence wrote, as the writers before it stored it.
+func TestRowsWithoutIngestionID(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	withColumn := func() string {
+		t.Helper()
+		var tables string
+		if err := db.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(c.relname, ' ' ORDER BY c.relname), '')
+			FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			WHERE a.attname = 'ingestion_id' AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+			  AND c.relnamespace = current_schema()::regnamespace`).Scan(&tables); err != nil {
+			t.Fatal(err)
+		}
+		return tables
+	}
+	// Only bookkeeping: a data table with the column would cost every row
+	// 65 bytes again.
+	const bookkeeping = "failed_parts ingestion_parts ingestions raw_ingestions rejected_points"
+	if got := withColumn(); got != bookkeeping {
+		t.Fatalf("tables with ingestion_id: %q, want %q", got, bookkeeping)
+	}
+
+	user := uuid.New()
+	at := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	parts := pgstore.NewPartitions(db.Pool)
+	for _, table := range []string{"heart_rate_metrics", "raw_ingestions"} {
+		if err := parts.Ensure(ctx, table, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Sequence 1 wrote a part (ingestion_parts), 2 is only archived (its
+	// part's ingestion_parts row is an earlier sequence's), 3 is in neither.
+	exec(`INSERT INTO ingestion_parts (ingestion_id, part_id, user_id, kind, items, written, rejected, stream_seq) VALUES ('written', 'p', $1, 'heart_rate', 1, 1, 0, 1)`, user)
+	exec(`INSERT INTO raw_ingestions (received_at, ingestion_id, part_id, user_id, key_id, kind, stream_seq, headers, payload) VALUES ($1, 'archived', 'p', $2, 'k', 'heart_rate', 2, '{}', '\x7b7d')`, at, user)
+	for seq := 1; seq <= 3; seq++ {
+		exec(`INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, stream_seq) VALUES ($1, $2, 's', 70, $3)`, user, at.Add(time.Duration(seq)*time.Minute), seq)
+	}
+
+	if err := migrations.Down(db.URL, stepsDownToBefore(t, db.URL, "rows_without_ingestion_id")); err != nil {
+		t.Fatal(err)
+	}
+	var ids string
+	if err := db.Pool.QueryRow(ctx, `SELECT string_agg(ingestion_id, ',' ORDER BY stream_seq) FROM heart_rate_metrics`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	if ids != "written,archived," {
+		t.Errorf("ingestion ids after down: %q, want written,archived,", ids)
+	}
+	// A writer of that schema stores the id with every row.
+	exec(`INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq) VALUES ($1, $2, 's', 70, 'old', 4)`, user, at)
+
+	if err := migrations.Up(db.URL); err != nil {
+		t.Fatal(err)
+	}
+	if got := withColumn(); got != bookkeeping {
+		t.Errorf("tables with ingestion_id after up again: %q, want %q", got, bookkeeping)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM heart_rate_metrics WHERE user_id = $1`, user).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d rows after up again, want 4 (%v)", n, err)
 	}
 }

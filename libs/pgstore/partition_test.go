@@ -63,7 +63,7 @@ func TestPartitionsLayout(t *testing.T) {
 	}
 	var rows [][]any
 	for i, tt := range tests {
-		rows = append(rows, []any{user, tt.at, fmt.Sprint(i), nil, 70.0, nil, int16(0), "ing", int64(1), int64(i)})
+		rows = append(rows, []any{user, tt.at, fmt.Sprint(i), nil, 70.0, nil, int16(0), int64(1), int64(i)})
 	}
 	if n := write(t, db, parts, tb, rows); n != int64(len(rows)) {
 		t.Fatalf("wrote %d rows, want %d", n, len(rows))

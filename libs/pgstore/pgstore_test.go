@@ -28,7 +28,7 @@ func hrTable(t *testing.T) *pgstore.Table {
 	t.Helper()
 	tb, err := pgstore.NewTable(pgstore.Table{
 		Name:        "heart_rate_metrics",
-		Columns:     []string{"user_id", "recorded_at", "source", "min_bpm", "avg_bpm", "max_bpm", "recorded_offset_min", "ingestion_id", "stream_seq"},
+		Columns:     []string{"user_id", "recorded_at", "source", "min_bpm", "avg_bpm", "max_bpm", "recorded_offset_min", "stream_seq"},
 		Key:         []string{"user_id", "recorded_at", "source"},
 		PartitionBy: "recorded_at",
 	})
@@ -63,7 +63,7 @@ func TestUpsertRules(t *testing.T) {
 	user := uuid.New()
 	at := time.Date(2025, 3, 1, 16, 0, 0, 0, time.UTC)
 	row := func(avg float64, seq int64, ord int) []any {
-		return []any{user, at, "", 60.0, avg, 90.0, int16(-480), "ing", seq, int64(ord)}
+		return []any{user, at, "", 60.0, avg, 90.0, int16(-480), seq, int64(ord)}
 	}
 	avg := func() (float64, int64) {
 		var a float64
@@ -130,7 +130,7 @@ func TestLargeBatchBeyondBindLimit(t *testing.T) {
 	const n = 20000 // × 9 columns = 180,000 values: far past 65,535 bind parameters
 	rows := make([][]any, n)
 	for i := range rows {
-		rows[i] = []any{user, start.Add(time.Duration(i) * time.Minute), "w", 50.0, 60.0, 70.0, int16(0), "ing", int64(1), int64(i)}
+		rows[i] = []any{user, start.Add(time.Duration(i) * time.Minute), "w", 50.0, 60.0, 70.0, int16(0), int64(1), int64(i)}
 	}
 	if got := write(t, db, parts, tb, rows); got != n {
 		t.Fatalf("wrote %d, want %d", got, n)

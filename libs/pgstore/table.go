@@ -40,8 +40,8 @@ type Table struct {
 const SeqColumn = "stream_seq"
 
 // OriginColumn records how a row's data arrived (an upload, an import of
-// the Health app's export). It is bookkeeping, like the ingestion and the
-// sequence: a row whose values arrive again the other way is unchanged.
+// the Health app's export). It is bookkeeping, like the sequence: a row
+// whose values arrive again the other way is unchanged.
 const OriginColumn = "origin"
 
 // ordColumn is a staging-only column: the item's position in its message,
@@ -95,7 +95,7 @@ func (t *Table) PartitionIndex() int { return t.partIdx }
 func (t *Table) ValueColumns() []string {
 	var out []string
 	for _, c := range t.Columns {
-		if slices.Contains(t.Key, c) || c == SeqColumn || c == "ingestion_id" || c == OriginColumn {
+		if slices.Contains(t.Key, c) || c == SeqColumn || c == OriginColumn {
 			continue
 		}
 		out = append(out, c)

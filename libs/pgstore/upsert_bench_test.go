@@ -30,7 +30,7 @@ func BenchmarkUpsertHeartRate(b *testing.B) {
 		rows := make([][]any, batch)
 		for i := range rows {
 			lo := float64(50 + next%40)
-			rows[i] = []any{user, start.Add(time.Duration(next) * time.Minute), "w", lo, lo + 7.25, lo + 15, int16(-480), "ing", int64(next / 5000), int64(next)}
+			rows[i] = []any{user, start.Add(time.Duration(next) * time.Minute), "w", lo, lo + 7.25, lo + 15, int16(-480), int64(next / 5000), int64(next)}
 			next++
 		}
 		if err := parts.EnsureRows(ctx, tb, rows); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/pgstore"
 )
 
 // Format is an export's format.
@@ -35,7 +37,13 @@ var hidden = map[string]bool{"user_id": true, "stream_seq": true}
 type exportTable struct {
 	name string
 	key  []string
+	// bySeq: the table's rows name their message by stream_seq only, and
+	// the export adds the ingestion_id that message belonged to.
+	bySeq bool
 }
+
+// ingestionColumn is the column an export adds to a data table's rows.
+const ingestionColumn = "ingestion_id"
 
 // ExportTables names the tables an export reads: every table of the kind
 // registry, then rejected_points (items that were sent but not stored, with
@@ -51,9 +59,10 @@ func (s *Store) ExportTables() []string {
 func (s *Store) exportTables() []exportTable {
 	var out []exportTable
 	for _, t := range s.reg.Tables() {
-		out = append(out, exportTable{name: t.Name, key: t.Key})
+		bySeq := slices.Contains(t.Columns, pgstore.SeqColumn) && !slices.Contains(t.Columns, ingestionColumn)
+		out = append(out, exportTable{name: t.Name, key: t.Key, bySeq: bySeq})
 	}
-	return append(out, exportTable{name: "rejected_points", key: []string{"user_id", "ingestion_id", "pointer"}})
+	return append(out, exportTable{name: "rejected_points", key: []string{"user_id", ingestionColumn, "pointer"}})
 }
 
 // Export is an export under way: one read-only snapshot of the user's rows.
@@ -194,9 +203,9 @@ func eachRow(ctx context.Context, tx pgx.Tx, t exportTable, uid uuid.UUID, heade
 		if i > 0 {
 			order += ", "
 		}
-		order += ident(k)
+		order += "t." + ident(k)
 	}
-	rows, err := tx.Query(ctx, "SELECT * FROM "+ident(t.name)+" WHERE user_id = $1 ORDER BY "+order, uid)
+	rows, err := tx.Query(ctx, selectRows(t)+" WHERE t.user_id = $1 ORDER BY "+order, uid)
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", t.name, err)
 	}
@@ -236,6 +245,25 @@ func eachRow(ctx context.Context, tx pgx.Tx, t exportTable, uid uuid.UUID, heade
 		return n, fmt.Errorf("export %s: %w", t.name, err)
 	}
 	return n, nil
+}
+
+// selectRows reads every column of t's rows, and for a data table the
+// ingestion of the message each row came from: the part that stream
+// sequence wrote (ingestion_parts, committed with the rows), else the
+// archived part (raw_ingestions: a part sent again in a later upload of the
+// same body keeps its first ingestion_parts row). A lateral join keeps the
+// key order, and PostgreSQL memoizes it per sequence: a message's rows are
+// mostly neighbours in key order, so few rows cost a lookup.
+func selectRows(t exportTable) string {
+	from := " FROM " + ident(t.name) + " t"
+	if !t.bySeq {
+		return "SELECT t.*" + from
+	}
+	return "SELECT t.*, i." + ident(ingestionColumn) + from + ` LEFT JOIN LATERAL (
+		(SELECT p.ingestion_id FROM ingestion_parts p WHERE p.stream_seq = t.stream_seq AND p.user_id = t.user_id LIMIT 1)
+		UNION ALL
+		(SELECT r.ingestion_id FROM raw_ingestions r WHERE r.stream_seq = t.stream_seq AND r.user_id = t.user_id LIMIT 1)
+		LIMIT 1) i ON true`
 }
 
 // number is a plain decimal number, as the export writes numbers.

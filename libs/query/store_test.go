@@ -35,7 +35,8 @@ type fixture struct {
 }
 
 // seed stores the same small data set for ana and bob (bob's values differ
-// and his ingestion is "bob"), straight into the tables.
+// and his ingestion is "bob": the part the rows' stream sequence wrote),
+// straight into the tables.
 func seed(t *testing.T) fixture {
 	t.Helper()
 	db := testenv.NewDatabase(t)
@@ -69,52 +70,56 @@ func seed(t *testing.T) fixture {
 		base := time.Date(2025, 3, 1, 16, 0, 0, 0, time.UTC)
 		// Heart rate: 5 minutes from two sources, the Watch's at -08:00.
 		for m := range 5 {
-			exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, 'Watch', $3, $4, $5, -480, $6, 1)`,
-				u, base.Add(time.Duration(m)*time.Minute), 50+add, 60+float64(m)+add, 70+add, ing)
+			exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, 'Watch', $3, $4, $5, -480, 1)`,
+				u, base.Add(time.Duration(m)*time.Minute), 50+add, 60+float64(m)+add, 70+add)
 		}
-		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, 'iPhone', 55, 65, 75, NULL, $3, 1)`, u, base.Add(2*time.Minute), ing)
-		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 56, 66, 76, 60, $3, 1)`, u, base.Add(2*time.Minute), ing)
-		exec(`INSERT INTO blood_pressure_metrics VALUES ($1, $2, 'Omron', $3, 79, -480, $4, 1)`, u, base, 121+add, ing)
-		exec(`INSERT INTO quantity_metrics VALUES ($1, 'vo2_max', $2, 'Watch', $3, 'ml/(kg·min)', NULL, -480, $4, 1)`, u, base, 36.9+add, ing)
-		exec(`INSERT INTO quantity_metrics VALUES ($1, 'blood_glucose', $2, 'Dexcom', 92, 'mg/dL', '{"mealTime": "Before Meal"}', -480, $3, 1)`, u, base, ing)
-		exec(`INSERT INTO sleep_sessions (user_id, source, started_at, sleep_date, core_hours, sleep_start, sleep_end, details, recorded_offset_min, ingestion_id, stream_seq)
-			VALUES ($1, 'Watch', $2, '2025-03-04', 4.2, $2, $3, '{"inBedSource": "iPhone"}', -480, $4, 1),
-			       ($1, 'Watch', $3, '2025-03-05', 0.5, $3, $3, NULL, -480, $4, 1)`,
-			u, base.Add(24*time.Hour), base.Add(48*time.Hour), ing)
+		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, 'iPhone', 55, 65, 75, NULL, 1)`, u, base.Add(2*time.Minute))
+		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 56, 66, 76, 60, 1)`, u, base.Add(2*time.Minute))
+		exec(`INSERT INTO blood_pressure_metrics VALUES ($1, $2, 'Omron', $3, 79, -480, 1)`, u, base, 121+add)
+		exec(`INSERT INTO quantity_metrics VALUES ($1, 'vo2_max', $2, 'Watch', $3, 'ml/(kg·min)', NULL, -480, 1)`, u, base, 36.9+add)
+		exec(`INSERT INTO quantity_metrics VALUES ($1, 'blood_glucose', $2, 'Dexcom', 92, 'mg/dL', '{"mealTime": "Before Meal"}', -480, 1)`, u, base)
+		exec(`INSERT INTO sleep_sessions (user_id, source, started_at, sleep_date, core_hours, sleep_start, sleep_end, details, recorded_offset_min, stream_seq)
+			VALUES ($1, 'Watch', $2, '2025-03-04', 4.2, $2, $3, '{"inBedSource": "iPhone"}', -480, 1),
+			       ($1, 'Watch', $3, '2025-03-05', 0.5, $3, $3, NULL, -480, 1)`,
+			u, base.Add(24*time.Hour), base.Add(48*time.Hour))
 		for s, stage := range []string{"InBed", "Core", "Deep"} {
-			exec(`INSERT INTO sleep_segments VALUES ($1, $2, $3, $4, 'Watch', 0.6667, -480, $5, 1)`,
-				u, base.Add(time.Duration(s)*time.Hour), base.Add(time.Duration(s+1)*time.Hour), stage, ing)
+			exec(`INSERT INTO sleep_segments VALUES ($1, $2, $3, $4, 'Watch', 0.6667, -480, 1)`,
+				u, base.Add(time.Duration(s)*time.Hour), base.Add(time.Duration(s+1)*time.Hour), stage)
 		}
-		exec(`INSERT INTO workouts VALUES ($1, 'W1', 'Outdoor Walk', $2, $3, 1800, 2574.9504, 120.5, 160.2, 104, 131, '{"isIndoor": false}', -480, $4, 1)`,
-			u, base, base.Add(30*time.Minute), ing)
+		exec(`INSERT INTO workouts VALUES ($1, 'W1', 'Outdoor Walk', $2, $3, 1800, 2574.9504, 120.5, 160.2, 104, 131, '{"isIndoor": false}', -480, 1)`,
+			u, base, base.Add(30*time.Minute))
 		for p := range 3 {
-			exec(`INSERT INTO workout_route_points (user_id, workout_key, recorded_at, latitude, longitude, altitude_m, speed_mps, recorded_offset_min, ingestion_id, stream_seq)
-				VALUES ($1, 'W1', $2, $3, $4, $5, 1.5, -480, $6, 1)`,
-				u, base.Add(time.Duration(p)*2*time.Minute), 37.7749+float64(p)/10000, -122.4194-float64(p)/10000, 12.5+float64(p), ing)
+			exec(`INSERT INTO workout_route_points (user_id, workout_key, recorded_at, latitude, longitude, altitude_m, speed_mps, recorded_offset_min, stream_seq)
+				VALUES ($1, 'W1', $2, $3, $4, $5, 1.5, -480, 1)`,
+				u, base.Add(time.Duration(p)*2*time.Minute), 37.7749+float64(p)/10000, -122.4194-float64(p)/10000, 12.5+float64(p))
 		}
 		for _, series := range []string{"heartRateData", "heartRateRecovery"} {
 			for p := range 2 {
-				exec(`INSERT INTO workout_samples VALUES ($1, 'W1', $2, $3, $4, NULL, NULL, NULL, 'bpm', '', -480, $5, 1)`,
-					u, series, base.Add(time.Duration(p)*5*time.Minute), 95+float64(p)*5, ing)
+				exec(`INSERT INTO workout_samples VALUES ($1, 'W1', $2, $3, $4, NULL, NULL, NULL, 'bpm', '', -480, 1)`,
+					u, series, base.Add(time.Duration(p)*5*time.Minute), 95+float64(p)*5)
 			}
 		}
-		exec(`INSERT INTO health_events VALUES ($1, 'symptom', $2, 'Headache', $2, 'Headache', 'Mild', 'Health', '{"userEntered": true}', -480, $3, 1),
-			($1, 'medication', $4, 'Ibuprofen', NULL, 'Ibuprofen', 'Taken', '', NULL, -480, $3, 1)`, u, base, ing, base.Add(time.Minute))
+		exec(`INSERT INTO health_events VALUES ($1, 'symptom', $2, 'Headache', $2, 'Headache', 'Mild', 'Health', '{"userEntered": true}', -480, 1),
+			($1, 'medication', $3, 'Ibuprofen', NULL, 'Ibuprofen', 'Taken', '', NULL, -480, 1)`, u, base, base.Add(time.Minute))
 		// A Spanish phone's dose, and one whose status no vocabulary knows.
-		exec(`INSERT INTO health_events (user_id, kind, started_at, event_key, name, value, value_canonical, ingestion_id, stream_seq)
-			VALUES ($1, 'medication', $2, 'Ibuprofeno', 'Ibuprofeno', 'Tomado', 'taken', $3, 1),
-			($1, 'medication', $4, 'Ibuprofeno', 'Ibuprofeno', 'Raro', NULL, $3, 1)`, u, base.Add(2*time.Minute), ing, base.Add(3*time.Minute))
+		exec(`INSERT INTO health_events (user_id, kind, started_at, event_key, name, value, value_canonical, stream_seq)
+			VALUES ($1, 'medication', $2, 'Ibuprofeno', 'Ibuprofeno', 'Tomado', 'taken', 1),
+			($1, 'medication', $3, 'Ibuprofeno', 'Ibuprofeno', 'Raro', NULL, 1)`, u, base.Add(2*time.Minute), base.Add(3*time.Minute))
 		exec(`UPDATE health_events SET value_canonical = 'taken' WHERE user_id = $1 AND value = 'Taken'`, u)
-		exec(`INSERT INTO ecg_recordings VALUES ($1, $2, 'Watch', $3, 'Sinus Rhythm', 'None', 66, 512, 'V', '{-0.0008,0.0001}', '{0,2}', NULL, -480, $4, 1)`,
-			u, base, base.Add(30*time.Second), ing)
+		exec(`INSERT INTO ecg_recordings VALUES ($1, $2, 'Watch', $3, 'Sinus Rhythm', 'None', 66, 512, 'V', '{-0.0008,0.0001}', '{0,2}', NULL, -480, 1)`,
+			u, base, base.Add(30*time.Second))
 		exec(`INSERT INTO rejected_points VALUES ($1, $2, '/data/metrics/0/data/1', 'heart_rate', 'p1', 'min_bpm must be between 20 and 300', '{"Min": 400}', 1, $3)`,
 			u, ing, base)
 		// From an import of the Health app's export: a day's rings, and
 		// the import's record.
-		exec(`INSERT INTO activity_summaries (user_id, summary_date, active_energy, active_energy_units, stand_hours, ingestion_id, stream_seq)
-			VALUES ($1, '2025-03-01', 480.5, 'kcal', 11, $2, 1)`, u, ing)
-		exec(`INSERT INTO imports (user_id, import_id, state, file_name, records_read, ingestion_id, stream_seq)
-			VALUES ($1, $2, 'done', 'export.zip', 47, $2, 1)`, u, ing)
+		exec(`INSERT INTO activity_summaries (user_id, summary_date, active_energy, active_energy_units, stand_hours, stream_seq)
+			VALUES ($1, '2025-03-01', 480.5, 'kcal', 11, 1)`, u)
+		exec(`INSERT INTO imports (user_id, import_id, state, file_name, records_read, stream_seq)
+			VALUES ($1, $2, 'done', 'export.zip', 47, 1)`, u, ing)
+		// The part every row above came in (the tests reuse sequence 1 for
+		// both users; a part is looked up by user and sequence).
+		exec(`INSERT INTO ingestion_parts (ingestion_id, part_id, user_id, kind, items, written, rejected, stream_seq)
+			VALUES ($1, 'p1', $2, 'heart_rate', 1, 1, 0, 1)`, ing, u)
 	}
 	return f
 }
@@ -442,9 +447,21 @@ func TestSleepWorkoutsEventsECG(t *testing.T) {
 
 func TestExport(t *testing.T) {
 	f := seed(t)
-	// What a sender wrote, which a spreadsheet would run as a formula.
-	if _, err := f.pool.Exec(f.ctx, `INSERT INTO quantity_metrics VALUES ($1, 'weight_body_mass', '2025-03-02T08:00:00Z', '=HYPERLINK("http://x","y")', -3.5, '@kg', NULL, 0, 'ana', 1)`, f.ana); err != nil {
+	// What a sender wrote, which a spreadsheet would run as a formula, in
+	// a part sent again in a later upload of the same body (sequence 2):
+	// its ingestion_parts row is the first sending's, its archived part
+	// names the ingestion.
+	if err := pgstore.NewPartitions(f.pool).Ensure(f.ctx, "raw_ingestions", time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`INSERT INTO quantity_metrics VALUES ($1, 'weight_body_mass', '2025-03-02T08:00:00Z', '=HYPERLINK("http://x","y")', -3.5, '@kg', NULL, 0, 2)`,
+		`INSERT INTO raw_ingestions (received_at, ingestion_id, part_id, user_id, key_id, kind, stream_seq, headers, payload)
+			VALUES ('2025-03-02T09:00:00Z', 'ana', 'p1', $1, 'k', 'quantity', 2, '{}', '\x7b7d')`,
+	} {
+		if _, err := f.pool.Exec(f.ctx, sql, f.ana); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := map[string]int64{}
 	for _, tb := range f.q.ExportTables() {
@@ -631,8 +648,8 @@ func TestWorkoutPages(t *testing.T) {
 		t.Errorf("a foreign cursor: %v", err)
 	}
 
-	if _, err := f.pool.Exec(f.ctx, `INSERT INTO workout_route_points (user_id, workout_key, recorded_at, latitude, longitude, ingestion_id, stream_seq)
-		SELECT $1, 'W1', '2025-03-01T17:00:00Z'::timestamptz + i * interval '1 second', 37, -122, 'ana', 1 FROM generate_series(1, $2::int) i`,
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO workout_route_points (user_id, workout_key, recorded_at, latitude, longitude, stream_seq)
+		SELECT $1, 'W1', '2025-03-01T17:00:00Z'::timestamptz + i * interval '1 second', 37, -122, 1 FROM generate_series(1, $2::int) i`,
 		f.ana, query.MaxGPXPoints); err != nil {
 		t.Fatal(err)
 	}
@@ -646,9 +663,9 @@ func TestWorkoutPages(t *testing.T) {
 func TestPagesBoundedInBytes(t *testing.T) {
 	f := seed(t)
 	// Five recordings of 200,000 voltages and offsets: about 4 MB of JSON each.
-	if _, err := f.pool.Exec(f.ctx, `INSERT INTO ecg_recordings (user_id, started_at, source, voltages, voltage_offsets_ms, ingestion_id, stream_seq)
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO ecg_recordings (user_id, started_at, source, voltages, voltage_offsets_ms, stream_seq)
 		SELECT $1, '2025-04-01T00:00:00Z'::timestamptz + r * interval '1 hour', 'Watch',
-		  (SELECT array_agg(-0.000123456 * v) FROM generate_series(1, 200000) v), (SELECT array_agg(v * 1.953125) FROM generate_series(1, 200000) v), 'ana', 1
+		  (SELECT array_agg(-0.000123456 * v) FROM generate_series(1, 200000) v), (SELECT array_agg(v * 1.953125) FROM generate_series(1, 200000) v), 1
 		FROM generate_series(1, 5) r`, f.ana); err != nil {
 		t.Fatal(err)
 	}
@@ -679,8 +696,8 @@ func TestPagesBoundedInBytes(t *testing.T) {
 func TestActivity(t *testing.T) {
 	f := seed(t)
 	for _, d := range []string{"2025-03-02", "2025-03-03", "2025-03-04"} {
-		if _, err := f.pool.Exec(f.ctx, `INSERT INTO activity_summaries (user_id, summary_date, stand_hours, origin, ingestion_id, stream_seq)
-			VALUES ($1, $2, 12, 1, 'ana', 1)`, f.ana, d); err != nil {
+		if _, err := f.pool.Exec(f.ctx, `INSERT INTO activity_summaries (user_id, summary_date, stand_hours, origin, stream_seq)
+			VALUES ($1, $2, 12, 1, 1)`, f.ana, d); err != nil {
 			t.Fatal(err)
 		}
 	}

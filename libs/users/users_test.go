@@ -53,9 +53,9 @@ func TestDelete(t *testing.T) {
 		if _, _, err := keys.Create(ctx, id, apikey.NewKey{Name: "phone"}); err != nil {
 			t.Fatal(err)
 		}
-		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 60, 70, 80, -480, 'i', 1)`, id, march)
-		exec(`INSERT INTO workouts (user_id, workout_key, name, started_at, ended_at, ingestion_id, stream_seq) VALUES ($1, 'w', 'Walk', $2, $2, 'i', 1)`, id, march)
-		exec(`INSERT INTO workouts_rebuild (user_id, workout_key, name, started_at, ended_at, ingestion_id, stream_seq) VALUES ($1, 'w', 'Walk', $2, $2, 'i', 1)`, id, march)
+		exec(`INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 60, 70, 80, -480, 1)`, id, march)
+		exec(`INSERT INTO workouts (user_id, workout_key, name, started_at, ended_at, stream_seq) VALUES ($1, 'w', 'Walk', $2, $2, 1)`, id, march)
+		exec(`INSERT INTO workouts_rebuild (user_id, workout_key, name, started_at, ended_at, stream_seq) VALUES ($1, 'w', 'Walk', $2, $2, 1)`, id, march)
 		exec(`INSERT INTO rejected_points VALUES ($1, $2, '/data', 'heart_rate', 'p', 'bad', NULL, 1, $3)`, id, email, march)
 		exec(`INSERT INTO ingestion_parts VALUES ($1, 'p', $2, 'heart_rate', 1, 1, 0, 1)`, email, id)
 		exec(`INSERT INTO failed_parts (consumer, stream_seq, ingestion_id, part_id, user_id, kind, deliveries, class, error) VALUES ('writer-heart_rate', $1, $2, 'p', $3, 'heart_rate', 10, 'unexpected', 'e')`, len(ids), email, id)
@@ -188,7 +188,7 @@ func TestDeleteWaitsForHolders(t *testing.T) {
 			t.Fatal("the deletion neither waits nor ends")
 		}
 	}
-	if _, err := writer.Exec(ctx, `INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 60, 70, 80, 0, 'i', 1)`, ana, march); err != nil {
+	if _, err := writer.Exec(ctx, `INSERT INTO heart_rate_metrics VALUES ($1, $2, '', 60, 70, 80, 0, 1)`, ana, march); err != nil {
 		t.Fatal(err)
 	}
 	if err := writer.Commit(ctx); err != nil {

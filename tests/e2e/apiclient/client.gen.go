@@ -1486,8 +1486,9 @@ type ClientInterface interface {
 	// workout_route_points, workout_samples, ecg_recordings, health_events)
 	// and of rejected_points (items sent but not stored, with the reason and
 	// the item as sent), from one consistent snapshot, streamed as it is
-	// read. Columns are the tables' own except `user_id` and `stream_seq`;
-	// timestamps in the offset they were recorded in.
+	// read. Columns are the tables' own except `user_id` and `stream_seq`,
+	// and a data table's rows also carry the `ingestion_id` of the upload
+	// they came in; timestamps in the offset they were recorded in.
 	//
 	// `format=ndjson` (default, `application/x-ndjson`): one JSON object per
 	// line, `{"type": "<table>", "<column>": value, ...}`, ending with
@@ -1952,8 +1953,9 @@ func (c *Client) ReadEvents(ctx context.Context, params *ReadEventsParams, reqEd
 // workout_route_points, workout_samples, ecg_recordings, health_events)
 // and of rejected_points (items sent but not stored, with the reason and
 // the item as sent), from one consistent snapshot, streamed as it is
-// read. Columns are the tables' own except `user_id` and `stream_seq`;
-// timestamps in the offset they were recorded in.
+// read. Columns are the tables' own except `user_id` and `stream_seq`,
+// and a data table's rows also carry the `ingestion_id` of the upload
+// they came in; timestamps in the offset they were recorded in.
 //
 // `format=ndjson` (default, `application/x-ndjson`): one JSON object per
 // line, `{"type": "<table>", "<column>": value, ...}`, ending with
@@ -4255,8 +4257,9 @@ type ClientWithResponsesInterface interface {
 	// workout_route_points, workout_samples, ecg_recordings, health_events)
 	// and of rejected_points (items sent but not stored, with the reason and
 	// the item as sent), from one consistent snapshot, streamed as it is
-	// read. Columns are the tables' own except `user_id` and `stream_seq`;
-	// timestamps in the offset they were recorded in.
+	// read. Columns are the tables' own except `user_id` and `stream_seq`,
+	// and a data table's rows also carry the `ingestion_id` of the upload
+	// they came in; timestamps in the offset they were recorded in.
 	//
 	// `format=ndjson` (default, `application/x-ndjson`): one JSON object per
 	// line, `{"type": "<table>", "<column>": value, ...}`, ending with
@@ -7186,8 +7189,9 @@ func (c *ClientWithResponses) ReadEventsWithResponse(ctx context.Context, params
 // workout_route_points, workout_samples, ecg_recordings, health_events)
 // and of rejected_points (items sent but not stored, with the reason and
 // the item as sent), from one consistent snapshot, streamed as it is
-// read. Columns are the tables' own except `user_id` and `stream_seq`;
-// timestamps in the offset they were recorded in.
+// read. Columns are the tables' own except `user_id` and `stream_seq`,
+// and a data table's rows also carry the `ingestion_id` of the upload
+// they came in; timestamps in the offset they were recorded in.
 //
 // `format=ndjson` (default, `application/x-ndjson`): one JSON object per
 // line, `{"type": "<table>", "<column>": value, ...}`, ending with

@@ -24,9 +24,9 @@ func TestExportsAreFair(t *testing.T) {
 	})
 	ctx := context.Background()
 	// About 12 MB of export for ana: more than the sockets buffer.
-	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO ecg_recordings (user_id, started_at, source, voltages, voltage_offsets_ms, ingestion_id, stream_seq)
+	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO ecg_recordings (user_id, started_at, source, voltages, voltage_offsets_ms, stream_seq)
 		SELECT $1, '2025-04-01T00:00:00Z'::timestamptz + r * interval '1 hour', 'Watch',
-		  (SELECT array_agg(-0.000123456 * v) FROM generate_series(1, 200000) v), (SELECT array_agg(v * 1.953125) FROM generate_series(1, 200000) v), 'ana', 1
+		  (SELECT array_agg(-0.000123456 * v) FROM generate_series(1, 200000) v), (SELECT array_agg(v * 1.953125) FROM generate_series(1, 200000) v), 1
 		FROM generate_series(1, 3) r`, e.user); err != nil {
 		t.Fatal(err)
 	}

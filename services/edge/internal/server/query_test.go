@@ -205,7 +205,7 @@ func BenchmarkHeartRatePages(b *testing.B) {
 	}
 	for _, uid := range uids {
 		if _, err := e.db.Pool.Exec(ctx, `INSERT INTO heart_rate_metrics
-			SELECT $1, $2::timestamptz + make_interval(mins => m), 'Apple Watch', 50 + m % 20, 60 + m % 30, 80 + m % 40, -480, 'bench', m
+			SELECT $1, $2::timestamptz + make_interval(mins => m), 'Apple Watch', 50 + m % 20, 60 + m % 30, 80 + m % 40, -480, m
 			FROM generate_series(0, 43199) m`, uid, march); err != nil {
 			b.Fatal(err)
 		}

@@ -262,8 +262,9 @@ func TestOriginRecordedNotCompared(t *testing.T) {
 	publish("imp1", stream.OriginImport, body(100))
 	publish("up1", stream.OriginUpload, body(100))
 	for sql, want := range map[string]int{
-		"SELECT count(*) FROM heart_rate_metrics WHERE user_id=$1 AND origin=1 AND ingestion_id='imp1'": 1,
-		"SELECT count(*) FROM quantity_metrics WHERE user_id=$1 AND origin=1 AND ingestion_id='imp1'":   1,
+		// A row's ingestion is that of the part its sequence wrote.
+		"SELECT count(*) FROM heart_rate_metrics m JOIN ingestion_parts p USING (stream_seq) WHERE m.user_id=$1 AND m.origin=1 AND p.ingestion_id='imp1'": 1,
+		"SELECT count(*) FROM quantity_metrics m JOIN ingestion_parts p USING (stream_seq) WHERE m.user_id=$1 AND m.origin=1 AND p.ingestion_id='imp1'":   1,
 	} {
 		if got := r.count(t, sql, r.user); got != want {
 			t.Errorf("the same values again: %s = %d, want %d", sql, got, want)

@@ -180,8 +180,8 @@ func TestStorageCountsEveryPartition(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq)
-		SELECT gen_random_uuid(), timestamptz '2008-06-01' + (g % 3) * interval '7 years' + make_interval(mins => g), 'Bench Watch', 60, 'x', 1
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, stream_seq)
+		SELECT gen_random_uuid(), timestamptz '2008-06-01' + (g % 3) * interval '7 years' + make_interval(mins => g), 'Bench Watch', 60, 1
 		FROM generate_series(1, 3000) g`); err != nil {
 		t.Fatal(err)
 	}

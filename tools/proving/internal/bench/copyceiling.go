@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,18 +29,17 @@ func copyCeiling(ctx context.Context, pool *pgxpool.Pool, rows int) (float64, er
 		}
 	}
 	i := 0
-	// Rows shaped like the pipeline's: a device name as source and a real
-	// ingestion id (64 hex digits), so the ceiling is for the same bytes.
-	// The row is laid out as the writer lays it (kind.FullRow), one
-	// message's worth (5000 rows) per stream sequence.
-	ingestion := strings.Repeat("5f3a9c0e", 8)
+	// Rows shaped like the pipeline's: a device name as source, so the
+	// ceiling is for the same bytes. The row is laid out as the writer
+	// lays it (kind.FullRow), one message's worth (5000 rows) per stream
+	// sequence.
 	var env kind.Env
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		if i == rows {
 			return nil, nil
 		}
 		if i%5000 == 0 {
-			env = kind.Env{UserID: user, IngestionID: ingestion, StreamSeq: int64(i / 5000)}
+			env = kind.Env{UserID: user, StreamSeq: int64(i / 5000)}
 		}
 		lo := float64(50 + i%40)
 		row := kind.FullRow(&env, 0, []any{start.Add(time.Duration(i) * time.Minute), "Bench Watch 00", lo, lo + 7.25, lo + 15, int16(-480)})

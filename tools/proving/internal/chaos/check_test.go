@@ -28,8 +28,8 @@ func TestCheck(t *testing.T) {
 			damage: `UPDATE heart_rate_metrics SET avg_bpm = 60 WHERE recorded_at = '2026-10-01 00:00:00+00'`,
 			want:   tally{wrongValue: 1}},
 		{name: "a row nobody sent",
-			damage: `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq)
-				SELECT user_id, '2026-10-01 09:00:00+00', source, 70, 'x', 99 FROM heart_rate_metrics LIMIT 1`,
+			damage: `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, stream_seq)
+				SELECT user_id, '2026-10-01 09:00:00+00', source, 70, 99 FROM heart_rate_metrics LIMIT 1`,
 			want: tally{unexpected: 1}},
 		{name: "a row under another source",
 			damage: `UPDATE quantity_metrics SET source = 'Somebody else' WHERE recorded_at = '2026-10-01 00:01:00+00'`,
@@ -53,8 +53,8 @@ func TestCheck(t *testing.T) {
 			damage: `DELETE FROM rejected_points WHERE pointer = '/data/metrics/0/data/1'`,
 			want:   tally{rejectLost: 1}},
 		{name: "the unacknowledged upload landed",
-			damage: `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq)
-				SELECT user_id, '2026-10-01 00:10:00+00', source, 99, 'up-3', 50 FROM heart_rate_metrics LIMIT 1`,
+			damage: `INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, stream_seq)
+				SELECT user_id, '2026-10-01 00:10:00+00', source, 99, 50 FROM heart_rate_metrics LIMIT 1`,
 			want: tally{unknownLanded: 1}},
 		{name: "the unacknowledged upload's update landed",
 			damage: `UPDATE heart_rate_metrics SET avg_bpm = 60.75 WHERE recorded_at = '2026-10-01 00:00:00+00'`,
@@ -110,10 +110,10 @@ func correctState(t *testing.T, ctx context.Context, pool *pgxpool.Pool, d fleet
 		{`CREATE TABLE hr_default PARTITION OF heart_rate_metrics DEFAULT`, nil},
 		{`CREATE TABLE q_default PARTITION OF quantity_metrics DEFAULT`, nil},
 		{`CREATE TABLE raw_default PARTITION OF raw_ingestions DEFAULT`, nil},
-		{`INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, ingestion_id, stream_seq)
-			VALUES ($1, $2, $3, 60.25, 'up-2', 4), ($1, $4, $3, 65, 'up-1', 1)`, []any{d.UserID, at(0), d.Source, at(5)}},
-		{`INSERT INTO quantity_metrics (user_id, metric, recorded_at, source, qty, ingestion_id, stream_seq)
-			VALUES ($1, 'step_count', $2, $3, 11, 'up-1', 2)`, []any{d.UserID, at(1), d.Source}},
+		{`INSERT INTO heart_rate_metrics (user_id, recorded_at, source, avg_bpm, stream_seq)
+			VALUES ($1, $2, $3, 60.25, 4), ($1, $4, $3, 65, 1)`, []any{d.UserID, at(0), d.Source, at(5)}},
+		{`INSERT INTO quantity_metrics (user_id, metric, recorded_at, source, qty, stream_seq)
+			VALUES ($1, 'step_count', $2, $3, 11, 2)`, []any{d.UserID, at(1), d.Source}},
 	}
 	for _, id := range []string{"up-1", "up-2"} {
 		stmts = append(stmts, struct {
