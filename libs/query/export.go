@@ -85,6 +85,13 @@ func (s *Store) OpenExport(ctx context.Context, uid uuid.UUID, format Format) (*
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	// A big user's data table costs the planner enough (a lookup per row,
+	// selectRows) to compile the query (JIT): 0.75-0.95 s for 185,000
+	// heart-rate rows, against 0.3-0.4 s for the query without it.
+	if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("export: %w", err)
+	}
 	return &Export{ctx: ctx, tx: tx, tables: s.exportTables(), uid: uid, format: format}, nil
 }
 
