@@ -24,12 +24,12 @@ func (c Config) Validate() error {
 }
 
 // ReadConfig is where the edge reads users' data back from (the read API,
-// exports): a hot standby, so that readers do not load the primary the
-// writers need. A standby replays the primary's WAL a moment later, so a
+// daily summaries, exports): a hot standby, so that readers do not load
+// the primary the writers need. A standby replays the primary's WAL a moment later, so a
 // read may miss what was written that moment ago; what an upload's status
 // says comes from the primary.
 type ReadConfig struct {
-	URL string `env:"READ_DATABASE_URL" mask:"url" zero:"DATABASE_URL" help:"PostgreSQL for reading data back (read API, exports), e.g. a hot standby; with several hosts, target_session_attrs=prefer-standby keeps reads going to the primary while the standby is away."`
+	URL string `env:"READ_DATABASE_URL" mask:"url" zero:"DATABASE_URL" help:"PostgreSQL for reading data back (read API, daily summaries, exports), e.g. a hot standby; upload statuses and key checks stay on DATABASE_URL; with several hosts, target_session_attrs=prefer-standby keeps reads going to the primary while the standby is away."`
 }
 
 // Validate checks the URL parses, when one is set.
