@@ -20,6 +20,9 @@
 # Ports: CLUSTER_PORT_BASE (7400) + 1..3 NATS clients, + 11..13 NATS routes,
 # + 21..23 NATS monitoring, + 31/32 PostgreSQL, + 41 Redis, + 51/52 edges,
 # + 61/62 edges' admin listeners, + 71/72 raw-archivers, + 81/82 metric-writers.
+# CLUSTER_DIR (.run/cluster, an absolute path) holds the data, pids and logs,
+# and CLUSTER_DIR.env the settings: with CLUSTER_PORT_BASE and
+# CLUSTER_EDGE_ADDR, a second cluster beside the first (the test of this script).
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "$0")/env.sh"
@@ -27,8 +30,11 @@ set -euo pipefail
 : "${CLUSTER_EDGE_ADDR:=127.0.0.1:8090}"
 : "${CLUSTER_PORT_BASE:=7400}"
 B="$CLUSTER_PORT_BASE"
-CL="$HX_RUN/cluster"
-ENV_OUT="$HX_RUN/cluster.env"
+CL="${CLUSTER_DIR:-$HX_RUN/cluster}"
+[[ "$CL" == /* ]] || die "CLUSTER_DIR must be an absolute path: $CL"
+CL="${CL%/}"
+ENV_OUT="$CL.env"
+rel() { printf '%s' "${1#"$HX_ROOT"/}"; } # a path as the messages show it
 NATS_BIN="$HX_RUN/bin/nats-server"
 DB_USER=health
 DB_PASSWORD=health
@@ -101,7 +107,7 @@ write_env() {
 		umask 077
 		cat >"$ENV_OUT" <<EOF
 # Written by scripts/cluster.sh up: the settings of the cluster on this machine.
-#   ENV_FILE=.run/cluster.env bin/healthctl lag
+#   ENV_FILE=$(rel "$ENV_OUT") bin/healthctl lag
 DATABASE_URL='postgres://$u@127.0.0.1:$p1,127.0.0.1:$p2/$DB_NAME?sslmode=disable&target_session_attrs=read-write'
 READ_DATABASE_URL='postgres://$u@127.0.0.1:$p2,127.0.0.1:$p1/$DB_NAME?sslmode=disable&target_session_attrs=prefer-standby'
 NATS_URL='nats://127.0.0.1:$(nats_port nats-1),nats://127.0.0.1:$(nats_port nats-2),nats://127.0.0.1:$(nats_port nats-3)'
@@ -168,7 +174,7 @@ pg_psql() { # NODE SQL...: as the superuser over the node's socket
 pg_init() {
 	local bin
 	bin="$(pg_bin)"
-	[[ "$(id -u)" != 0 ]] || chmod o+x "$HX_RUN" "$CL" # the postgres user reaches its directories
+	[[ "$(id -u)" != 0 ]] || chmod o+x "$(dirname "$CL")" "$CL" # the postgres user reaches its directories
 	pg_dir postgres-1
 	quiet as_postgres "$bin/initdb" -D "$CL/postgres-1/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
 		-E UTF8 --locale=C || die "initdb failed"
@@ -202,7 +208,7 @@ ensure_postgres_pair() {
 	done
 	if [[ "$primary" == *" "* ]]; then
 		# Both were a primary: the one promoted last is, the other is stale.
-		die "postgres-1 and postgres-2 both hold a primary's data (a failover happened): stop the cluster, remove the stale one's directory (.run/cluster/postgres-N) and run this again to make it a standby of the other"
+		die "postgres-1 and postgres-2 both hold a primary's data (a failover happened): stop the cluster, remove the stale one's directory ($(rel "$CL")/postgres-N) and run this again to make it a standby of the other"
 	fi
 	[[ -n "$primary" ]] || die "postgres: neither node is a primary"
 	if [[ -z "$standby" ]]; then
@@ -351,10 +357,10 @@ The cluster is up in $((SECONDS - t0)) s: http://$CLUSTER_EDGE_ADDR (HAProxy -> 
 API key ($DEMO_EMAIL, read and ingest): $key
 
 curl -sS -X POST http://$CLUSTER_EDGE_ADDR/v1/ingest -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' -d '{"data":{"metrics":[{"name":"heart_rate","units":"count/min","data":[{"date":"$(date -u '+%Y-%m-%d %H:%M:%S +0000')","Avg":70,"source":"curl"}]}]}}'
-ENV_FILE=.run/cluster.env bin/healthctl lag
+ENV_FILE=$(rel "$ENV_OUT") bin/healthctl lag
 scripts/cluster.sh status
 
-Logs in .run/cluster/logs; make cluster-down stops it (the data stays in .run/cluster).
+Logs in $(rel "$CL")/logs; make cluster-down stops it (the data stays in $(rel "$CL")).
 EOF
 }
 
@@ -395,7 +401,7 @@ cmd_down() {
 			log "cluster: stopped $n"
 		fi
 	done
-	log "cluster: down (data kept in .run/cluster; rm -rf .run/cluster starts afresh)"
+	log "cluster: down (data kept in $(rel "$CL"); rm -rf $(rel "$CL") starts afresh)"
 }
 
 cmd_status() {
