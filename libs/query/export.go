@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/healthexport/libs/hae"
+	"github.com/healthexport/libs/kind"
 	"github.com/healthexport/libs/pgstore"
 )
 
@@ -65,21 +66,45 @@ func (s *Store) exportTables() []exportTable {
 	return append(out, exportTable{name: "rejected_points", key: []string{"user_id", ingestionColumn, "pointer"}})
 }
 
+// ExportFilter narrows an export to the rows the reads' canonical filters
+// select. Its zero value exports everything.
+type ExportFilter struct {
+	// Value keeps the health_events whose canonical value it is, in any
+	// wording the vocabulary knows, as GET /v1/events?value= does.
+	Value string
+	// Classification keeps the ecg_recordings whose canonical
+	// classification it is, as GET /v1/ecg?classification= does.
+	Classification string
+}
+
 // Export is an export under way: one read-only snapshot of the user's rows.
 type Export struct {
 	ctx    context.Context
 	tx     pgx.Tx
 	tables []exportTable
+	conds  map[string][]cond // per table
 	uid    uuid.UUID
 	format Format
 }
 
 // OpenExport starts an export: it takes the snapshot (so an unreachable
 // database is an error before anything is sent). ctx must outlive Stream;
-// Close ends the export.
-func (s *Store) OpenExport(ctx context.Context, uid uuid.UUID, format Format) (*Export, error) {
+// Close ends the export. A filter makes it an export of the filtered
+// tables alone (value=taken asks for the doses taken, not for them beside
+// every heart beat), each holding only the rows its filter selects.
+func (s *Store) OpenExport(ctx context.Context, uid uuid.UUID, format Format, filter ExportFilter) (*Export, error) {
 	if format != NDJSON && format != ZipCSV {
 		return nil, fmt.Errorf("export: unknown format %q", format)
+	}
+	tables, conds := s.exportTables(), map[string][]cond{}
+	if filter.Value != "" {
+		conds[eventList.table] = []cond{{col: "value", val: s.canonicalOf(filter.Value, eventValueFields("")...), canonical: "value_canonical"}}
+	}
+	if filter.Classification != "" {
+		conds[ecgList.table] = []cond{{col: "classification", val: s.canonicalOf(filter.Classification, kind.FieldECGClassification), canonical: "classification_canonical"}}
+	}
+	if len(conds) > 0 {
+		tables = slices.DeleteFunc(tables, func(t exportTable) bool { return conds[t.name] == nil })
 	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -92,7 +117,7 @@ func (s *Store) OpenExport(ctx context.Context, uid uuid.UUID, format Format) (*
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	return &Export{ctx: ctx, tx: tx, tables: s.exportTables(), uid: uid, format: format}, nil
+	return &Export{ctx: ctx, tx: tx, tables: tables, conds: conds, uid: uid, format: format}, nil
 }
 
 // Close ends the snapshot.
@@ -113,7 +138,7 @@ func (e *Export) Stream(w io.Writer) (map[string]int64, error) {
 		bw := bufio.NewWriterSize(w, 64<<10)
 		var line []byte
 		for _, t := range e.tables {
-			n, err := eachRow(ctx, tx, t, uid, nil, func(cols []string, vals []any, off *int16) error {
+			n, err := eachRow(ctx, tx, t, uid, e.conds[t.name], nil, func(cols []string, vals []any, off *int16) error {
 				line = append(line[:0], `{"type":`...)
 				line = hae.AppendString(line, t.name)
 				for i, c := range cols {
@@ -163,7 +188,7 @@ func (e *Export) Stream(w io.Writer) (map[string]int64, error) {
 				record []string
 				cell   []byte
 			)
-			n, err := eachRow(ctx, tx, t, uid,
+			n, err := eachRow(ctx, tx, t, uid, e.conds[t.name],
 				func(cols []string) error {
 					var header []string
 					for _, c := range cols {
@@ -200,19 +225,23 @@ func (e *Export) Stream(w io.Writer) (map[string]int64, error) {
 	return counts, nil
 }
 
-// eachRow reads the user's rows of a table in key order and hands each to
-// fn with the column names ("" for a hidden column) and the row's offset.
-// header, when set, gets the names before any row.
-func eachRow(ctx context.Context, tx pgx.Tx, t exportTable, uid uuid.UUID, header func(cols []string) error,
+// eachRow reads the user's rows of a table that meet conds in key order
+// and hands each to fn with the column names ("" for a hidden column) and
+// the row's offset. header, when set, gets the names before any row.
+func eachRow(ctx context.Context, tx pgx.Tx, t exportTable, uid uuid.UUID, conds []cond, header func(cols []string) error,
 	fn func(cols []string, vals []any, off *int16) error) (int64, error) {
-	order := ""
+	var b strings.Builder
+	args := []any{uid}
+	b.WriteString(selectRows(t) + " WHERE t.user_id = $1")
+	args = appendConds(&b, args, conds)
+	b.WriteString(" ORDER BY ")
 	for i, k := range t.key {
 		if i > 0 {
-			order += ", "
+			b.WriteString(", ")
 		}
-		order += "t." + ident(k)
+		b.WriteString("t." + ident(k))
 	}
-	rows, err := tx.Query(ctx, selectRows(t)+" WHERE t.user_id = $1 ORDER BY "+order, uid)
+	rows, err := tx.Query(ctx, b.String(), args...)
 	if err != nil {
 		return 0, fmt.Errorf("export %s: %w", t.name, err)
 	}

@@ -171,6 +171,21 @@ type cond struct {
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
+// appendConds writes conds to a WHERE clause as " AND ..." terms, their
+// values as parameters after args, and returns the parameters.
+func appendConds(b *strings.Builder, args []any, conds []cond) []any {
+	for _, c := range conds {
+		args = append(args, c.val)
+		v := "$" + strconv.Itoa(len(args))
+		if c.canonical != "" {
+			fmt.Fprintf(b, " AND (%s = %s OR (%s IS NULL AND %s = %s))", ident(c.canonical), v, ident(c.canonical), ident(c.col), v)
+			continue
+		}
+		fmt.Fprintf(b, " AND %s = %s", ident(c.col), v)
+	}
+	return args
+}
+
 // maxPageBytes ends a page early, after the row that reaches it (a page
 // always has a row): ECG recordings, and JSON details, can make a page of
 // limit rows too big to answer.
@@ -225,14 +240,7 @@ func scan(ctx context.Context, q querier, l *list, uid uuid.UUID, conds []cond, 
 	}
 	b.WriteString(ident(l.table))
 	b.WriteString(" WHERE user_id = $1")
-	for _, c := range conds {
-		if c.canonical != "" {
-			v := arg(c.val)
-			fmt.Fprintf(&b, " AND (%s = %s OR (%s IS NULL AND %s = %s))", ident(c.canonical), v, ident(c.canonical), ident(c.col), v)
-			continue
-		}
-		fmt.Fprintf(&b, " AND %s = %s", ident(c.col), arg(c.val))
-	}
+	args = appendConds(&b, args, conds)
 	if r.Origin != "" {
 		code, ok := kind.OriginCode(r.Origin)
 		if !ok {

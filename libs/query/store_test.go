@@ -476,7 +476,7 @@ func TestExport(t *testing.T) {
 	}
 
 	t.Run("ndjson", func(t *testing.T) {
-		ex, err := f.q.OpenExport(f.ctx, f.ana, query.NDJSON)
+		ex, err := f.q.OpenExport(f.ctx, f.ana, query.NDJSON, query.ExportFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,7 +523,7 @@ func TestExport(t *testing.T) {
 	})
 
 	t.Run("zip", func(t *testing.T) {
-		ex, err := f.q.OpenExport(f.ctx, f.ana, query.ZipCSV)
+		ex, err := f.q.OpenExport(f.ctx, f.ana, query.ZipCSV, query.ExportFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,7 +569,7 @@ func TestExport(t *testing.T) {
 	})
 
 	t.Run("cut off", func(t *testing.T) {
-		ex, err := f.q.OpenExport(f.ctx, f.ana, query.NDJSON)
+		ex, err := f.q.OpenExport(f.ctx, f.ana, query.NDJSON, query.ExportFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -578,6 +578,117 @@ func TestExport(t *testing.T) {
 			t.Error("an export to a writer that fails succeeded")
 		}
 	})
+}
+
+// TestExportFiltered: the canonical filters of the reads filter an export
+// too, in any wording, and make it an export of the filtered tables alone.
+func TestExportFiltered(t *testing.T) {
+	f := seed(t)
+	if _, err := f.pool.Exec(f.ctx, `UPDATE ecg_recordings SET classification = 'Ritmo Sinusal', classification_canonical = 'sinus_rhythm' WHERE user_id = $1`, f.ana); err != nil {
+		t.Fatal(err)
+	}
+	// values of each exported table's rows: value for events,
+	// classification for ECGs.
+	export := func(t *testing.T, format query.Format, filter query.ExportFilter) map[string][]string {
+		t.Helper()
+		ex, err := f.q.OpenExport(f.ctx, f.ana, format, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ex.Close()
+		var buf bytes.Buffer
+		counts, err := ex.Stream(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		add := func(table string, row map[string]string) {
+			got[table] = append(got[table], row[map[string]string{"health_events": "value", "ecg_recordings": "classification"}[table]])
+		}
+		switch format {
+		case query.NDJSON:
+			sc := bufio.NewScanner(&buf)
+			for sc.Scan() {
+				var row map[string]any
+				if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+					t.Fatalf("%v: %s", err, sc.Bytes())
+				}
+				typ := row["type"].(string)
+				if typ == "end" {
+					continue
+				}
+				if row["ingestion_id"] != "ana" {
+					t.Errorf("row %s", sc.Bytes())
+				}
+				s := map[string]string{}
+				for k, v := range row {
+					s[k] = fmt.Sprint(v)
+				}
+				add(typ, s)
+			}
+		case query.ZipCSV:
+			zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, zf := range zr.File {
+				rc, err := zf.Open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				recs, err := csv.NewReader(rc).ReadAll()
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				table := strings.TrimSuffix(zf.Name, ".csv")
+				got[table] = []string{}
+				for _, rec := range recs[1:] {
+					s := map[string]string{}
+					for i, c := range recs[0] {
+						s[c] = rec[i]
+					}
+					add(table, s)
+				}
+			}
+		}
+		for table, n := range counts {
+			if int(n) != len(got[table]) {
+				t.Errorf("%s: counted %d rows, exported %v", table, n, got[table])
+			}
+			if got[table] == nil {
+				got[table] = []string{} // a table exported without rows
+			}
+		}
+		return got
+	}
+	for _, c := range []struct {
+		filter query.ExportFilter
+		want   map[string][]string
+	}{
+		{query.ExportFilter{Value: "taken"}, map[string][]string{"health_events": {"Taken", "Tomado"}}},
+		{query.ExportFilter{Value: "Tomado"}, map[string][]string{"health_events": {"Taken", "Tomado"}}},
+		{query.ExportFilter{Value: "Raro"}, map[string][]string{"health_events": {"Raro"}}},
+		{query.ExportFilter{Value: "skipped"}, map[string][]string{"health_events": nil}},
+		{query.ExportFilter{Classification: "Sinusrhythmus"}, map[string][]string{"ecg_recordings": {"Ritmo Sinusal"}}},
+		{query.ExportFilter{Classification: "atrial_fibrillation"}, map[string][]string{"ecg_recordings": nil}},
+		{query.ExportFilter{Value: "TAKEN", Classification: "sinus_rhythm"}, map[string][]string{"health_events": {"Taken", "Tomado"}, "ecg_recordings": {"Ritmo Sinusal"}}},
+	} {
+		for _, format := range []query.Format{query.NDJSON, query.ZipCSV} {
+			got := export(t, format, c.filter)
+			if len(got) != len(c.want) {
+				t.Errorf("%+v %s: tables %v, want %v", c.filter, format, got, c.want)
+			}
+			for table, want := range c.want {
+				rows := got[table]
+				slices.Sort(rows)
+				slices.Sort(want)
+				if _, ok := got[table]; !ok || !slices.Equal(rows, want) {
+					t.Errorf("%+v %s: %s %q, want %q", c.filter, format, table, rows, want)
+				}
+			}
+		}
+	}
 }
 
 type failingWriter struct{}

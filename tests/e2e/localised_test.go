@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ import (
 // missing, the text stays as each phone sent it, and the canonical filters
 // find the same records for both, in either wording. When the English
 // phone switches to Spanish and resends, nothing is stored twice; the
-// export carries the canonical values.
+// export carries the canonical values, and filters on them as the reads do.
 func TestLocalisedPhonesReadBackAlike(t *testing.T) {
 	s := newStack(t)
 	s.startAll()
@@ -92,6 +93,32 @@ func TestLocalisedPhonesReadBackAlike(t *testing.T) {
 		} {
 			if got := len(s.walkAPI(keys[lang], c.path, 10)[c.list]); got != c.n {
 				t.Errorf("%s phone: GET %s: %d %s, want %d", lang, c.path, got, c.list, c.n)
+			}
+		}
+	}
+
+	// The exports filter alike: only the table filtered, only its rows.
+	for _, lang := range langs {
+		for _, c := range []struct {
+			path  string
+			table string
+			col   string
+			want  string
+		}{
+			{"/v1/export?value=taken", "health_events", "value_canonical", "taken taken"},
+			{"/v1/export?value=Tomado", "health_events", "value_canonical", "taken taken"},
+			{"/v1/export?value=skipped", "health_events", "value_canonical", "skipped"},
+			{"/v1/export?classification=sinus_rhythm", "ecg_recordings", "classification_canonical", "sinus_rhythm"},
+			{"/v1/export?classification=Fibrilaci%C3%B3n%20auricular", "ecg_recordings", "classification_canonical", "atrial_fibrillation"},
+			{"/v1/export?classification=inconclusive_other", "ecg_recordings", "classification_canonical", ""},
+		} {
+			ex := s.exportNDJSONOf(keys[lang], c.path)
+			var got []string
+			for _, r := range ex.rows[c.table] {
+				got = append(got, fmt.Sprint(r[c.col]))
+			}
+			if strings.Join(got, " ") != c.want || len(ex.rows) > 1 || len(ex.end) != 1 || ex.end[c.table] != float64(len(got)) {
+				t.Errorf("%s phone: GET %s: %s %q, tables %v (end %v), want %q alone", lang, c.path, c.col, got, ex.counts(), ex.end, c.want)
 			}
 		}
 	}

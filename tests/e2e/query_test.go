@@ -858,7 +858,14 @@ func (e ndjsonExport) counts() map[string]int {
 // exportNDJSON downloads a user's export and splits it by table.
 func (s *stack) exportNDJSON(key string) ndjsonExport {
 	s.t.Helper()
-	status, h, b := s.api(key, "/v1/export")
+	return s.exportNDJSONOf(key, "/v1/export")
+}
+
+// exportNDJSONOf downloads an export at path (with its filters) and splits
+// it by table.
+func (s *stack) exportNDJSONOf(key, path string) ndjsonExport {
+	s.t.Helper()
+	status, h, b := s.api(key, path)
 	if status != 200 || h.Get("Content-Type") != "application/x-ndjson" || !strings.Contains(h.Get("Content-Disposition"), ".ndjson") {
 		s.t.Fatalf("export: %d %v %s", status, h, clip(string(b), 300))
 	}

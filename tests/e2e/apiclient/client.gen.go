@@ -1068,6 +1068,12 @@ type ReadEventsParamsOrigin string
 // ExportParams defines parameters for Export.
 type ExportParams struct {
 	Format *ExportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Value Only `health_events`, those with this canonical value (`value_canonical`), given canonically or in any wording the vocabulary knows, as on `/v1/events`; events whose text has no canonical value match on the text as sent.
+	Value *string `form:"value,omitempty" json:"value,omitempty"`
+
+	// Classification Only `ecg_recordings`, those with this canonical classification (`classification_canonical`), given canonically or in any wording the vocabulary knows, as on `/v1/ecg`.
+	Classification *string `form:"classification,omitempty" json:"classification,omitempty"`
 }
 
 // ExportParamsFormat defines parameters for Export.
@@ -1502,6 +1508,12 @@ type ClientInterface interface {
 	// a second), a few per edge (503 beyond); an export ends after
 	// `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
 	// `EXPORT_MIN_BYTES_PER_SECOND`.
+	//
+	// `value` and `classification` filter as they do on `/v1/events` and
+	// `/v1/ecg`, on the canonical value in any wording the vocabulary
+	// knows, and make the export one of the filtered tables alone:
+	// `value=taken` exports the `health_events` taken (`Taken`, `Tomado`,
+	// ...) and nothing else; with both, both tables, each filtered.
 	//
 	// Corresponds with GET /v1/export (the `Export` operationId).
 	Export(ctx context.Context, params *ExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1969,6 +1981,12 @@ func (c *Client) ReadEvents(ctx context.Context, params *ReadEventsParams, reqEd
 // a second), a few per edge (503 beyond); an export ends after
 // `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
 // `EXPORT_MIN_BYTES_PER_SECOND`.
+//
+// `value` and `classification` filter as they do on `/v1/events` and
+// `/v1/ecg`, on the canonical value in any wording the vocabulary
+// knows, and make the export one of the filtered tables alone:
+// `value=taken` exports the `health_events` taken (`Taken`, `Tomado`,
+// ...) and nothing else; with both, both tables, each filtered.
 //
 // Corresponds with GET /v1/export (the `Export` operationId).
 func (c *Client) Export(ctx context.Context, params *ExportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3024,6 +3042,30 @@ func NewExportRequest(server string, params *ExportParams) (*http.Request, error
 		if params.Format != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Value != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "value", *params.Value, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Classification != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "classification", *params.Classification, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -4273,6 +4315,12 @@ type ClientWithResponsesInterface interface {
 	// a second), a few per edge (503 beyond); an export ends after
 	// `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
 	// `EXPORT_MIN_BYTES_PER_SECOND`.
+	//
+	// `value` and `classification` filter as they do on `/v1/events` and
+	// `/v1/ecg`, on the canonical value in any wording the vocabulary
+	// knows, and make the export one of the filtered tables alone:
+	// `value=taken` exports the `health_events` taken (`Taken`, `Tomado`,
+	// ...) and nothing else; with both, both tables, each filtered.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7205,6 +7253,12 @@ func (c *ClientWithResponses) ReadEventsWithResponse(ctx context.Context, params
 // a second), a few per edge (503 beyond); an export ends after
 // `EXPORT_MAX_DURATION` and is cut when its client reads more slowly than
 // `EXPORT_MIN_BYTES_PER_SECOND`.
+//
+// `value` and `classification` filter as they do on `/v1/events` and
+// `/v1/ecg`, on the canonical value in any wording the vocabulary
+// knows, and make the export one of the filtered tables alone:
+// `value=taken` exports the `health_events` taken (`Taken`, `Tomado`,
+// ...) and nothing else; with both, both tables, each filtered.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -23,10 +23,12 @@ const exportGrace = 30 * time.Second
 
 // export is GET /v1/export: everything stored for the user, streamed as
 // NDJSON (format=ndjson, the default) or a zip of CSVs (format=zip), from
-// one snapshot, read row by row. Exports are fair: one at a time per user,
-// at most MaxExports at once, each cut after ExportMaxDuration or once its
-// client reads slower than ExportMinRate, so that neither the slots nor a
-// database snapshot are held by a reader that does not read.
+// one snapshot, read row by row; value= and classification= make it an
+// export of the events, or ECGs, that /v1/events and /v1/ecg list with
+// them. Exports are fair: one at a time per user, at most MaxExports at
+// once, each cut after ExportMaxDuration or once its client reads slower
+// than ExportMinRate, so that neither the slots nor a database snapshot
+// are held by a reader that does not read.
 func (s *Server) export(c *fiber.Ctx) error {
 	format := query.Format(c.Query("format", string(query.NDJSON)))
 	var contentType, ext string
@@ -56,7 +58,7 @@ func (s *Server) export(c *fiber.Ctx) error {
 	// at most ExportMaxDuration (the snapshot's query is cancelled then).
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(c.UserContext()), start.Add(s.cfg.ExportMaxDuration))
-	ex, err := s.deps.Query.OpenExport(ctx, uid, format)
+	ex, err := s.deps.Query.OpenExport(ctx, uid, format, query.ExportFilter{Value: c.Query("value"), Classification: c.Query("classification")})
 	if err != nil {
 		cancel()
 		release()

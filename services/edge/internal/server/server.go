@@ -72,7 +72,7 @@ type Reader interface {
 	Events(ctx context.Context, uid uuid.UUID, kind, value string, r query.Range, p query.Page) (*query.Result, error)
 	ECG(ctx context.Context, uid uuid.UUID, classification string, r query.Range, p query.Page) (*query.Result, error)
 	DailySummaries(ctx context.Context, uid uuid.UUID, metrics []string, from, to time.Time, p query.Page) (*query.Result, error)
-	OpenExport(ctx context.Context, uid uuid.UUID, format query.Format) (*query.Export, error)
+	OpenExport(ctx context.Context, uid uuid.UUID, format query.Format, filter query.ExportFilter) (*query.Export, error)
 }
 
 // Processor publishes an upload.
