@@ -2,6 +2,7 @@ package kind_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,47 +79,76 @@ func TestHeartRateNotificationShapes(t *testing.T) {
 
 // TestSourceObject: a source sent as an object is read by its name
 // (name, else sourceName) wherever it appears, never a rejection, and its
-// other fields stay in details or extra where the table has them.
+// other fields stay in details or extra where the table has them. A
+// workout has no source column: its own source object stays in its
+// details, and each of its samples is read by the name.
 func TestSourceObject(t *testing.T) {
 	obj := `{"name":"Ana’s Apple Watch","bundleIdentifier":"com.apple.health.X","version":"11.0"}`
 	byName := `{"sourceName":"iPhone","bundleIdentifier":"com.apple.Health"}`
+	workout := func(src string) string {
+		return `{"id":"W1","name":"Outdoor Run","start":"2026-08-10 07:00:00 +0000","end":"2026-08-10 07:30:00 +0000","source":` + src + `,
+			"heartRateData":[{"date":"2026-08-10 07:05:00 +0000","Min":100,"Avg":110,"Max":120,"units":"count/min","source":` + src + `},
+				{"date":1786345800.5,"qty":121,"units":"count/min","source":` + src + `}],
+			"route":[{"latitude":37.7749,"longitude":-122.4194,"timestamp":"2026-08-10 07:05:00 +0000","source":` + src + `}]}`
+	}
 	cases := []struct {
-		name string
-		it   func(src string) (string, any)
-		keep string // the column that keeps the object, "" for none
+		name  string
+		it    func(src string) (string, any)
+		table string // the table whose rows are checked, "" for the item's only one
+		rows  int    // how many rows the item makes (1 if 0)
+		keep  string // the column that keeps the object, "" for none
 	}{
 		{"heart_rate", func(src string) (string, any) {
 			return "metrics", metricItem("heart_rate", "count/min", `{"date":"2026-08-10 03:12:00 +0200","Avg":60,"source":`+src+`}`)
-		}, ""},
+		}, "", 0, ""},
 		{"blood_pressure", func(src string) (string, any) {
 			return "metrics", metricItem("blood_pressure", "mmHg", `{"date":"2026-08-10 03:12:00 +0200","systolic":120,"diastolic":80,"source":`+src+`}`)
-		}, ""},
+		}, "", 0, ""},
 		{"quantity", func(src string) (string, any) {
 			return "metrics", metricItem("step_count", "count", `{"date":"2026-08-10 03:12:00 +0200","qty":12,"source":`+src+`}`)
-		}, "extra"},
+		}, "", 0, "extra"},
 		{"sleep session", func(src string) (string, any) {
 			return "metrics", metricItem("sleep_analysis", "hr", `{"date":"2026-08-10","sleepStart":"2026-08-09 23:00:00 +0200","sleepEnd":"2026-08-10 07:00:00 +0200","asleep":8,"source":`+src+`}`)
-		}, "details"},
+		}, "", 0, "details"},
 		{"symptom", func(src string) (string, any) {
 			return "symptoms", arrayItem("symptoms", `{"start":"2026-08-10 09:00:00 +0200","name":"Headache","severity":"Mild","source":`+src+`}`)
-		}, "details"},
+		}, "", 0, "details"},
 		{"ecg", func(src string) (string, any) {
 			return "ecg", arrayItem("ecg", `{"start":"2026-08-10 09:00:00 +0200","classification":"Sinus Rhythm","voltageMeasurements":[],"source":`+src+`}`)
-		}, "details"},
+		}, "", 0, "details"},
+		// The workout, its two heart-rate samples and its route point: four
+		// rows, none rejected.
+		{"workout", func(src string) (string, any) { return "workouts", arrayItem("workouts", workout(src)) }, "workouts", 4, "details"},
+		{"workout samples", func(src string) (string, any) { return "workouts", arrayItem("workouts", workout(src)) }, "workout_samples", 4, ""},
 	}
 	for _, c := range cases {
 		for _, src := range []struct{ json, want string }{{obj, "Ana’s Apple Watch"}, {byName, "iPhone"}} {
 			t.Run(c.name+" "+src.want, func(t *testing.T) {
 				_, it := c.it(src.json)
 				s := decode(t, it.(hae.Item))
-				r := s.rows[0]
-				wantString(t, r, "source", src.want)
-				if c.keep == "" {
-					return
+				if want := max(c.rows, 1); len(s.rows) != want || len(s.rejects) != 0 {
+					t.Fatalf("%d rows, want %d; rejections %+v", len(s.rows), want, s.rejects)
 				}
-				kept, _ := r.get(t, c.keep).(string)
-				if !strings.Contains(kept, `"source":`) || !strings.Contains(kept, "bundleIdentifier") {
-					t.Errorf("%s = %s: the source object is not kept", c.keep, kept)
+				var rows []row
+				for _, r := range s.rows {
+					if c.table == "" || r.table.Name == c.table {
+						rows = append(rows, r)
+					}
+				}
+				if len(rows) == 0 {
+					t.Fatalf("no %s row", c.table)
+				}
+				for _, r := range rows {
+					if slices.Contains(decoderColumns(r.table), "source") {
+						wantString(t, r, "source", src.want)
+					}
+					if c.keep == "" {
+						continue
+					}
+					kept, _ := r.get(t, c.keep).(string)
+					if !strings.Contains(kept, `"source":`) || !strings.Contains(kept, "bundleIdentifier") || !strings.Contains(kept, src.want) {
+						t.Errorf("%s = %s: the source object is not kept", c.keep, kept)
+					}
 				}
 			})
 		}
