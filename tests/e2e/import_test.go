@@ -181,6 +181,74 @@ func TestImportBothWays(t *testing.T) {
 	}
 }
 
+// TestImportNewerExportAddsOnlyWhatIsNew: an export of three days is
+// imported, then the export the phone makes three days later (the same
+// records, then three days more): each table holds exactly the newer
+// export's rows, nothing doubled, and the rows of the first three days are
+// left as the first import wrote them.
+func TestImportNewerExportAddsOnlyWhatIsNew(t *testing.T) {
+	s := newStack(t)
+	s.startAll()
+	uid, key := s.user("newer@example.org")
+	reader := s.keyWithScopes("newer@example.org", "read")
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.FixedZone("", 3600))
+	imported := func(days int) (string, synth.ExportCounts) {
+		t.Helper()
+		var buf bytes.Buffer
+		// The same seed: the newer export starts with the older one's
+		// records, value for value, as the Health app's would.
+		counts, err := synth.WriteExportZip(&buf, synth.ExportSpec{Days: days, RoutePoints: 30, Seed: 7, Start: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, reply := s.postImport(key, "application/zip", buf.Bytes())
+		if status != 202 || reply["duplicate"] != false {
+			t.Fatalf("POST /v1/imports of %d days: %d %v", days, status, reply)
+		}
+		id := reply["import_id"].(string)
+		if st := s.importStatus(reader, id, 120*time.Second, written); st["state"] != "done" || st["rejected"] != 0.0 {
+			t.Fatalf("import of %d days: %v", days, st)
+		}
+		s.drained(30 * time.Second)
+		return id, counts
+	}
+	perTable := func(c synth.ExportCounts) map[string]int {
+		return map[string]int{
+			"heart_rate_metrics": c.HeartRate, "quantity_metrics": c.Quantity, "blood_pressure_metrics": c.BloodPressure,
+			"sleep_segments": c.SleepSegments, "health_events": c.Events, "workouts": c.Workouts,
+			"workout_route_points": c.RoutePoints, "activity_summaries": c.Activity, "ecg_recordings": c.ECG,
+		}
+	}
+
+	older, olderCounts := imported(3)
+	before := perTable(olderCounts)
+	for table, want := range before {
+		if got := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1", uid); got != want {
+			t.Errorf("after the first import: %d %s rows, want %d", got, table, want)
+		}
+	}
+	newer, newerCounts := imported(6)
+	after := perTable(newerCounts)
+	for table, want := range after {
+		if want <= before[table] && table != "ecg_recordings" {
+			t.Fatalf("the newer export adds no %s: %d, was %d", table, want, before[table])
+		}
+		got := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1", uid)
+		kept := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1 AND ingestion_id = $2", uid, older)
+		added := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1 AND ingestion_id = $2", uid, newer)
+		if got != want || kept != before[table] || added != want-before[table] {
+			t.Errorf("after the newer import: %d %s rows (%d left from the first import, %d added), want %d (%d and %d)",
+				got, table, kept, added, want, before[table], want-before[table])
+		}
+	}
+	if got := s.count("SELECT count(*) FROM imports WHERE user_id = $1", uid); got != 2 {
+		t.Errorf("%d imports recorded, want 2", got)
+	}
+	if got := s.count("SELECT count(*) FROM rejected_points WHERE user_id = $1", uid); got != 0 {
+		t.Errorf("%d rejected points, want 0", got)
+	}
+}
+
 // rawImport sends an export of n bytes and returns the status, read while
 // the body is still being written (the edge answers 413 without reading
 // the rest, and closes the connection).
