@@ -234,8 +234,11 @@ func TestImportNewerExportAddsOnlyWhatIsNew(t *testing.T) {
 			t.Fatalf("the newer export adds no %s: %d, was %d", table, want, before[table])
 		}
 		got := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1", uid)
-		kept := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1 AND ingestion_id = $2", uid, older)
-		added := s.count("SELECT count(*) FROM "+table+" WHERE user_id = $1 AND ingestion_id = $2", uid, newer)
+		// rows name their upload through the stream sequence of their part
+		byImport := "SELECT count(*) FROM " + table + " WHERE user_id = $1 AND stream_seq IN " +
+			"(SELECT stream_seq FROM ingestion_parts WHERE user_id = $1 AND ingestion_id = $2)"
+		kept := s.count(byImport, uid, older)
+		added := s.count(byImport, uid, newer)
 		if got != want || kept != before[table] || added != want-before[table] {
 			t.Errorf("after the newer import: %d %s rows (%d left from the first import, %d added), want %d (%d and %d)",
 				got, table, kept, added, want, before[table], want-before[table])
