@@ -36,9 +36,12 @@ type Queue struct {
 	max   int64
 }
 
-// chunkSize is the object store's chunk: small enough that the edge holds
-// a few of them while a 500 MB export arrives.
-const chunkSize = 128 << 10
+// chunkSize is the object store's chunk. The client's Put keeps up to
+// 4,000 chunks unacknowledged and a nats-server takes at most 128 MiB into a
+// stream's ingest queue before it answers 429 "too many requests" (seen
+// with 128 KiB chunks while the server fsyncs every write): 32 KiB keeps
+// one export's chunks in flight under that (125 MiB at most).
+const chunkSize = 32 << 10
 
 // OpenQueue makes sure the object store exists (file storage, the
 // stream's replicas, objects kept at most Keep) and returns the queue.
