@@ -34,14 +34,23 @@ type Queue struct {
 	cfg   stream.Config
 	store jetstream.ObjectStore
 	max   int64
+	ahead int // chunks Put may have unstored (paced)
 }
 
-// chunkSize is the object store's chunk. The client's Put keeps up to
-// 4,000 chunks unacknowledged and a nats-server takes at most 128 MiB into a
-// stream's ingest queue before it answers 429 "too many requests" (seen
-// with 128 KiB chunks while the server fsyncs every write): 32 KiB keeps
-// one export's chunks in flight under that (125 MiB at most).
-const chunkSize = 32 << 10
+// chunkSize is the object store's chunk: small enough that the edge holds
+// a few of them while a 500 MB export arrives.
+const chunkSize = 128 << 10
+
+// defaultAhead is how many chunks Put may have sent that the server has
+// not stored yet (16 MiB): nats.go's Put publishes chunks without waiting,
+// up to 4,000, and then fails after a short stall ("too many outstanding
+// async published messages"), and a nats-server refuses a stream's input
+// past 128 MiB queued (429 "too many requests"); a server that fsyncs every
+// write falls that far behind a body arriving over loopback.
+const defaultAhead = 256
+
+// paceEvery is how often a paced body asks the server how far it is.
+const paceEvery = 2 * time.Millisecond
 
 // OpenQueue makes sure the object store exists (file storage, the
 // stream's replicas, objects kept at most Keep) and returns the queue.
@@ -57,7 +66,7 @@ func OpenQueue(ctx context.Context, js jetstream.JetStream, cfg stream.Config, s
 	if err != nil {
 		return nil, fmt.Errorf("import store %s: %w", cfg.ImportBucket(), err)
 	}
-	return &Queue{js: js, cfg: cfg, store: store, max: s.MaxBytes}, nil
+	return &Queue{js: js, cfg: cfg, store: store, max: s.MaxBytes, ahead: defaultAhead}, nil
 }
 
 // Store is the object store (for a Runner).
@@ -86,7 +95,7 @@ func (q *Queue) Receive(ctx context.Context, job Job, contentType string, body i
 	h.Write([]byte{0})
 	lim := &limited{r: io.TeeReader(body, h), n: q.max + 1}
 	name := job.UserID.String() + "/" + uuid.NewString()
-	info, err := q.store.Put(ctx, jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize}}, lim)
+	info, err := q.put(ctx, name, lim)
 	if err != nil {
 		q.forget(name)
 		switch {
@@ -123,6 +132,64 @@ func (q *Queue) Receive(ctx context.Context, job Job, contentType string, body i
 }
 
 // forget deletes an object that will not be converted.
+// put stores r as the object name, paced to what the server stores.
+func (q *Queue) put(ctx context.Context, name string, r io.Reader) (*jetstream.ObjectInfo, error) {
+	meta := jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize}}
+	if q.ahead <= 0 {
+		return q.store.Put(ctx, meta, r)
+	}
+	st, err := q.js.Stream(ctx, "OBJ_"+q.cfg.ImportBucket())
+	if err != nil {
+		return nil, fmt.Errorf("the import store's stream: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the import store's stream: %w", err)
+	}
+	return q.store.Put(ctx, meta, &paced{ctx: ctx, r: r, stream: st, base: info.State.LastSeq, ahead: uint64(q.ahead)})
+}
+
+// paced hands Put a body no faster than the object store's stream stores
+// it. Put reads a chunk and publishes it, so reads count chunks sent; the
+// stream's last sequence, which deletions never lower, counts chunks
+// stored (other writers' messages only make the pacing looser).
+type paced struct {
+	ctx    context.Context
+	r      io.Reader
+	stream jetstream.Stream
+	base   uint64 // the stream's last sequence before the first chunk
+	sent   uint64
+	stored uint64
+	ahead  uint64
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	for p.sent-p.stored >= p.ahead {
+		info, err := p.stream.Info(p.ctx)
+		if err != nil {
+			return 0, fmt.Errorf("pace the export: %w", err)
+		}
+		if last := info.State.LastSeq; last > p.base {
+			p.stored = min(last-p.base, p.sent)
+		}
+		if p.sent-p.stored < p.ahead {
+			break
+		}
+		t := time.NewTimer(paceEvery)
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return 0, p.ctx.Err()
+		case <-t.C:
+		}
+	}
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.sent++
+	}
+	return n, err
+}
+
 func (q *Queue) forget(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
