@@ -131,7 +131,6 @@ func (q *Queue) Receive(ctx context.Context, job Job, contentType string, body i
 	return Received{Job: job, Duplicate: ack.Duplicate}, nil
 }
 
-// forget deletes an object that will not be converted.
 // put stores r as the object name, paced to what the server stores.
 func (q *Queue) put(ctx context.Context, name string, r io.Reader) (*jetstream.ObjectInfo, error) {
 	meta := jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize}}
@@ -190,6 +189,7 @@ func (p *paced) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// forget deletes an object that will not be converted.
 func (q *Queue) forget(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
