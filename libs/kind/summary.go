@@ -116,7 +116,8 @@ type Samples struct {
 	// with a duration (the Health app's export), in its wire format.
 	Extra, EndKey string
 
-	metricIx, timeIx, offsetIx int
+	metricIx, timeIx, offsetIx                       int
+	valueIx, minIx, maxIx, unitsIx, sourceIx, originIx int
 }
 
 // Nights are sleep: segments (a stage from start to end) and sessions (a
@@ -134,6 +135,8 @@ const NightCutoff = 18 * time.Hour
 
 func newSamples(s Samples) *Summary {
 	s.metricIx, s.timeIx, s.offsetIx = colIndex(s.Table, s.MetricColumn), colIndex(s.Table, s.Time), colIndex(s.Table, s.Offset)
+	s.valueIx, s.minIx, s.maxIx = colIndex(s.Table, s.Value), colIndex(s.Table, s.Min), colIndex(s.Table, s.Max)
+	s.unitsIx, s.sourceIx, s.originIx = colIndex(s.Table, s.Units), colIndex(s.Table, "source"), colIndex(s.Table, pgstore.OriginColumn)
 	return &Summary{Samples: &s}
 }
 
@@ -178,18 +181,7 @@ func (d Day) String() string { return d.Time().Format(time.DateOnly) }
 
 // localDay is the date at instant t in an offset of offMin minutes.
 func localDay(t time.Time, offMin any) Day {
-	var off int64
-	switch v := offMin.(type) {
-	case int16:
-		off = int64(v)
-	case int32:
-		off = int64(v)
-	case int64:
-		off = v
-	case int:
-		off = int64(v)
-	}
-	secs := t.Unix() + off*60
+	secs := t.Unix() + intOf(offMin)*60
 	d := secs / 86400
 	if secs%86400 < 0 {
 		d-- // floor, for times before 1970
@@ -230,4 +222,87 @@ func (s *Summary) RowDay(t *pgstore.Table, row []any) (metric string, day Day, o
 		return SleepMetric, DayOf(d.Time), true
 	}
 	return "", 0, false
+}
+
+// Sample is what one row of a Samples table adds to its day's summary,
+// read as the summary's statement reads it: the value is Value, else Min,
+// else Max; Lo and Hi are Min and Max, else the value.
+type Sample struct {
+	Metric string
+	Day    Day
+	Source string
+	Origin int16
+	// Units, unless NoUnits (a NULL units column).
+	Units   string
+	NoUnits bool
+	V       float64
+	Lo, Hi  float64
+}
+
+// RowSample reads row (laid out as FullRow lays it) of a Samples table as
+// its day's summary counts it; ok is false for a row of another table or
+// one without a value (which no summary counts).
+func (s *Samples) RowSample(t *pgstore.Table, row []any) (smp Sample, ok bool) {
+	if t.Name != s.Table.Name {
+		return smp, false
+	}
+	at, ok := row[s.timeIx].(time.Time)
+	if !ok {
+		return smp, false
+	}
+	v, okV := num(row, s.valueIx)
+	lo, okLo := num(row, s.minIx)
+	hi, okHi := num(row, s.maxIx)
+	switch {
+	case okV:
+	case okLo:
+		v = lo
+	case okHi:
+		v = hi
+	default:
+		return smp, false
+	}
+	// v is the first of Value, Min, Max there is: what coalesce gives for
+	// a missing Min or Max.
+	if !okLo {
+		lo = v
+	}
+	if !okHi {
+		hi = v
+	}
+	smp = Sample{Metric: s.Metric, Day: localDay(at, row[s.offsetIx]), V: v, Lo: lo, Hi: hi, Units: s.FixedUnits}
+	if s.metricIx >= 0 {
+		smp.Metric, _ = row[s.metricIx].(string)
+	}
+	if s.unitsIx >= 0 {
+		smp.Units, ok = row[s.unitsIx].(string)
+		smp.NoUnits = !ok
+	}
+	smp.Source, _ = row[s.sourceIx].(string)
+	smp.Origin = int16(intOf(row[s.originIx]))
+	return smp, true
+}
+
+// num is row[i] as a number; false for NULL or no such column.
+func num(row []any, i int) (float64, bool) {
+	if i < 0 {
+		return 0, false
+	}
+	v, ok := row[i].(float64)
+	return v, ok
+}
+
+// intOf is an integer column's value (0 for NULL).
+func intOf(v any) int64 {
+	switch v := v.(type) {
+	case int16:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	}
+	return 0
 }

@@ -84,8 +84,9 @@ type Result struct {
 	// Skipped counts parts of users deleted meanwhile: nothing of theirs is
 	// written, and the parts are settled like the others.
 	Skipped int64
-	// Summaries is how many daily summaries the batch touched.
-	Summaries int
+	// Summaries is how many daily summaries the batch touched; Merged, how
+	// many of them took the batch's new rows without being recomputed.
+	Summaries, Merged int
 	// staged: some rows may have existed (not one direct COPY of new rows).
 	staged bool
 }
@@ -191,13 +192,27 @@ func (w *Writer) writeIn(ctx context.Context, tx pgx.Tx, batch []*Decoded, items
 	return w.summarise(ctx, tx, items, res)
 }
 
-// summarise refreshes the summaries of the days the batch's rows fall on
-// (refused rows included: recomputing a day is harmless).
+// summarise brings the summaries of the days the batch's rows fall on up
+// to date (refused rows included: recomputing a day is harmless).
 func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result) error {
 	if w.sums == nil {
 		return nil
 	}
 	keys := summary.Keys{}
+	if !res.staged && res.Refused == 0 {
+		// Every row is new (one direct COPY met no existing key): most days
+		// take the rows' count and sum without reading the day again.
+		adds := summary.Adds{}
+		for _, it := range items {
+			for _, r := range it.rows {
+				summary.CollectNew(w.kind, r.table, r.row, keys, adds)
+			}
+		}
+		res.Summaries = len(keys)
+		merged, err := w.sums.Merge(ctx, tx, keys, adds)
+		res.Merged = merged
+		return err
+	}
 	for _, it := range items {
 		for _, r := range it.rows {
 			summary.Collect(w.kind, r.table, r.row, keys)
@@ -206,7 +221,6 @@ func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, items []*itemResult, 
 	res.Summaries = len(keys)
 	// A row that existed may have moved to another local day (sent again
 	// in another offset): then the neighbouring days are refreshed too.
-	// New rows only (one direct COPY) moved nothing.
 	return w.sums.Refresh(ctx, tx, keys, res.staged)
 }
 

@@ -52,14 +52,17 @@ const updateSQL = `
 UPDATE daily_summaries d SET units = a.units, total = a.total, min = a.min, avg = a.avg, max = a.max,
        count = coalesce(a.n, 0), asleep_hours = a.asleep_hours, core_hours = a.core_hours,
        deep_hours = a.deep_hours, rem_hours = a.rem_hours, awake_hours = a.awake_hours,
-       in_bed_hours = a.in_bed_hours, sources = coalesce(a.sources, '{}')
+       in_bed_hours = a.in_bed_hours, sources = coalesce(a.sources, '{}'), vsum = a.vsum, origin = a.origin
 FROM keys k LEFT JOIN agg a USING (user_id, metric, day)
 WHERE d.user_id = k.user_id AND d.metric = k.metric AND d.day = k.day
-  AND (d.units, d.total, d.min, d.avg, d.max, d.count, d.asleep_hours, d.core_hours, d.deep_hours,
-       d.rem_hours, d.awake_hours, d.in_bed_hours, d.sources)
-      IS DISTINCT FROM
-      (a.units, a.total, a.min, a.avg, a.max, coalesce(a.n, 0), a.asleep_hours, a.core_hours, a.deep_hours,
-       a.rem_hours, a.awake_hours, a.in_bed_hours, coalesce(a.sources, '{}'))`
+  AND ((d.units, d.total, d.min, d.avg, d.max, d.count, d.asleep_hours, d.core_hours, d.deep_hours,
+        d.rem_hours, d.awake_hours, d.in_bed_hours, d.sources, d.origin, d.vsum IS NULL)
+       IS DISTINCT FROM
+       (a.units, a.total, a.min, a.avg, a.max, coalesce(a.n, 0), a.asleep_hours, a.core_hours, a.deep_hours,
+        a.rem_hours, a.awake_hours, a.in_bed_hours, coalesce(a.sources, '{}'), a.origin, a.vsum IS NULL)
+       -- vsum as far as its rounding (total, avg) cannot show: sums of the
+       -- same rows in another order differ in their last bits
+       OR abs(d.vsum - a.vsum) > 1e-9 * greatest(1, abs(a.vsum)))`
 
 // dayMargin widens the rows read around a day: an offset moves a local
 // day by at most ±23:59 from UTC.
@@ -136,7 +139,7 @@ const samplesTemplate = `WITH {keys}, cand AS MATERIALIZED (
 ), a AS (
   SELECT s.user_id, s.metric, s.day, bool_and(s.cum) AS cum, min(s.umin) AS units, sum(s.total) AS total,
          min(s.lo) AS lo, sum(s.total) / sum(s.n) AS avg, max(s.hi) AS hi, sum(s.n) AS n,
-         array_agg(s.source ORDER BY rs.pos) AS sources
+         array_agg(s.source ORDER BY rs.pos) AS sources, sum(s.total) AS vsum, min(s.omin) AS origin
   FROM src s JOIN days d USING (user_id, metric, day) JOIN ranked_pos rs USING (user_id, source)
   WHERE d.path = 'a' GROUP BY s.user_id, s.metric, s.day
 ), hard AS MATERIALIZED (
@@ -155,7 +158,7 @@ const samplesTemplate = `WITH {keys}, cand AS MATERIALIZED (
 ), b AS (
   SELECT s.user_id, s.metric, s.day, true AS cum, min(d.units) AS units, sum(s.total) AS total,
          NULL::double precision AS lo, NULL::double precision AS avg, NULL::double precision AS hi, sum(s.n) AS n,
-         array_agg(s.source ORDER BY s.pos) AS sources
+         array_agg(s.source ORDER BY s.pos) AS sources, NULL::double precision AS vsum, NULL::smallint AS origin
   FROM b_src s JOIN days d USING (user_id, metric, day) GROUP BY s.user_id, s.metric, s.day
 ), ranked AS MATERIALIZED (
   -- path c: the rank of each row, and the units of the day's best row
@@ -192,7 +195,8 @@ const samplesTemplate = `WITH {keys}, cand AS MATERIALIZED (
   FROM part GROUP BY user_id, metric, day, source
 ), c AS (
   SELECT user_id, metric, day, bool_and(cum) AS cum, min(units) AS units, {total_c} AS total, min(lo) AS lo,
-         {avg_c} AS avg, max(hi) AS hi, sum(n) AS n, array_agg(source ORDER BY rank) FILTER (WHERE n > 0) AS sources
+         {avg_c} AS avg, max(hi) AS hi, sum(n) AS n, array_agg(source ORDER BY rank) FILTER (WHERE n > 0) AS sources,
+         NULL::double precision AS vsum, NULL::smallint AS origin
   FROM c_src GROUP BY user_id, metric, day
 ), agg AS MATERIALIZED (
   SELECT user_id, metric, day, units,
@@ -200,9 +204,9 @@ const samplesTemplate = `WITH {keys}, cand AS MATERIALIZED (
          CASE WHEN NOT cum THEN avg END AS avg, CASE WHEN NOT cum THEN hi END AS max, n::int AS n, sources,
          NULL::double precision AS asleep_hours, NULL::double precision AS core_hours,
          NULL::double precision AS deep_hours, NULL::double precision AS rem_hours,
-         NULL::double precision AS awake_hours, NULL::double precision AS in_bed_hours
-  FROM (SELECT user_id, metric, day, cum, units, {total_ab} AS total, lo, {avg_ab} AS avg, hi, n, sources FROM a
-        UNION ALL SELECT user_id, metric, day, cum, units, {total_ab}, lo, avg, hi, n, sources FROM b
+         NULL::double precision AS awake_hours, NULL::double precision AS in_bed_hours, vsum, origin
+  FROM (SELECT user_id, metric, day, cum, units, {total_ab} AS total, lo, {avg_ab} AS avg, hi, n, sources, vsum, origin FROM a
+        UNION ALL SELECT user_id, metric, day, cum, units, {total_ab}, lo, avg, hi, n, sources, vsum, origin FROM b
         UNION ALL SELECT * FROM c) x
 )`
 
@@ -262,7 +266,7 @@ func nightsSQL(n *kind.Nights) string {
          NULL::double precision AS min, NULL::double precision AS avg, NULL::double precision AS max,
          n::int AS n, ARRAY[source] AS sources,
          %[7]s AS asleep_hours, %[8]s AS core_hours, %[9]s AS deep_hours, %[10]s AS rem_hours,
-         %[11]s AS awake_hours, %[12]s AS in_bed_hours
+         %[11]s AS awake_hours, %[12]s AS in_bed_hours, NULL::double precision AS vsum, NULL::smallint AS origin
   FROM best
 )`+updateSQL,
 		keysCTE, ident(n.Segments.Name), ident(n.Sessions.Name), int((24*3600)-kind.NightCutoff.Seconds()), kind.SleepMetric, rankCTE,

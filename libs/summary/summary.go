@@ -127,8 +127,20 @@ func Collect(k *kind.Kind, t *pgstore.Table, row []any, into Keys) {
 // statement that starts after every lock is held and so sees every row
 // committed by whoever held them, it recomputes.
 func (m *Maintainer) Refresh(ctx context.Context, tx pgx.Tx, keys Keys, neighbours bool) error {
+	locked, err := m.lock(ctx, tx, keys, neighbours)
+	if err != nil {
+		return err
+	}
+	return m.recompute(ctx, tx, locked)
+}
+
+// lock makes the keys' summary rows that do not exist yet and locks them
+// (with neighbours, the existing days on either side too), in key order,
+// so that writers of the same days queue rather than deadlock. It returns
+// the locked keys by the statement that recomputes them.
+func (m *Maintainer) lock(ctx context.Context, tx pgx.Tx, keys Keys, neighbours bool) (map[*summariser]Keys, error) {
 	if len(keys) == 0 {
-		return nil
+		return nil, nil
 	}
 	users, metrics, days := arrays(keys.sorted())
 	around := 0
@@ -147,12 +159,12 @@ func (m *Maintainer) Refresh(ctx context.Context, tx pgx.Tx, keys Keys, neighbou
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return fmt.Errorf("summaries: make rows: %w", err)
+		return nil, fmt.Errorf("summaries: make rows: %w", err)
 	}
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
-		return fmt.Errorf("summaries: lock: %w", err)
+		return nil, fmt.Errorf("summaries: lock: %w", err)
 	}
 	locked := map[*summariser]Keys{}
 	var (
@@ -175,12 +187,23 @@ func (m *Maintainer) Refresh(ctx context.Context, tx pgx.Tx, keys Keys, neighbou
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("summaries: lock: %w", err)
+		return nil, fmt.Errorf("summaries: lock: %w", err)
 	}
-	b = &pgx.Batch{}
+	return locked, nil
+}
+
+// recompute recomputes locked keys from their rows.
+func (m *Maintainer) recompute(ctx context.Context, tx pgx.Tx, locked map[*summariser]Keys) error {
+	b := &pgx.Batch{}
 	for s, ks := range locked {
+		if len(ks) == 0 {
+			continue
+		}
 		users, metrics, days := arrays(ks.sorted())
 		b.Queue(s.sql, users, metrics, days, m.cumulative, m.priority)
+	}
+	if b.Len() == 0 {
+		return nil
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("summaries: recompute: %w", err)

@@ -128,7 +128,8 @@ func (r *rig) days(t *testing.T, metrics ...string) []map[string]any {
 func (r *rig) dump(t *testing.T) string {
 	t.Helper()
 	rows, err := r.db.Pool.Query(context.Background(), `SELECT user_id, metric, day, units, total, min, avg, max, count,
-		asleep_hours, core_hours, deep_hours, rem_hours, awake_hours, in_bed_hours, sources FROM daily_summaries ORDER BY 1, 2, 3`)
+		asleep_hours, core_hours, deep_hours, rem_hours, awake_hours, in_bed_hours, sources,
+		origin, vsum IS NULL, round(vsum::numeric, 6) FROM daily_summaries ORDER BY 1, 2, 3`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,1 @@
+ALTER TABLE daily_summaries DROP COLUMN vsum, DROP COLUMN origin;
