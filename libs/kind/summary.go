@@ -116,7 +116,7 @@ type Samples struct {
 	// with a duration (the Health app's export), in its wire format.
 	Extra, EndKey string
 
-	metricIx, timeIx, offsetIx                       int
+	metricIx, timeIx, offsetIx                         int
 	valueIx, minIx, maxIx, unitsIx, sourceIx, originIx int
 }
 
@@ -237,6 +237,9 @@ type Sample struct {
 	NoUnits bool
 	V       float64
 	Lo, Hi  float64
+	// Unread: a value is of a type RowSample does not read (the sum above
+	// leaves it out; a summary must read such a row from the table).
+	Unread bool
 }
 
 // RowSample reads row (laid out as FullRow lays it) of a Samples table as
@@ -250,15 +253,17 @@ func (s *Samples) RowSample(t *pgstore.Table, row []any) (smp Sample, ok bool) {
 	if !ok {
 		return smp, false
 	}
-	v, okV := num(row, s.valueIx)
-	lo, okLo := num(row, s.minIx)
-	hi, okHi := num(row, s.maxIx)
+	v, okV, oddV := num(row, s.valueIx)
+	lo, okLo, oddLo := num(row, s.minIx)
+	hi, okHi, oddHi := num(row, s.maxIx)
+	smp.Unread = oddV || oddLo || oddHi
 	switch {
 	case okV:
 	case okLo:
 		v = lo
 	case okHi:
 		v = hi
+	case smp.Unread:
 	default:
 		return smp, false
 	}
@@ -270,7 +275,7 @@ func (s *Samples) RowSample(t *pgstore.Table, row []any) (smp Sample, ok bool) {
 	if !okHi {
 		hi = v
 	}
-	smp = Sample{Metric: s.Metric, Day: localDay(at, row[s.offsetIx]), V: v, Lo: lo, Hi: hi, Units: s.FixedUnits}
+	smp = Sample{Metric: s.Metric, Day: localDay(at, row[s.offsetIx]), V: v, Lo: lo, Hi: hi, Units: s.FixedUnits, Unread: smp.Unread}
 	if s.metricIx >= 0 {
 		smp.Metric, _ = row[s.metricIx].(string)
 	}
@@ -283,13 +288,14 @@ func (s *Samples) RowSample(t *pgstore.Table, row []any) (smp Sample, ok bool) {
 	return smp, true
 }
 
-// num is row[i] as a number; false for NULL or no such column.
-func num(row []any, i int) (float64, bool) {
-	if i < 0 {
-		return 0, false
+// num is row[i] as a number: ok false for NULL or no such column, odd
+// for a value of another type than the decoders' float64.
+func num(row []any, i int) (v float64, ok, odd bool) {
+	if i < 0 || row[i] == nil {
+		return 0, false, false
 	}
-	v, ok := row[i].(float64)
-	return v, ok
+	v, ok = row[i].(float64)
+	return v, ok, !ok
 }
 
 // intOf is an integer column's value (0 for NULL).

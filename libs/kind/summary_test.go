@@ -3,6 +3,9 @@ package kind_test
 import (
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/healthexport/libs/kind"
 )
@@ -100,5 +103,66 @@ func TestCumulativeMetrics(t *testing.T) {
 	table[0] = "heart_rate"
 	if reg.Aggregation("heart_rate") != kind.Discrete {
 		t.Error("changing CumulativeMetrics' answer changed the registry's table")
+	}
+}
+
+// TestRowSample reads heart-rate rows as the summary statement reads
+// them: the value is avg, else min, else max; the least and greatest are
+// min and max, else the value; a row without any is not counted, and a
+// value of a type the decoders never make is flagged rather than read as
+// missing.
+func TestRowSample(t *testing.T) {
+	reg := kind.New()
+	var hr *kind.Kind
+	for _, k := range reg.Kinds() {
+		if k.Name == "heart_rate" {
+			hr = k
+		}
+	}
+	s := hr.Summary.Samples
+	tbl := s.Table
+	at := time.Date(2025, 6, 1, 23, 30, 0, 0, time.UTC)
+	row := func(lo, avg, hi any, off int16) []any {
+		r := make([]any, len(tbl.Columns))
+		set := func(col string, v any) { r[slices.Index(tbl.Columns, col)] = v }
+		set("user_id", pgtype.UUID{Valid: true})
+		set("recorded_at", at)
+		set("source", "Ana’s Apple Watch")
+		set("min_bpm", lo)
+		set("avg_bpm", avg)
+		set("max_bpm", hi)
+		set("recorded_offset_min", off)
+		set("origin", kind.OriginImport)
+		return r
+	}
+	for _, c := range []struct {
+		name       string
+		row        []any
+		ok, unread bool
+		v, lo, hi  float64
+		day        string
+	}{
+		{"all three", row(50.0, 60.5, 70.0, 0), true, false, 60.5, 50, 70, "2025-06-01"},
+		{"no avg", row(50.0, nil, 70.0, 0), true, false, 50, 50, 70, "2025-06-01"},
+		{"max only, a day later in +0100", row(nil, nil, 70.0, 60), true, false, 70, 70, 70, "2025-06-02"},
+		{"avg only", row(nil, 61.0, nil, -480), true, false, 61, 61, 61, "2025-06-01"},
+		{"none", row(nil, nil, nil, 0), false, false, 0, 0, 0, ""},
+		{"an int", row(nil, int64(61), nil, 0), true, true, 0, 0, 0, "2025-06-01"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			smp, ok := s.RowSample(tbl, c.row)
+			if ok != c.ok || smp.Unread != c.unread {
+				t.Fatalf("ok %v unread %v, want %v %v", ok, smp.Unread, c.ok, c.unread)
+			}
+			if !ok || c.unread {
+				return
+			}
+			if smp.V != c.v || smp.Lo != c.lo || smp.Hi != c.hi || smp.Day.String() != c.day {
+				t.Errorf("got v %g lo %g hi %g day %s, want %g %g %g %s", smp.V, smp.Lo, smp.Hi, smp.Day, c.v, c.lo, c.hi, c.day)
+			}
+			if smp.Metric != "heart_rate" || smp.Units != "count/min" || smp.NoUnits || smp.Origin != kind.OriginImport || smp.Source != "Ana’s Apple Watch" {
+				t.Errorf("got %+v", smp)
+			}
+		})
 	}
 }

@@ -25,7 +25,8 @@ type Add struct {
 	N       int64
 	Sum     float64
 	Lo, Hi  float64
-	// Mixed: the rows differ in units or origin; the day is recomputed.
+	// Mixed: the rows differ in units or origin, or hold a value Sample
+	// could not read; the day is recomputed.
 	Mixed bool
 }
 
@@ -52,10 +53,10 @@ func CollectNew(k *kind.Kind, t *pgstore.Table, row []any, keys Keys, adds Adds)
 	a := adds[key]
 	if a == nil {
 		adds[key] = &Add{Units: smp.Units, NoUnits: smp.NoUnits, Origin: smp.Origin, Sources: []string{smp.Source},
-			N: 1, Sum: smp.V, Lo: smp.Lo, Hi: smp.Hi}
+			N: 1, Sum: smp.V, Lo: smp.Lo, Hi: smp.Hi, Mixed: smp.Unread}
 		return
 	}
-	a.Mixed = a.Mixed || a.Units != smp.Units || a.NoUnits != smp.NoUnits || a.Origin != smp.Origin
+	a.Mixed = a.Mixed || smp.Unread || a.Units != smp.Units || a.NoUnits != smp.NoUnits || a.Origin != smp.Origin
 	if !slices.Contains(a.Sources, smp.Source) {
 		a.Sources = append(a.Sources, smp.Source)
 	}
