@@ -39,6 +39,7 @@ type QuotaDecision struct {
 	Limit      int64         // bytes per day
 	RetryAfter time.Duration // when refused: until the next UTC day
 	Local      bool          // decided in-process because Redis was unreachable
+	Day        string        // the UTC day charged (YYYY-MM-DD), which a refund goes back to
 }
 
 // chargeScript adds ARGV[1] bytes to the day's counter unless that passes
@@ -90,7 +91,7 @@ func (q *Quota) WithClock(now func() time.Time) *Quota {
 func (q *Quota) Charge(ctx context.Context, user string, n int64) QuotaDecision {
 	now := q.now().UTC()
 	day := now.Format(time.DateOnly)
-	d := QuotaDecision{Limit: q.perDay}
+	d := QuotaDecision{Limit: q.perDay, Day: day}
 	ctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
 	res, err := chargeScript.Run(ctx, q.rdb, []string{q.prefix + user + ":" + day}, n, q.perDay, int64(quotaKeyTTL/time.Second)).Int64Slice()
@@ -119,15 +120,23 @@ func (q *Quota) Charge(ctx context.Context, user string, n int64) QuotaDecision 
 
 // Refund gives back the bytes of an allowed charge d that never reached
 // the stream (the publish failed), so the client's retry is not charged
-// twice.
+// twice. They go back to the day d charged, which may be yesterday by
+// now (a decision without a day: today).
 func (q *Quota) Refund(ctx context.Context, user string, n int64, d QuotaDecision) {
 	if !d.Allowed {
 		return
 	}
-	day := q.now().UTC().Format(time.DateOnly)
+	day := d.Day
+	if day == "" {
+		day = q.now().UTC().Format(time.DateOnly)
+	}
 	if d.Local {
 		q.mu.Lock()
-		q.local[user+":"+day] = max(q.local[user+":"+day]-n, 0)
+		// A day the local counters have forgotten (chargeLocal keeps
+		// today's only) has nothing to give back to.
+		if used, ok := q.local[user+":"+day]; ok {
+			q.local[user+":"+day] = max(used-n, 0)
+		}
 		q.mu.Unlock()
 		return
 	}

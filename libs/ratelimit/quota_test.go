@@ -49,7 +49,7 @@ func TestQuotaSharedInRedis(t *testing.T) {
 		}
 	}
 	// A publish that failed gives its bytes back.
-	a.Refund(ctx, "ana", 300, ratelimit.QuotaDecision{Allowed: true})
+	a.Refund(ctx, "ana", 300, ratelimit.QuotaDecision{Allowed: true, Day: "2026-12-04"})
 	if d := b.Charge(ctx, "ana", 300); !d.Allowed || d.Used != 1000 {
 		t.Fatalf("after a refund of 300: %+v", d)
 	}
@@ -78,5 +78,47 @@ func TestQuotaFallbackWhenRedisIsDown(t *testing.T) {
 	q.Refund(ctx, "ana", 40, ratelimit.QuotaDecision{Allowed: true, Local: true})
 	if d := q.Charge(ctx, "ana", 60); !d.Allowed || d.Used != 100 {
 		t.Fatalf("after a local refund: %+v", d)
+	}
+}
+
+// TestQuotaRefundAfterMidnight: an upload charged just before midnight UTC
+// whose publish fails just after gets its bytes back on the day it was
+// charged, in Redis and in an edge's own count alike; the new day's count
+// is left as it was.
+func TestQuotaRefundAfterMidnight(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { dead.Close() })
+	for _, c := range []struct {
+		name  string
+		rdb   *redis.Client
+		local bool
+	}{
+		{"redis", rdb, false},
+		{"each edge on its own", dead, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			now := time.Date(2026, 12, 4, 23, 59, 59, 0, time.UTC)
+			q := ratelimit.NewQuota(quiet(), c.rdb, prefix+c.name+":", 1000, obs.NewRegistry()).WithClock(func() time.Time { return now })
+			ctx := context.Background()
+			before := q.Charge(ctx, "ana", 400)
+			if !before.Allowed || before.Local != c.local || before.Day != "2026-12-04" {
+				t.Fatalf("the charge before midnight: %+v", before)
+			}
+			now = now.Add(2 * time.Second)
+			if d := q.Charge(ctx, "ana", 100); !d.Allowed || d.Used != 100 {
+				t.Fatalf("the first charge of the new day: %+v", d)
+			}
+			q.Refund(ctx, "ana", 400, before)
+			// The new day holds its 100 bytes still: 900 more fit exactly.
+			if d := q.Charge(ctx, "ana", 900); !d.Allowed || d.Used != 1000 {
+				t.Errorf("after refunding yesterday's charge: %+v, want 1000 used today", d)
+			}
+			if !c.local {
+				if got, err := c.rdb.Get(ctx, prefix+c.name+":quota:ana:2026-12-04").Int64(); err != nil || got != 0 {
+					t.Errorf("yesterday's counter: %d (%v), want 0", got, err)
+				}
+			}
+		})
 	}
 }
