@@ -1,13 +1,17 @@
 package stream_test
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
 	"github.com/healthexport/libs/stream"
@@ -75,5 +79,51 @@ func TestDialWithCredentials(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeleteStreamSignsIn: DeleteStream signs in with the settings'
+// credentials, so the tools that remove their streams work against a
+// server that requires them; without them it is refused, and the stream
+// stays.
+func TestDeleteStreamSignsIn(t *testing.T) {
+	url := testenv.NATSServerWith(t, func(o *server.Options) { o.Username, o.Password = "health", "s3cret" })
+	cfg := stream.Config{URL: url, User: "health", Password: "s3cret", Name: "DELME", SubjectPrefix: "delme",
+		Replicas: 1, MaxAge: time.Hour, MaxBytes: 64 << 20, DuplicateWindow: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := cfg.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Name, Subjects: []string{"delme.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: cfg.ImportBucket()}); err != nil {
+		t.Fatal(err)
+	}
+	anonymous := stream.Config{URL: url, Name: cfg.Name}
+	if err := stream.DeleteStream(ctx, anonymous); err == nil {
+		t.Fatal("deleted without credentials")
+	}
+	if _, err := js.Stream(ctx, cfg.Name); err != nil {
+		t.Fatalf("the stream after a refused delete: %v", err)
+	}
+	if err := stream.DeleteStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(ctx, cfg.Name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("the stream after delete: %v, want not found", err)
+	}
+	if _, err := js.ObjectStore(ctx, cfg.ImportBucket()); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Errorf("the import store after delete: %v, want not found", err)
+	}
+	if err := stream.DeleteStream(ctx, cfg); err != nil {
+		t.Errorf("deleting it again: %v, want no error", err)
 	}
 }

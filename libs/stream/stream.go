@@ -264,11 +264,11 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, streamName stri
 	return cons, nil
 }
 
-// DeleteStream removes a stream from the server at url, with its store of
-// received exports; one already gone is no error. For the tests and tools
-// that make streams of their own.
-func DeleteStream(ctx context.Context, url, name string) error {
-	nc, err := nats.Connect(url)
+// DeleteStream removes the stream c names, with its store of received
+// exports, signing in with c's credentials; one already gone is no error.
+// For the tests and tools that make streams of their own.
+func DeleteStream(ctx context.Context, c Config) error {
+	nc, err := c.Dial(nats.Name("delete stream"))
 	if err != nil {
 		return err
 	}
@@ -277,10 +277,10 @@ func DeleteStream(ctx context.Context, url, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("delete stream %s: %w", name, err)
+	if err := js.DeleteStream(ctx, c.Name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete stream %s: %w", c.Name, err)
 	}
-	bucket := Config{Name: name}.ImportBucket()
+	bucket := c.ImportBucket()
 	if err := js.DeleteObjectStore(ctx, bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete object store %s: %w", bucket, err)
 	}

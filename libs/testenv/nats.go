@@ -66,7 +66,7 @@ func DeleteStreamOnCleanup(t testing.TB, url, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := stream.DeleteStream(ctx, url, name); err != nil {
+		if err := stream.DeleteStream(ctx, stream.Config{URL: url, Name: name}); err != nil {
 			t.Logf("cleanup stream %s: %v", name, err)
 		}
 	})

@@ -132,7 +132,7 @@ func (s *stack) pids() map[string]int {
 func deleteStream(natsURL, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = stream.DeleteStream(ctx, natsURL, name)
+	_ = stream.DeleteStream(ctx, stream.Config{URL: natsURL, Name: name})
 }
 
 // profile takes CPU profiles of the services for d, in the background;

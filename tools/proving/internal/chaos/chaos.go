@@ -379,7 +379,7 @@ func (r *run) cleanup(n int) {
 	defer cancel()
 	r.svc.stopAll()
 	if r.cl == nil && r.in.nats.p.Running() {
-		_ = stream.DeleteStream(ctx, r.in.NATSURL, r.svc.streamName)
+		_ = stream.DeleteStream(ctx, stream.Config{URL: r.in.NATSURL, Name: r.svc.streamName})
 	}
 	if c, err := pgx.Connect(ctx, r.in.PostgresURL); err == nil {
 		_, _ = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS chaos_%d WITH (FORCE)", n))
