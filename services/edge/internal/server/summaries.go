@@ -55,8 +55,8 @@ func (s *Server) readDailySummaries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
-		return fail(fiber.StatusBadRequest, "invalid_range", "from must be before to")
+	if err := checkRange(from, to); err != nil {
+		return err
 	}
 	p, err := pageParams(c, defaultLimit, maxLimit)
 	if err != nil {
