@@ -215,15 +215,11 @@ func (s *Summary) RowDay(t *pgstore.Table, row []any) (metric string, day Day, o
 		}
 		return SleepMetric, localDay(end.Add(24*time.Hour-NightCutoff), row[n.segOffsetIx]), true
 	case n.Sessions.Name:
-		switch d := row[n.sesDateIx].(type) {
-		case pgtype.Date: // as the decoder makes it
-			if d.Valid {
-				return SleepMetric, DayOf(d.Time), true
-			}
-		case time.Time: // as pgx reads a date back
-			return SleepMetric, DayOf(d), true
+		d, ok := row[n.sesDateIx].(pgtype.Date)
+		if !ok || !d.Valid {
+			return "", 0, false
 		}
-		return "", 0, false
+		return SleepMetric, DayOf(d.Time), true
 	}
 	return "", 0, false
 }

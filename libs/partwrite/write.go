@@ -89,9 +89,6 @@ type Result struct {
 	Summaries, Merged int
 	// staged: some rows may have existed (not one direct COPY of new rows).
 	staged bool
-	// changed are the rows written that were new or changed (kinds with a
-	// summary only): what the summaries must take in.
-	changed []changedRow
 }
 
 // Write stores a batch in one transaction: the rows (a data error is
@@ -183,7 +180,7 @@ func (w *Writer) WriteIn(ctx context.Context, tx pgx.Tx, batch []*Decoded) error
 }
 
 func (w *Writer) writeIn(ctx context.Context, tx pgx.Tx, batch []*Decoded, items []*itemResult, res *Result) error {
-	refused, err := bisect(ctx, tx, items, res, w.sums != nil)
+	refused, err := bisect(ctx, tx, items, res)
 	if err != nil {
 		return err
 	}
@@ -192,13 +189,12 @@ func (w *Writer) writeIn(ctx context.Context, tx pgx.Tx, batch []*Decoded, items
 	}
 	// Last, so the summary rows are locked only for the end of the
 	// transaction.
-	return w.summarise(ctx, tx, res)
+	return w.summarise(ctx, tx, items, res)
 }
 
-// summarise brings the summaries of the days the batch changed up to
-// date. Rows sent again unchanged (the app resends the day so far) change
-// no summary.
-func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, res *Result) error {
+// summarise brings the summaries of the days the batch's rows fall on up
+// to date (refused rows included: recomputing a day is harmless).
+func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result) error {
 	if w.sums == nil {
 		return nil
 	}
@@ -207,28 +203,25 @@ func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, res *Result) error {
 		// Every row is new (one direct COPY met no existing key): most days
 		// take the rows' count and sum without reading the day again.
 		adds := summary.Adds{}
-		for _, c := range res.changed {
-			summary.CollectNew(w.kind, c.table, c.row, keys, adds)
+		for _, it := range items {
+			for _, r := range it.rows {
+				summary.CollectNew(w.kind, r.table, r.row, keys, adds)
+			}
 		}
 		res.Summaries = len(keys)
 		merged, err := w.sums.Merge(ctx, tx, keys, adds)
 		res.Merged = merged
 		return err
 	}
-	for _, c := range res.changed {
-		summary.Collect(w.kind, c.table, c.row, keys)
+	for _, it := range items {
+		for _, r := range it.rows {
+			summary.Collect(w.kind, r.table, r.row, keys)
+		}
 	}
 	res.Summaries = len(keys)
 	// A row that existed may have moved to another local day (sent again
 	// in another offset): then the neighbouring days are refreshed too.
 	return w.sums.Refresh(ctx, tx, keys, res.staged)
-}
-
-// changedRow is a row a batch inserted or changed, laid out as its table's
-// columns.
-type changedRow struct {
-	table *pgstore.Table
-	row   []any
 }
 
 func dataBatch(items []*itemResult) *pgstore.Batch {
@@ -244,26 +237,16 @@ func dataBatch(items []*itemResult) *pgstore.Batch {
 // bisect writes the items' rows, isolating the ones the database refuses
 // (pgstore.Bisect), so one bad value never blocks a batch and nothing is
 // retried forever. It returns the refused items with the database's reason.
-//
-// With keep, res.changed gets the rows inserted or changed.
-func bisect(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result, keep bool) (map[*itemResult]string, error) {
+func bisect(ctx context.Context, tx pgx.Tx, items []*itemResult, res *Result) (map[*itemResult]string, error) {
 	refused := map[*itemResult]string{}
 	err := pgstore.Bisect(ctx, tx, items,
 		func(items []*itemResult) error {
 			b := dataBatch(items)
-			var (
-				changed []changedRow
-				collect pgstore.Changed
-			)
-			if keep {
-				collect = func(t *pgstore.Table, row []any) { changed = append(changed, changedRow{t, row}) }
-			}
-			affected, err := b.WriteChanged(ctx, tx, collect)
+			affected, err := b.Write(ctx, tx)
 			res.staged = res.staged || b.Staged()
 			if err != nil {
 				return err // rolled back: nothing of it counts
 			}
-			res.changed = append(res.changed, changed...)
 			for _, n := range affected {
 				res.Written += n
 			}

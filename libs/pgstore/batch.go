@@ -49,16 +49,9 @@ func (b *Batch) EnsurePartitions(ctx context.Context, p *Partitions) error {
 // Write upserts every table's rows within q's transaction and returns the
 // rows inserted or changed per table name.
 func (b *Batch) Write(ctx context.Context, q Querier) (map[string]int64, error) {
-	return b.WriteChanged(ctx, q, nil)
-}
-
-// WriteChanged is Write handing every row inserted or changed to changed
-// (nil: none). On an error, rows already handed over are not written
-// either (the caller rolls back).
-func (b *Batch) WriteChanged(ctx context.Context, q Querier, changed Changed) (map[string]int64, error) {
 	affected := make(map[string]int64, len(b.order))
 	for _, t := range b.order {
-		n, direct, err := upsert(ctx, q, t, b.rows[t], changed)
+		n, direct, err := upsert(ctx, q, t, b.rows[t])
 		if err != nil {
 			return affected, err
 		}

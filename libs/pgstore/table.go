@@ -24,11 +24,10 @@ type Table struct {
 	// and its values differ.
 	InsertOnly bool
 
-	partIdx      int
-	stageName    string
-	createSQL    string
-	insertSQL    string
-	returningSQL string // insertSQL reading back what it inserted or changed
+	partIdx   int
+	stageName string
+	createSQL string
+	insertSQL string
 	// skipDirect counts batches left before trying a direct COPY again
 	// after one met an existing key (shared by every copy of the table).
 	skipDirect *atomic.Int64
@@ -76,7 +75,6 @@ func NewTable(t Table) (*Table, error) {
 		"CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS, %s bigint NOT NULL) ON COMMIT DELETE ROWS",
 		ident(t.stageName), ident(t.Name), ordColumn)
 	t.insertSQL = t.buildInsert()
-	t.returningSQL = t.insertSQL + " RETURNING " + strings.Join(prefixed("stored.", t.Columns), ", ")
 	return &t, nil
 }
 
@@ -169,25 +167,17 @@ func (r *Rows) All() [][]any { return r.rows }
 // COPY has no bind-parameter limit, so batches of any size are safe. It
 // returns the number of rows inserted or changed.
 func Upsert(ctx context.Context, q Querier, t *Table, rows [][]any) (int64, error) {
-	n, _, err := upsert(ctx, q, t, rows, nil)
+	n, _, err := upsert(ctx, q, t, rows)
 	return n, err
 }
 
 // upsert is Upsert, also saying whether the rows went in by a direct COPY
 // (every one of them new).
-//
-// With changed, it also hands over every row it inserted or changed: the
-// given rows after a direct COPY, else the rows as stored, read back.
-func upsert(ctx context.Context, q Querier, t *Table, rows [][]any, changed Changed) (int64, bool, error) {
+func upsert(ctx context.Context, q Querier, t *Table, rows [][]any) (int64, bool, error) {
 	if len(rows) == 0 {
 		return 0, true, nil
 	}
 	if n, ok, err := copyDirect(ctx, q, t, rows); ok || err != nil {
-		if ok && changed != nil {
-			for _, r := range rows {
-				changed(t, r)
-			}
-		}
 		return n, ok, err
 	}
 	if _, err := q.Exec(ctx, t.createSQL); err != nil {
@@ -197,7 +187,7 @@ func upsert(ctx context.Context, q Querier, t *Table, rows [][]any, changed Chan
 	if _, err := copyRows(ctx, q, t, t.stageName, cols, true, rows); err != nil {
 		return 0, false, fmt.Errorf("copy into %s: %w", t.stageName, err)
 	}
-	n, err := t.insert(ctx, q, changed)
+	tag, err := q.Exec(ctx, t.insertSQL)
 	if err != nil {
 		return 0, false, fmt.Errorf("upsert %s: %w", t.Name, err)
 	}
@@ -206,49 +196,7 @@ func upsert(ctx context.Context, q Querier, t *Table, rows [][]any, changed Chan
 	if _, err := q.Exec(ctx, "TRUNCATE "+ident(t.stageName)); err != nil {
 		return 0, false, fmt.Errorf("truncate %s: %w", t.stageName, err)
 	}
-	return n, false, nil
-}
-
-// insert moves the staged rows into the table; with changed, it reads back
-// the rows it inserted or changed.
-func (t *Table) insert(ctx context.Context, q Querier, changed Changed) (int64, error) {
-	if changed == nil {
-		tag, err := q.Exec(ctx, t.insertSQL)
-		return tag.RowsAffected(), err
-	}
-	rq, ok := q.(rowQuerier)
-	if !ok {
-		return 0, errors.New("reading changed rows back needs a transaction or connection that can query")
-	}
-	rows, err := rq.Query(ctx, t.returningSQL)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	var n int64
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return 0, err
-		}
-		n++
-		changed(t, vals)
-	}
-	return n, rows.Err()
-}
-
-// Changed receives a row an upsert inserted or changed, laid out as the
-// table's columns: as given (a direct COPY's rows, their ordinal after the
-// columns) or as read back (pgx's types: a uuid as [16]byte, a date as
-// time.Time).
-type Changed func(t *Table, row []any)
-
-func prefixed(prefix string, cols []string) []string {
-	out := make([]string, len(cols))
-	for i, c := range cols {
-		out[i] = prefix + ident(c)
-	}
-	return out
+	return tag.RowsAffected(), false, nil
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }

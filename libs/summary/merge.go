@@ -45,11 +45,11 @@ func CollectNew(k *kind.Kind, t *pgstore.Table, row []any, keys Keys, adds Adds)
 	if !ok {
 		return
 	}
-	u, ok := userOf(row)
+	u, ok := row[0].(pgtype.UUID)
 	if !ok {
 		return
 	}
-	key := Key{User: u, Metric: smp.Metric, Day: smp.Day}
+	key := Key{User: u.Bytes, Metric: smp.Metric, Day: smp.Day}
 	a := adds[key]
 	if a == nil {
 		adds[key] = &Add{Units: smp.Units, NoUnits: smp.NoUnits, Origin: smp.Origin, Sources: []string{smp.Source},

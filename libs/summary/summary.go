@@ -105,7 +105,7 @@ func (m *Maintainer) of(metric string) *summariser {
 }
 
 // Collect adds the summary a row of table t (laid out as kind.FullRow
-// lays it, user first, or as read back from t) counts in.
+// lays it, user first) counts in.
 func Collect(k *kind.Kind, t *pgstore.Table, row []any, into Keys) {
 	if k.Summary == nil {
 		return
@@ -114,21 +114,9 @@ func Collect(k *kind.Kind, t *pgstore.Table, row []any, into Keys) {
 	if !ok {
 		return
 	}
-	if u, ok := userOf(row); ok {
-		into.Add(u, metric, day)
+	if u, ok := row[0].(pgtype.UUID); ok {
+		into.Add(u.Bytes, metric, day)
 	}
-}
-
-// userOf is a row's user: pgtype.UUID as the decoders make it, [16]byte as
-// pgx reads a uuid back.
-func userOf(row []any) ([16]byte, bool) {
-	switch u := row[0].(type) {
-	case pgtype.UUID:
-		return u.Bytes, u.Valid
-	case [16]byte:
-		return u, true
-	}
-	return [16]byte{}, false
 }
 
 // Refresh recomputes keys within tx (READ COMMITTED). It first makes the
