@@ -213,6 +213,11 @@ func (w *Writer) summarise(ctx context.Context, tx pgx.Tx, items []*itemResult, 
 		res.Merged = merged
 		return err
 	}
+	if res.Written == 0 {
+		// Rows sent again unchanged (the app resends the day so far):
+		// nothing a summary counts changed.
+		return nil
+	}
 	for _, it := range items {
 		for _, r := range it.rows {
 			summary.Collect(w.kind, r.table, r.row, keys)

@@ -147,3 +147,59 @@ func (r *rig) recomputeAll(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnchangedResendTouchesNoSummary: the app sends the day so far again
+// and again; a batch that changes no row changes no summary and costs
+// none, while one with a changed value among its resent rows refreshes its
+// days, and the result is the recompute's.
+func TestUnchangedResendTouchesNoSummary(t *testing.T) {
+	const watch = "Ana’s Apple Watch"
+	day := 24 * 60
+	r := newRig(t)
+	ctx := context.Background()
+	w := r.writers["quantity"]
+	write := func(b []byte) *partwrite.Result {
+		t.Helper()
+		var batch []*partwrite.Decoded
+		for _, p := range r.cut(t, b, stream.OriginUpload, time.Now()) {
+			batch = append(batch, w.Decode(p))
+		}
+		res, err := w.Write(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	week := body(points("step_count", "count", watch, "-0700", 0, 7*day, 0))
+	if res := write(week); res.Summaries != 7 || res.Merged != 7 {
+		t.Fatalf("the first week: %d days touched, %d merged, want 7 and 7", res.Summaries, res.Merged)
+	}
+	for _, c := range []struct {
+		name      string
+		body      []byte
+		summaries int
+	}{
+		{"the week again", week, 0},
+		{"the week again, one minute of the fourth day changed", body(
+			points("step_count", "count", watch, "-0700", 0, 3*day+5, 0),
+			points("step_count", "count", watch, "-0700", 3*day+5, 3*day+6, 1),
+			points("step_count", "count", watch, "-0700", 3*day+6, 7*day, 0)), 7},
+		{"the last day again", body(points("step_count", "count", watch, "-0700", 6*day, 7*day, 0)), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := r.dump(t)
+			res := write(c.body)
+			if res.Summaries != c.summaries {
+				t.Errorf("%d days touched, want %d", res.Summaries, c.summaries)
+			}
+			after := r.dump(t)
+			if c.summaries == 0 && after != before {
+				t.Errorf("an unchanged resend changed the summaries:\nbefore %s\nafter  %s", before, after)
+			}
+			r.recomputeAll(t)
+			if got := r.dump(t); got != after {
+				t.Errorf("summaries differ from their recompute:\nwritten    %s\nrecomputed %s", after, got)
+			}
+		})
+	}
+}
