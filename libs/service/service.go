@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
@@ -32,11 +33,23 @@ type Config struct {
 	// ShutdownGrace bounds the shutdown: requests in flight, batches being
 	// written, final flushes.
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"On SIGTERM, how long in-flight requests and batches get to finish before they are cut (a cut batch is redelivered)."`
+	// GC is the runtime's GOGC, also read from .env and with a default of
+	// its own: the services allocate per point, and at the runtime's 100
+	// collection took a third of the metric-writer's CPU.
+	GC int `env:"GOGC" envDefault:"200" help:"Go's garbage collection target, in percent the heap grows over what the last collection kept (the runtime's own default is 100): 200 costs a fifth less CPU per point than 100 for about half again the memory (make bench); 50 to 1000."`
 }
 
-// Validate checks the grace.
+// The GOGC values taken: below 50 collection costs more than it saves in
+// memory; above 1000 one burst can take the heap far past its budget.
+const (
+	minGC = 50
+	maxGC = 1000
+)
+
+// Validate checks the grace and the collection target.
 func (c Config) Validate() error {
-	return validation.ValidateStruct(&c, validation.Field(&c.ShutdownGrace, config.NonZero(), validation.Min(time.Second), validation.Max(time.Hour)))
+	return validation.ValidateStruct(&c, validation.Field(&c.ShutdownGrace, config.NonZero(), validation.Min(time.Second), validation.Max(time.Hour)),
+		validation.Field(&c.GC, config.NonZero(), validation.Min(minGC), validation.Max(maxGC)))
 }
 
 // Args handles a service's command line: --help-env prints its settings
@@ -82,9 +95,12 @@ type Deps struct {
 	Metrics *prometheus.Registry
 }
 
-// Open migrates the database, connects PostgreSQL and NATS, and makes sure
-// the stream exists with the configured settings.
-func Open(ctx context.Context, log *slog.Logger, name, databaseURL string, sc stream.Config) (*Deps, error) {
+// Open sets the collection target, migrates the database, connects
+// PostgreSQL and NATS, and makes sure the stream exists with the
+// configured settings.
+func Open(ctx context.Context, log *slog.Logger, name string, c Config, sc stream.Config) (*Deps, error) {
+	debug.SetGCPercent(c.GC)
+	databaseURL := c.Database.URL
 	if err := migrations.Up(databaseURL); err != nil {
 		return nil, err
 	}

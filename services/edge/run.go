@@ -139,7 +139,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
 	}
-	deps, err := service.Open(ctx, log, "edge", cfg.Service.Database.URL, cfg.Stream)
+	deps, err := service.Open(ctx, log, "edge", cfg.Service, cfg.Stream)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 	if err := service.Settings(log, getenv, "metric-writer", &cfg); err != nil {
 		return err
 	}
-	deps, err := service.Open(ctx, log, "metric-writer", cfg.Service.Database.URL, cfg.Stream)
+	deps, err := service.Open(ctx, log, "metric-writer", cfg.Service, cfg.Stream)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, getenv func(strin
 	if err := service.Settings(log, getenv, "raw-archiver", &cfg); err != nil {
 		return err
 	}
-	deps, err := service.Open(ctx, log, "raw-archiver", cfg.Service.Database.URL, cfg.Stream)
+	deps, err := service.Open(ctx, log, "raw-archiver", cfg.Service, cfg.Stream)
 	if err != nil {
 		return err
 	}
