@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -106,6 +107,8 @@ func describe(t reflect.Type, out *[]Setting) {
 
 func typeName(t reflect.Type) string {
 	switch {
+	case reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
+		return "string" // read from its own text (a size with units)
 	case t == reflect.TypeFor[time.Duration]():
 		return "duration"
 	case t.Kind() == reflect.Bool:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -164,4 +165,37 @@ func TestRunSupportFailureStopsWork(t *testing.T) {
 			t.Errorf("ended %v, want all three", r.ended)
 		}
 	})
+}
+
+// TestMemoryLimit reads GOMEMLIMIT as the runtime does.
+func TestMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want service.MemoryLimit
+		bad  bool
+	}{
+		{in: "400MiB", want: 400 << 20},
+		{in: "1GiB", want: 1 << 30},
+		{in: "65536KiB", want: 64 << 20},
+		{in: "123456789", want: 123456789},
+		{in: "100B", want: 100},
+		{in: "off", want: math.MaxInt64},
+		{in: "ten", bad: true},
+		{in: "-1MiB", bad: true},
+		{in: "1.5GiB", bad: true},
+		{in: "1MB", bad: true},
+		{in: "99999999TiB", bad: true},
+	} {
+		var m service.MemoryLimit
+		err := m.UnmarshalText([]byte(c.in))
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: read as %d, want an error", c.in, m)
+			}
+			continue
+		}
+		if err != nil || m != c.want {
+			t.Errorf("%q: %d, %v; want %d", c.in, m, err, c.want)
+		}
+	}
 }

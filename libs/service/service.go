@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
@@ -36,7 +39,10 @@ type Config struct {
 	// GC is the runtime's GOGC, also read from .env and with a default of
 	// its own: the services allocate per point, and at the runtime's 100
 	// collection took a third of the metric-writer's CPU.
-	GC int `env:"GOGC" envDefault:"200" help:"Go's garbage collection target, in percent the heap grows over what the last collection kept (the runtime's own default is 100): 200 costs a fifth less CPU per point than 100 for about half again the memory (make bench); 50 to 1000."`
+	GC int `env:"GOGC" envDefault:"200" help:"Go's garbage collection target, in percent the heap grows over what the last collection kept (the runtime's own default is 100): 200 costs less CPU per point than 100 for about half again the memory (make bench); 50 to 1000."`
+	// MemoryLimit bounds what GOGC's headroom may take: near it the
+	// runtime collects more often instead of growing.
+	MemoryLimit MemoryLimit `env:"GOMEMLIMIT" envDefault:"400MiB" help:"Go's soft memory limit (the runtime's GOMEMLIMIT, also read from .env): near it the service collects garbage more often rather than grow; bytes with B, KiB, MiB, GiB or TiB, at least 64MiB, or off."`
 }
 
 // The GOGC values taken: below 50 collection costs more than it saves in
@@ -44,12 +50,56 @@ type Config struct {
 const (
 	minGC = 50
 	maxGC = 1000
+	// Below this the services' own buffers (a batch, an upload's parts)
+	// keep the collector running all the time.
+	minMemoryLimit MemoryLimit = 64 << 20
 )
+
+// MemoryLimit is GOMEMLIMIT as the runtime reads it: a number of bytes with
+// an optional unit (B, KiB, MiB, GiB, TiB), or off (no limit).
+type MemoryLimit int64
+
+// memoryUnits are the runtime's GOMEMLIMIT units, longest first.
+var memoryUnits = []struct {
+	suffix string
+	shift  uint
+}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"B", 0}}
+
+// UnmarshalText reads a GOMEMLIMIT value.
+func (m *MemoryLimit) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "off" {
+		*m = math.MaxInt64
+		return nil
+	}
+	shift := uint(0)
+	for _, u := range memoryUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, shift = n, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return fmt.Errorf("want bytes such as 400MiB, or off: %q", string(b))
+	}
+	*m = MemoryLimit(n << shift)
+	return nil
+}
+
+// String writes the limit as the runtime takes it.
+func (m MemoryLimit) String() string {
+	if m == math.MaxInt64 {
+		return "off"
+	}
+	return strconv.FormatInt(int64(m), 10) + "B"
+}
 
 // Validate checks the grace and the collection target.
 func (c Config) Validate() error {
 	return validation.ValidateStruct(&c, validation.Field(&c.ShutdownGrace, config.NonZero(), validation.Min(time.Second), validation.Max(time.Hour)),
-		validation.Field(&c.GC, config.NonZero(), validation.Min(minGC), validation.Max(maxGC)))
+		validation.Field(&c.GC, config.NonZero(), validation.Min(minGC), validation.Max(maxGC)),
+		validation.Field(&c.MemoryLimit, config.NonZero(), validation.Min(minMemoryLimit)))
 }
 
 // Args handles a service's command line: --help-env prints its settings
@@ -100,6 +150,7 @@ type Deps struct {
 // configured settings.
 func Open(ctx context.Context, log *slog.Logger, name string, c Config, sc stream.Config) (*Deps, error) {
 	debug.SetGCPercent(c.GC)
+	debug.SetMemoryLimit(int64(c.MemoryLimit))
 	databaseURL := c.Database.URL
 	if err := migrations.Up(databaseURL); err != nil {
 		return nil, err
