@@ -96,12 +96,10 @@ func (s *StatusStore) Get(ctx context.Context, userID uuid.UUID, importID string
 		}
 		st.XML, st.ExportDate = d.XML, d.ExportDate
 	}
-	// The import's own records are bookkeeping, not rows; its rejections
-	// (elements it could not read) are rejections.
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(written) FILTER (WHERE kind <> $3), 0), coalesce(sum(rejected), 0)
-		FROM ingestion_parts WHERE user_id = $1 AND ingestion_id = $2`, userID, importID, kindImport).Scan(&st.Rows, &st.Rejected); err != nil {
-		return nil, fmt.Errorf("import %s: written parts: %w", importID, err)
-	}
+	// The upload's record first, then the parts' sums: once it says
+	// complete every part has committed, so sums read after it count them
+	// all (read the other way round, a part committing in between gave
+	// written: true beside a short rejected count).
 	ing, err := s.ingestions.Get(ctx, userID, importID)
 	switch {
 	case errors.Is(err, ingestions.ErrNotFound):
@@ -110,6 +108,12 @@ func (s *StatusStore) Get(ctx context.Context, userID uuid.UUID, importID string
 	default:
 		st.Errors = ing.Errors
 		st.Written = st.State == kind.ImportDone && ing.Complete
+	}
+	// The import's own records are bookkeeping, not rows; its rejections
+	// (elements it could not read) are rejections.
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(written) FILTER (WHERE kind <> $3), 0), coalesce(sum(rejected), 0)
+		FROM ingestion_parts WHERE user_id = $1 AND ingestion_id = $2`, userID, importID, kindImport).Scan(&st.Rows, &st.Rejected); err != nil {
+		return nil, fmt.Errorf("import %s: written parts: %w", importID, err)
 	}
 	return st, nil
 }
