@@ -60,7 +60,7 @@ func TestServiceCredentials(t *testing.T) {
 		"REDIS_URL=redis://"+redisAddr+"/0", "REDIS_USERNAME=edge", "REDIS_PASSWORD=redis-s3cret", "EDGE_ADMIN_ADDR="+admin)
 	// The harness's own look at the stream signs in too.
 	s.natsURL = strings.Replace(natsURL, "nats://", "nats://health:nats-s3cret@", 1)
-	s.startAll()
+	s.startInTurn()
 	_, key := s.user("creds@example.org")
 	if status, reply := s.post(key, heartRateBody(0, 5), nil); status != 202 {
 		t.Fatalf("upload: %d %s", status, reply)

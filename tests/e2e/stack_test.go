@@ -186,6 +186,18 @@ func (s *stack) startAll() {
 	}
 }
 
+// startInTurn starts the services one after the other, each ready before
+// the next: for a nats-server running inside the test binary, whose
+// stream update and consumer creation, asked at once by two services,
+// race in its own code (go test -race reports it).
+func (s *stack) startInTurn() {
+	s.t.Helper()
+	for _, name := range []string{"raw-archiver", "metric-writer", "edge"} {
+		s.start(name)
+		s.waitReady(name)
+	}
+}
+
 // waitReady polls a service's /readyz until it answers 200.
 func (s *stack) waitReady(name string) {
 	s.t.Helper()
